@@ -1,0 +1,56 @@
+# engram: build, test, benchmark, fuzz.
+#
+#   make test    everything CI runs: gofmt, vet, staticcheck, go test -race
+#   make bench   the benchmarks quoted in BENCHMARKS.md
+#   make fuzz    each fuzz target for FUZZTIME (default 10s)
+
+GO          ?= go
+GOBIN       ?= $(shell $(GO) env GOPATH)/bin
+STATICCHECK ?= $(GOBIN)/staticcheck
+STATICCHECK_VERSION ?= 2026.2.2
+FUZZTIME    ?= 10s
+BENCHTIME   ?= 1s
+PKGS        ?= ./...
+
+.PHONY: all build test fmt-check vet staticcheck unit bench fuzz tools clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+test: fmt-check vet staticcheck unit
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck: tools
+	$(STATICCHECK) $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+tools: $(STATICCHECK)
+
+$(STATICCHECK):
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# Every FuzzXxx function in the module, each for FUZZTIME.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		dir=$$(dirname $$f); \
+		for fn in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "== $$dir $$fn"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
+clean:
+	rm -rf engram-data

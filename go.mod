@@ -1,0 +1,3 @@
+module github.com/engramhq/engram
+
+go 1.26.8
