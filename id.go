@@ -75,7 +75,13 @@ func (u UUID) String() string {
 
 func (u UUID) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
 
+// UnmarshalText parses the canonical form; empty text is the nil UUID, so an
+// absent or empty id in JSON input means "assign one".
 func (u *UUID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*u = UUID{}
+		return nil
+	}
 	v, err := ParseUUID(string(b))
 	if err != nil {
 		return err
