@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"strings"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/engramhq/engram"
+)
+
+// dialect is everything that differs between SQL databases. Queries elsewhere
+// in the package are written once, with ? placeholders, in the SQL that
+// SQLite and PostgreSQL share; rebind adapts the placeholders.
+type dialect struct {
+	name       string
+	driver     string
+	migrations fs.FS // NNNN_name.sql files, applied in order
+	// dsn builds the connection string for the writer or a reader.
+	dsn func(o Options, reader bool) string
+	// rebind rewrites ? placeholders into the dialect's form.
+	rebind func(query string) string
+	// classify turns a driver error into an *engram.Error where the driver
+	// says what happened (constraint, busy, read-only, I/O, corrupt).
+	classify func(err error) error
+	// ftsInsert indexes body under docID; ftsDelete removes docIDs selected
+	// by a subquery over search_docs with the given args; ftsSearch returns
+	// (doc_id, score, snippet) rows, best first, for a MATCH expression.
+	ftsInsert string
+	ftsDelete func(where string) string
+	ftsSearch func(kindFilter string) string
+	ftsQuery  func(words []string, any bool) string
+	// integrity lists the statements `db check` runs; each returns rows of
+	// problems, one text column, or the single row "ok".
+	integrity []string
+}
+
+//go:embed migrations/sqlite/*.sql
+var sqliteMigrations embed.FS
+
+var sqliteDialect = &dialect{
+	name:       "sqlite",
+	driver:     "sqlite",
+	migrations: mustSub(sqliteMigrations, "migrations/sqlite"),
+	dsn:        sqliteDSN,
+	rebind:     func(q string) string { return q },
+	classify:   sqliteClassify,
+	ftsInsert:  `INSERT INTO search_fts (rowid, body) VALUES (?, ?)`,
+	ftsDelete: func(where string) string {
+		return `DELETE FROM search_fts WHERE rowid IN (SELECT doc_id FROM search_docs WHERE ` + where + `)`
+	},
+	ftsSearch: func(kindFilter string) string {
+		return `SELECT d.kind, d.ref_id, d.step_number, -bm25(search_fts) AS score,
+		        snippet(search_fts, 0, '[', ']', '...', 16)
+		   FROM search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid
+		  WHERE search_fts MATCH ? AND d.namespace = ?` + kindFilter + `
+		  ORDER BY bm25(search_fts), d.doc_id LIMIT ?`
+	},
+	ftsQuery: func(words []string, any bool) string {
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			quoted[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"`
+		}
+		if any {
+			return strings.Join(quoted, " OR ")
+		}
+		return strings.Join(quoted, " AND ")
+	},
+	integrity: []string{
+		`PRAGMA integrity_check`,
+		`PRAGMA foreign_key_check`,
+	},
+}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err) // the embed pattern above guarantees dir exists
+	}
+	return sub
+}
+
+// sqliteDSN builds a file: URI. The path is escaped so that '?', '#' and '%'
+// in a directory name cannot be read as URI syntax.
+func sqliteDSN(o Options, reader bool) string {
+	var p strings.Builder
+	for _, c := range []byte(o.Path) {
+		switch c {
+		case '?', '#', '%':
+			fmt.Fprintf(&p, "%%%02X", c)
+		default:
+			p.WriteByte(c)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if reader {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+strings.ToUpper(string(o.Synchronous))+")")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + p.String() + "?" + q.Encode()
+}
+
+func sqliteClassify(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT:
+		return &engram.Error{Code: engram.ECONFLICT, Message: "constraint violated", Err: err}
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: "database is busy (another writer holds the lock)", Err: err}
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+		sqlite3.SQLITE_PERM, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_PROTOCOL:
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: "database unavailable", Err: err}
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		return &engram.Error{Code: engram.ECORRUPT, Message: "database file is corrupt", Err: err}
+	case sqlite3.SQLITE_TOOBIG:
+		return &engram.Error{Code: engram.ETOOLARGE, Message: "value too large for the database", Err: err}
+	}
+	return err
+}

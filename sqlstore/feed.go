@@ -1,0 +1,195 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/engramhq/engram"
+)
+
+func (s *Store) Changes(ctx context.Context, after uint64, limit int) ([]engram.Change, error) {
+	if limit <= 0 {
+		return nil, engram.Invalid("limit", "is %d; must be positive", limit)
+	}
+	st, err := s.stmt(ctx, s.r, `SELECT seq, namespace, kind, key, op, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`)
+	if err != nil {
+		return nil, s.wrap("read changes", err)
+	}
+	rows, err := st.QueryContext(ctx, int64(after), limit)
+	if err != nil {
+		return nil, s.wrap("read changes", err)
+	}
+	defer rows.Close()
+	out := []engram.Change{}
+	for rows.Next() {
+		var c engram.Change
+		var at int64
+		if err := rows.Scan(&c.Seq, &c.Namespace, &c.Kind, &c.Key, &c.Op, &at); err != nil {
+			return nil, s.wrap("read changes", err)
+		}
+		c.At = fromNanos(at)
+		out = append(out, c)
+	}
+	return out, s.wrap("read changes", rows.Err())
+}
+
+func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
+	var seq uint64
+	st, err := s.stmt(ctx, s.r, `SELECT COALESCE(MAX(seq), 0) FROM changes`)
+	if err == nil {
+		err = st.QueryRowContext(ctx).Scan(&seq)
+	}
+	return seq, s.wrap("read last change", err)
+}
+
+func (s *Store) Counts(ctx context.Context, ns engram.Namespace) (engram.Counts, error) {
+	var c engram.Counts
+	if err := s.checkNS(ns); err != nil {
+		return c, err
+	}
+	err := s.r.QueryRowContext(ctx, s.d.rebind(`SELECT
+		(SELECT COUNT(*) FROM episodes WHERE namespace = ?),
+		(SELECT COUNT(*) FROM steps WHERE namespace = ?),
+		(SELECT COUNT(*) FROM patterns WHERE namespace = ?),
+		(SELECT COUNT(*) FROM heuristics WHERE namespace = ?),
+		(SELECT COUNT(*) FROM embeddings WHERE namespace = ?),
+		(SELECT COUNT(*) FROM relationships WHERE namespace = ?)`),
+		string(ns), string(ns), string(ns), string(ns), string(ns), string(ns)).
+		Scan(&c.Episodes, &c.Steps, &c.Patterns, &c.Heuristics, &c.Embeddings, &c.Relationships)
+	return c, s.wrap("count records", err)
+}
+
+// Info describes the database as a whole, for `engram db stats`.
+type Info struct {
+	Dialect       string                     `json:"dialect"`
+	Path          string                     `json:"path"`
+	FileBytes     int64                      `json:"file_bytes"` // the database file plus its WAL
+	SchemaVersion int                        `json:"schema_version"`
+	LastSeq       uint64                     `json:"last_seq"`
+	Tables        map[string]int64           `json:"tables"`     // rows per table, all namespaces
+	Namespaces    map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
+}
+
+// Info counts rows in every table and measures the file.
+func (s *Store) Info(ctx context.Context) (*Info, error) {
+	info := &Info{Dialect: s.d.name, Path: s.opts.Path, Tables: map[string]int64{}, Namespaces: map[engram.Namespace]int64{}}
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.opts.Path + suffix); err == nil {
+			info.FileBytes += fi.Size()
+		}
+	}
+	v, err := s.appliedVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	info.SchemaVersion = v
+	if info.LastSeq, err = s.LastSeq(ctx); err != nil {
+		return nil, err
+	}
+	for _, table := range []string{"episodes", "steps", "episode_tags", "episode_metadata", "spatiotemporal_index",
+		"patterns", "pattern_tags", "heuristics", "embeddings", "relationships", "search_docs", "changes"} {
+		var n int64
+		// table names come from the list above, never from input
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+			return nil, s.wrap("count "+table, err)
+		}
+		info.Tables[table] = n
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT namespace, COUNT(*) FROM episodes GROUP BY namespace ORDER BY namespace`)
+	if err != nil {
+		return nil, s.wrap("count namespaces", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ns engram.Namespace
+		var n int64
+		if err := rows.Scan(&ns, &n); err != nil {
+			return nil, s.wrap("count namespaces", err)
+		}
+		info.Namespaces[ns] = n
+	}
+	return info, s.wrap("count namespaces", rows.Err())
+}
+
+// Check runs the database's own integrity checks and engram's consistency
+// checks (every search row points at a record; episodes' step counters match
+// their steps). It returns the problems found, none when the database is sound.
+func (s *Store) Check(ctx context.Context) ([]string, error) {
+	var problems []string
+	for _, q := range s.d.integrity {
+		// On the writer: SQLite's FTS5 integrity check on a connection other
+		// than the one that last wrote the table reports a false checksum
+		// mismatch (a stale cached index structure; searches are unaffected).
+		rows, err := s.w.QueryContext(ctx, q)
+		if err != nil {
+			return nil, s.wrap("check", err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return nil, s.wrap("check", err)
+			}
+			if len(vals) == 1 && asString(vals[0]) == "ok" {
+				continue
+			}
+			parts := make([]string, len(vals))
+			for i, v := range vals {
+				parts[i] = asString(v)
+			}
+			problems = append(problems, q+": "+joinNonEmpty(parts))
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.wrap("check", err)
+		}
+	}
+	for _, c := range []struct{ what, q string }{
+		{"episodes whose step counters disagree with their steps", `SELECT COUNT(*) FROM episodes e WHERE e.step_count != (SELECT COUNT(*) FROM steps s WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id)`},
+		{"search rows of missing episodes", `SELECT COUNT(*) FROM search_docs d WHERE d.kind != 'pattern' AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.namespace = d.namespace AND e.episode_id = d.ref_id)`},
+		{"search rows of missing patterns", `SELECT COUNT(*) FROM search_docs d WHERE d.kind = 'pattern' AND NOT EXISTS (SELECT 1 FROM patterns p WHERE p.namespace = d.namespace AND p.pattern_id = d.ref_id)`},
+		{"episodes without their search row", `SELECT COUNT(*) FROM episodes e WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.namespace = e.namespace AND d.ref_id = e.episode_id AND d.kind = 'episode')`},
+	} {
+		var n int64
+		if err := s.r.QueryRowContext(ctx, c.q).Scan(&n); err != nil {
+			return nil, s.wrap("check", err)
+		}
+		if n > 0 {
+			problems = append(problems, fmtCount(n, c.what))
+		}
+	}
+	return problems, nil
+}
+
+func asString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case []byte:
+		return string(x)
+	case string:
+		return x
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+func joinNonEmpty(parts []string) string {
+	out := parts[:0]
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func fmtCount(n int64, what string) string { return fmt.Sprintf("%d %s", n, what) }

@@ -1,0 +1,95 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/engramhq/engram"
+)
+
+func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram.Heuristic) error {
+	if err := s.checkNS(ns); err != nil {
+		return err
+	}
+	if h == nil {
+		return engram.Invalid("heuristic", "is required")
+	}
+	h.Normalize(s.now())
+	if err := h.Validate(); err != nil {
+		return err
+	}
+	return s.write(ctx, "put heuristic "+h.ID.String(), func(t *tx) error {
+		id := idBytes(h.ID.UUID)
+		op, created, err := t.existing(`SELECT created_at FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id)
+		if err != nil {
+			return err
+		}
+		h.CreatedAt, h.UpdatedAt = created, t.now
+		doc, err := json.Marshal(h)
+		if err != nil {
+			return fmt.Errorf("encode heuristic: %w", err)
+		}
+		if _, err := t.exec(`DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, string(ns), id); err != nil {
+			return err
+		}
+		if _, err := t.exec(`INSERT INTO heuristics (namespace, heuristic_id, domain, confidence, created_at, updated_at, doc)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, string(ns), id, h.Domain, h.Confidence, nanos(h.CreatedAt), nanos(h.UpdatedAt), doc); err != nil {
+			return err
+		}
+		return t.change(ns, engram.KindHeuristic, h.ID.String(), op)
+	})
+}
+
+func (s *Store) GetHeuristic(ctx context.Context, ns engram.Namespace, id engram.HeuristicID) (*engram.Heuristic, error) {
+	if err := s.checkNS(ns); err != nil {
+		return nil, err
+	}
+	h := new(engram.Heuristic)
+	if err := s.getDoc(ctx, "heuristic", `SELECT doc FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id.UUID, h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func (s *Store) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id engram.HeuristicID) error {
+	if err := s.checkNS(ns); err != nil {
+		return err
+	}
+	return s.write(ctx, "delete heuristic "+id.String(), func(t *tx) error {
+		if err := t.deleteRow("heuristic", `DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, idBytes(id.UUID), id.UUID); err != nil {
+			return err
+		}
+		return t.change(ns, engram.KindHeuristic, id.String(), engram.OpDelete)
+	})
+}
+
+func (s *Store) ListHeuristics(ctx context.Context, ns engram.Namespace, f engram.HeuristicFilter) (engram.HeuristicPage, error) {
+	page := engram.HeuristicPage{Heuristics: []*engram.Heuristic{}}
+	if err := s.checkNS(ns); err != nil {
+		return page, err
+	}
+	q := query{}
+	q.add(`h.namespace = ?`, string(ns))
+	if f.Domain != "" {
+		q.add(`h.domain = ?`, f.Domain)
+	}
+	if f.MinConfidence != 0 {
+		if math.IsNaN(f.MinConfidence) || f.MinConfidence < 0 || f.MinConfidence > 1 {
+			return page, engram.Invalid("min_confidence", "is %v; must be between 0 and 1", f.MinConfidence)
+		}
+		q.add(`h.confidence >= ?`, f.MinConfidence)
+	}
+	next, err := s.listDocs(ctx, "heuristics", `SELECT h.doc, h.updated_at, h.heuristic_id FROM heuristics h`, `h.updated_at`, `h.heuristic_id`,
+		q, f.Limit, f.Cursor, func(doc []byte) error {
+			h := new(engram.Heuristic)
+			if err := decodeDoc("heuristic", doc, h); err != nil {
+				return err
+			}
+			page.Heuristics = append(page.Heuristics, h)
+			return nil
+		})
+	page.NextCursor = next
+	return page, err
+}

@@ -1,0 +1,312 @@
+// Package sqlstore is engram's durable tier: the source of truth, over
+// database/sql. The embedded default is a SQLite file (modernc.org/sqlite:
+// pure Go, no cgo, no server) in WAL mode with synchronous=FULL, so an
+// acknowledged write survives a crash or power loss.
+//
+// Every write runs in one transaction on the single writer connection and
+// appends its change-feed entries in that transaction; readers use a separate
+// pool and never block the writer. All SQL is parameterised. What differs
+// between SQL dialects (placeholders, full-text search, error codes) is kept
+// in dialect.go so that a PostgreSQL dialect can follow without rewriting the
+// queries.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/engramhq/engram"
+)
+
+var _ engram.Store = (*Store)(nil)
+
+// Synchronous is SQLite's durability setting for commits.
+type Synchronous string
+
+const (
+	// SyncFull fsyncs the WAL on every commit: an acknowledged write survives
+	// power loss. The default.
+	SyncFull Synchronous = "full"
+	// SyncNormal fsyncs only at checkpoints: an acknowledged write survives a
+	// process crash but the last commits may be lost on power loss.
+	SyncNormal Synchronous = "normal"
+	// SyncOff never fsyncs. For throwaway data and benchmarks only.
+	SyncOff Synchronous = "off"
+)
+
+// Defaults for Options.
+const (
+	DefaultBusyTimeout = 5 * time.Second
+	DefaultMaxReaders  = 4
+	// DefaultFileName is the SQLite file inside a data directory.
+	DefaultFileName = "engram.db"
+)
+
+// Options configure Open. The zero value of every field means its default.
+type Options struct {
+	// Path of the SQLite file; created (with its directory) if absent. Required.
+	Path string
+	// Synchronous is the commit durability; "": SyncFull.
+	Synchronous Synchronous
+	// BusyTimeout bounds how long a write waits for another process's write
+	// lock before failing with EUNAVAILABLE; 0: DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// MaxReaders is the number of reader connections; 0: DefaultMaxReaders.
+	MaxReaders int
+	// Now is the clock for created_at, updated_at and change times; nil: time.Now.
+	Now func() time.Time
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Synchronous == "" {
+		o.Synchronous = SyncFull
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.MaxReaders == 0 {
+		o.MaxReaders = DefaultMaxReaders
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Validate reports the first unusable option.
+func (o *Options) Validate() error {
+	switch {
+	case o.Path == "":
+		return engram.Invalid("path", "is required")
+	case o.Synchronous != SyncFull && o.Synchronous != SyncNormal && o.Synchronous != SyncOff:
+		return engram.Invalid("synchronous", "%q is not one of full, normal, off", o.Synchronous)
+	case o.BusyTimeout < 0:
+		return engram.Invalid("busy_timeout", "must not be negative")
+	case o.MaxReaders < 1:
+		return engram.Invalid("max_readers", "must be at least 1")
+	}
+	return nil
+}
+
+// Store is the durable store on one SQL database. Safe for concurrent use.
+type Store struct {
+	d    *dialect
+	opts Options
+	w    *sql.DB // exactly one connection: every write, serialised
+	r    *sql.DB // read-only pool
+
+	mu struct {
+		sync.Mutex
+		wstmts map[string]*sql.Stmt // prepared on w, keyed by query text
+		rstmts map[string]*sql.Stmt // prepared on r
+	}
+}
+
+// Open opens (creating if needed) the SQLite store at opts.Path and brings
+// its schema up to date. It refuses a database whose schema is newer than
+// this binary knows.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(opts.Path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, engram.Unavailable("sqlstore: create directory "+dir, err)
+		}
+	}
+	d := sqliteDialect
+	w, err := sql.Open(d.driver, d.dsn(opts, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", opts.Path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{d: d, opts: opts, w: w}
+	s.mu.wstmts = map[string]*sql.Stmt{}
+	s.mu.rstmts = map[string]*sql.Stmt{}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open(d.driver, d.dsn(opts, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlstore: open %s for reading: %w", opts.Path, err)
+	}
+	r.SetMaxOpenConns(opts.MaxReaders)
+	r.SetMaxIdleConns(opts.MaxReaders)
+	r.SetConnMaxIdleTime(0)
+	s.r = r
+	return s, nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.opts.Path }
+
+// Close closes every connection. Calls after Close fail.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.mu.wstmts {
+		st.Close()
+	}
+	for _, st := range s.mu.rstmts {
+		st.Close()
+	}
+	s.mu.wstmts, s.mu.rstmts = map[string]*sql.Stmt{}, map[string]*sql.Stmt{}
+	s.mu.Unlock()
+	err := s.r.Close()
+	if werr := s.w.Close(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+func (s *Store) now() time.Time { return s.opts.Now().UTC().Round(0) }
+
+// stmt returns a prepared statement for query on db (s.w or s.r), preparing
+// it once. It must not be called for s.w inside a write transaction (the
+// writer's one connection is busy): use tx.stmt there.
+func (s *Store) stmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	m := s.mu.rstmts
+	if db == s.w {
+		m = s.mu.wstmts
+	}
+	st := m[query]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, s.d.rebind(query))
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev := m[query]; prev != nil {
+		st.Close()
+		return prev, nil
+	}
+	m[query] = st
+	return st, nil
+}
+
+// tx is a write transaction with the store's helpers.
+type tx struct {
+	s   *Store
+	ctx context.Context
+	tx  *sql.Tx
+	now time.Time
+	// unprepared holds queries this transaction prepared for itself because
+	// the store had no statement for them yet. The writer pool has a single
+	// connection, which this transaction holds, so they can only be prepared
+	// store-wide after it ends (see Store.write).
+	unprepared []string
+}
+
+// stmt returns a statement for query bound to the transaction.
+func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	t.s.mu.Lock()
+	st := t.s.mu.wstmts[query]
+	t.s.mu.Unlock()
+	if st != nil {
+		return t.tx.StmtContext(t.ctx, st), nil
+	}
+	t.unprepared = append(t.unprepared, query)
+	return t.tx.PrepareContext(t.ctx, t.s.d.rebind(query))
+}
+
+// exec runs a write statement inside the transaction.
+func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, t.s.d.rebind(query), args...)
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+// change appends one change-feed entry.
+func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op engram.ChangeOp) error {
+	_, err := t.exec(`INSERT INTO changes (namespace, kind, key, op, at) VALUES (?, ?, ?, ?, ?)`,
+		string(ns), string(kind), key, string(op), t.now.UnixNano())
+	return err
+}
+
+// write runs fn in one write transaction and commits it. Any error rolls
+// everything back and is returned classified (see dialect.classify), wrapped
+// with what.
+func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) error {
+	sqlTx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return s.wrap(what, err)
+	}
+	t := &tx{s: s, ctx: ctx, tx: sqlTx, now: s.now()}
+	err = fn(t)
+	if err != nil {
+		sqlTx.Rollback()
+	} else {
+		err = sqlTx.Commit()
+	}
+	for _, q := range t.unprepared {
+		if _, perr := s.stmt(ctx, s.w, q); perr != nil {
+			break // prepared again next time; the write itself is unaffected
+		}
+	}
+	return s.wrap(what, err)
+}
+
+// read runs fn in one read-only transaction, so every query sees one snapshot.
+func (s *Store) read(ctx context.Context, what string, fn func(q *sql.Tx) error) error {
+	sqlTx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return s.wrap(what, err)
+	}
+	defer sqlTx.Rollback()
+	if err := fn(sqlTx); err != nil {
+		return s.wrap(what, err)
+	}
+	return nil
+}
+
+// wrap classifies a database error into an *engram.Error and prefixes what.
+// Errors that are already *engram.Error keep their code.
+func (s *Store) wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *engram.Error
+	if errors.As(err, &ee) {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlstore: %s: %w", what, err)
+	}
+	return fmt.Errorf("sqlstore: %s: %w", what, s.d.classify(err))
+}
+
+func (s *Store) checkNS(ns engram.Namespace) error { return ns.Validate() }
