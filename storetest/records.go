@@ -19,7 +19,7 @@ func SamplePatterns() []*engram.Pattern {
 			Domain: "web", Language: "go", Tags: []string{"tdd"}, SuccessRate: 0.8, OccurrenceCount: 12, Effectiveness: eff},
 		{Kind: engram.PatternDecisionPoint, Condition: "tests fail after refactor", Action: "bisect the commits",
 			OutcomeStats: &engram.OutcomeStats{SuccessCount: 5, FailureCount: 1, TotalCount: 6, AvgDurationSecs: 42},
-			Domain: "web", SuccessRate: 0.83, OccurrenceCount: 6},
+			Domain:       "web", SuccessRate: 0.83, OccurrenceCount: 6},
 		{Kind: engram.PatternErrorRecovery, ErrorType: "connection reset", RecoverySteps: []string{"retry with backoff", "check the proxy"},
 			Domain: "infra", Tags: []string{"network"}, SuccessRate: 0.5, OccurrenceCount: 2},
 		{Kind: engram.PatternContextPattern, ContextFeatures: []string{"monorepo", "bazel"}, RecommendedApproach: "build only the changed targets",
