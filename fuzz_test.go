@@ -1,0 +1,89 @@
+package engram_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/engramhq/engram"
+)
+
+// FuzzEpisodeJSON decodes arbitrary bytes as an episode, as the CLI and the
+// HTTP API do. Decoding and validation must never panic, and an episode that
+// validates must survive a JSON round trip unchanged and still validate.
+func FuzzEpisodeJSON(f *testing.F) {
+	f.Add([]byte(`{"task_description":"fix it","steps":[{"tool":"t","action":"a","parameters":{"x":1}}]}`))
+	f.Add([]byte(`{"episode_id":"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","task_type":"debugging","task_description":"d",` +
+		`"context":{"language":"go","complexity":"complex","domain":"web","tags":["Ab"]},"start_time":"2026-01-01T00:00:00Z",` +
+		`"end_time":"2026-01-01T01:00:00Z","outcome":{"type":"failure","reason":"r","error_details":"e"},` +
+		`"reward":{"total":1},"reflection":{"insights":["i"]},"tags":["x1"],"metadata":{"k":"v"},"location":{"lat":1,"lon":2}}`))
+	f.Add([]byte(`{"task_description":"x","steps":[{"step_number":2,"tool":"t","action":"a"},{"step_number":1,"tool":"t","action":"a"}]}`))
+	f.Add([]byte(`{"task_description":"x","location":{"lat":1e999}}`))
+	f.Add([]byte(`{"task_description":"\u0000","metadata":{"\u0000":"\ud800"}}`))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var ep engram.Episode
+		if json.Unmarshal(data, &ep) != nil {
+			return
+		}
+		ep.Normalize(now)
+		if err := ep.Validate(); err != nil {
+			if engram.ErrorCode(err) == engram.EINTERNAL || engram.ErrorField(err) == "" {
+				t.Fatalf("validation error without code or field: %v", err)
+			}
+			return
+		}
+		b, err := json.Marshal(&ep)
+		if err != nil {
+			t.Fatalf("a valid episode does not marshal: %v", err)
+		}
+		var back engram.Episode
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("a valid episode does not unmarshal: %v\n%s", err, b)
+		}
+		back.Normalize(now)
+		if err := back.Validate(); err != nil {
+			t.Fatalf("valid episode invalid after round trip: %v\n%s", err, b)
+		}
+		b2, _ := json.Marshal(&back)
+		if string(b) != string(b2) {
+			t.Fatalf("round trip changed the episode\n%s\n%s", b, b2)
+		}
+	})
+}
+
+// FuzzStepJSON does the same for a single step, as `engram step add` reads it.
+func FuzzStepJSON(f *testing.F) {
+	f.Add([]byte(`{"tool":"t","action":"a","parameters":{"q":[1,2]},"result":{"type":"success","output":"o"},"latency_ms":3}`))
+	f.Add([]byte(`{"step_number":-1,"tool":"t","action":"a","result":{"type":"error","output":"x"}}`))
+	f.Add([]byte(`{"tool":"t","action":"a","parameters":" {\"a\" : 1} "}`))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var st engram.Step
+		if json.Unmarshal(data, &st) != nil {
+			return
+		}
+		if st.StepNumber == 0 {
+			st.StepNumber = 1
+		}
+		st.Normalize(now)
+		if err := st.Validate(); err != nil {
+			if engram.ErrorField(err) == "" {
+				t.Fatalf("validation error without field: %v", err)
+			}
+			return
+		}
+		b, err := json.Marshal(&st)
+		if err != nil {
+			t.Fatalf("a valid step does not marshal: %v", err)
+		}
+		var back engram.Step
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		back.Normalize(now)
+		if err := back.Validate(); err != nil {
+			t.Fatalf("valid step invalid after round trip: %v\n%s", err, b)
+		}
+	})
+}
