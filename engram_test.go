@@ -131,3 +131,30 @@ func TestNormalize(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDecodeJSONErrors(t *testing.T) {
+	for _, c := range []struct {
+		in, code, field, msg string
+	}{
+		{`{"task_description": 5}`, engram.EINVALID, "task_description", "want a string"},
+		{`{"task_descripton": "x"}`, engram.EINVALID, "task_descripton", "not a known field"},
+		{`{"steps": [{"latency_ms": "slow"}]}`, engram.EINVALID, "steps.latency_ms", "want an integer"},
+		{"{\n  \"a\": }", engram.EINVALID, "", "line 2"},
+		{`{"episode_id": "not-a-uuid"}`, engram.EINVALID, "", "not a UUID"},
+		{`{"start_time": "yesterday"}`, engram.EINVALID, "", "yesterday"},
+		{`{} {}`, engram.EINVALID, "", "more than one JSON value"},
+		{`   `, engram.EINVALID, "", "empty"},
+		{`{"task_description": "x"`, engram.EINVALID, "", "unexpected end"},
+	} {
+		var ep engram.Episode
+		err := engram.DecodeJSONBytes([]byte(c.in), &ep)
+		if engram.ErrorCode(err) != c.code || engram.ErrorField(err) != c.field || !strings.Contains(err.Error(), c.msg) {
+			t.Errorf("%s: got %v (code %s, field %q); want code %s field %q containing %q", c.in, err, engram.ErrorCode(err), engram.ErrorField(err), c.code, c.field, c.msg)
+		}
+	}
+	var ep engram.Episode
+	err := engram.DecodeJSON(strings.NewReader(`{"task_description": "`+strings.Repeat("x", 100)+`"}`), &ep, 50)
+	if engram.ErrorCode(err) != engram.ETOOLARGE {
+		t.Fatalf("over-limit input: %v", err)
+	}
+}

@@ -87,3 +87,25 @@ func FuzzStepJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeJSON feeds arbitrary bytes to the strict decoder every user input
+// goes through: it must return a coded *Error or nil, never panic.
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add([]byte(`{"task_description":"x"}`))
+	f.Add([]byte(`{"task_description":1}`))
+	f.Add([]byte(`{"nope":1}`))
+	f.Add([]byte(`{"episode_id":"bad"}`))
+	f.Add([]byte(`{"start_time":"yesterday"}`))
+	f.Add([]byte(`{} {}`))
+	f.Add([]byte("{\n\"a\":"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var ep engram.Episode
+		err := engram.DecodeJSONBytes(data, &ep)
+		if err == nil {
+			return
+		}
+		if c := engram.ErrorCode(err); c != engram.EINVALID {
+			t.Fatalf("decode error has code %q: %v", c, err)
+		}
+	})
+}
