@@ -254,4 +254,3 @@ Punctuation is ignored: the text is never read as query syntax.`,
 	cmd.Flags().StringSliceVar(&kinds, "kind", nil, "only hits of these kinds (episode, step, pattern)")
 	return cmd
 }
-
