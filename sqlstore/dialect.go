@@ -28,11 +28,9 @@ type dialect struct {
 	// classify turns a driver error into an *engram.Error where the driver
 	// says what happened (constraint, busy, read-only, I/O, corrupt).
 	classify func(err error) error
-	// ftsInsert indexes body under docID; ftsDelete removes docIDs selected
-	// by a subquery over search_docs with the given args; ftsSearch returns
-	// (doc_id, score, snippet) rows, best first, for a MATCH expression.
-	ftsInsert string
-	ftsDelete func(where string) string
+	// ftsSearch returns (kind, ref_id, step_number, score, snippet) rows,
+	// best first, for a MATCH expression, a namespace, the kind filter's
+	// arguments and a limit.
 	ftsSearch func(kindFilter string) string
 	ftsQuery  func(words []string, any bool) string
 	// integrity lists the statements `db check` runs; each returns rows of
@@ -50,16 +48,10 @@ var sqliteDialect = &dialect{
 	dsn:        sqliteDSN,
 	rebind:     func(q string) string { return q },
 	classify:   sqliteClassify,
-	ftsInsert:  `INSERT INTO search_fts (rowid, body) VALUES (?, ?)`,
-	ftsDelete: func(where string) string {
-		return `DELETE FROM search_fts WHERE rowid IN (SELECT doc_id FROM search_docs WHERE ` + where + `)`
-	},
 	ftsSearch: func(kindFilter string) string {
-		return `SELECT d.kind, d.ref_id, d.step_number, -bm25(search_fts) AS score,
-		        snippet(search_fts, 0, '[', ']', '...', 16)
-		   FROM search_fts JOIN search_docs d ON d.doc_id = search_fts.rowid
-		  WHERE search_fts MATCH ? AND d.namespace = ?` + kindFilter + `
-		  ORDER BY bm25(search_fts), d.doc_id LIMIT ?`
+		return `SELECT kind, ref_id, step_number, -bm25(search_fts) AS score, snippet(search_fts, 0, '[', ']', '...', 16)
+		   FROM search_fts WHERE search_fts MATCH ? AND namespace = ?` + kindFilter + `
+		  ORDER BY bm25(search_fts), rowid LIMIT ?`
 	},
 	ftsQuery: func(words []string, any bool) string {
 		quoted := make([]string, len(words))

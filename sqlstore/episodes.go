@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/engramhq/engram"
@@ -64,6 +65,9 @@ func (s *Store) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 		return err
 	}
 	return s.write(ctx, "create episode "+ep.ID.String(), func(t *tx) error {
+		if err := t.refuseExisting(ns, []*engram.Episode{ep}); err != nil {
+			return err
+		}
 		return t.insertEpisode(ns, ep, enc)
 	})
 }
@@ -90,6 +94,9 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 		encs[i] = enc
 	}
 	return s.write(ctx, fmt.Sprintf("create %d episodes", len(eps)), func(t *tx) error {
+		if err := t.refuseExisting(ns, eps); err != nil {
+			return err
+		}
 		for i, ep := range eps {
 			if err := t.insertEpisode(ns, ep, encs[i]); err != nil {
 				return fmt.Errorf("episodes[%d]: %w", i, err)
@@ -99,8 +106,55 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 	})
 }
 
+// refuseExisting returns ECONFLICT naming the first of eps whose id is taken.
+func (t *tx) refuseExisting(ns engram.Namespace, eps []*engram.Episode) error {
+	const chunk = 256
+	for start := 0; start < len(eps); start += chunk {
+		part := eps[start:min(start+chunk, len(eps))]
+		args := []any{string(ns)}
+		for _, ep := range part {
+			args = append(args, idBytes(ep.ID.UUID))
+		}
+		rows, err := t.query(`SELECT episode_id FROM episodes WHERE namespace = ? AND episode_id IN (`+
+			strings.TrimSuffix(strings.Repeat("?, ", len(part)), ", ")+`)`, args...)
+		if err != nil {
+			return err
+		}
+		taken := map[engram.UUID]bool{}
+		for rows.Next() {
+			var ref []byte
+			if err := rows.Scan(&ref); err != nil {
+				rows.Close()
+				return err
+			}
+			u, err := uuidFrom(ref)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			taken[u] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, ep := range part {
+			if taken[ep.ID.UUID] {
+				return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s exists already", ep.ID)}
+			}
+		}
+	}
+	return nil
+}
+
+// insertEpisode writes a new episode whose id refuseExisting has cleared.
 func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encodedEpisode) error {
 	id := idBytes(ep.ID.UUID)
+	ftsID, err := t.indexText(ns, engram.SearchEpisode, id, 0, episodeText(ep))
+	if err != nil {
+		return err
+	}
 	var end sql.NullInt64
 	if ep.EndTime != nil {
 		end = sql.NullInt64{Int64: nanos(*ep.EndTime), Valid: true}
@@ -109,20 +163,9 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 	if n := len(ep.Steps); n > 0 {
 		last = ep.Steps[n-1].StepNumber
 	}
-	_, err := t.exec(`INSERT INTO episodes (namespace, episode_id, task_type, domain, language, start_time, end_time,
-		complete, created_at, updated_at, step_count, last_step, steps_bytes, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), enc.doc)
-	if err != nil {
-		if engram.ErrorCode(t.s.d.classify(err)) == engram.ECONFLICT {
-			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s exists already", ep.ID)}
-		}
-		return err
-	}
-	if err := t.indexEpisode(ns, ep, id); err != nil {
-		return err
-	}
+	t.insert("episodes", string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
+		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), ftsID, enc.doc)
+	t.indexEpisode(ns, ep, id)
 	for i := range ep.Steps {
 		if err := t.insertStep(ns, id, &ep.Steps[i], enc.steps[i]); err != nil {
 			return err
@@ -131,27 +174,19 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 	return t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpInsert)
 }
 
-// indexEpisode writes the episode's tag, metadata, spatiotemporal and
-// search rows. Callers replacing an episode call unindexEpisode first.
-func (t *tx) indexEpisode(ns engram.Namespace, ep *engram.Episode, id []byte) error {
+// indexEpisode writes the episode's tag, metadata and spatiotemporal rows.
+// Callers replacing an episode call unindexEpisode first.
+func (t *tx) indexEpisode(ns engram.Namespace, ep *engram.Episode, id []byte) {
 	for _, tag := range ep.AllTags() {
-		if _, err := t.exec(`INSERT INTO episode_tags (namespace, episode_id, tag) VALUES (?, ?, ?)`, string(ns), id, tag); err != nil {
-			return err
-		}
+		t.insert("episode_tags", string(ns), id, tag)
 	}
 	for k, v := range ep.Metadata {
-		if _, err := t.exec(`INSERT INTO episode_metadata (namespace, episode_id, key, value) VALUES (?, ?, ?, ?)`, string(ns), id, k, v); err != nil {
-			return err
-		}
+		t.insert("episode_metadata", string(ns), id, k, v)
 	}
 	if l := ep.Location; l != nil {
 		x, y, z := unitVector(l.Lat, l.Lon)
-		if _, err := t.exec(`INSERT INTO spatiotemporal_index (namespace, episode_id, t, lat, lon, x, y, z) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			string(ns), id, nanos(ep.StartTime), l.Lat, l.Lon, x, y, z); err != nil {
-			return err
-		}
+		t.insert("spatiotemporal_index", string(ns), id, nanos(ep.StartTime), l.Lat, l.Lon, x, y, z)
 	}
-	return t.indexText(ns, engram.SearchEpisode, id, 0, episodeText(ep))
 }
 
 func (t *tx) unindexEpisode(ns engram.Namespace, id []byte) error {
@@ -164,15 +199,16 @@ func (t *tx) unindexEpisode(ns engram.Namespace, id []byte) error {
 			return err
 		}
 	}
-	return t.unindexText(ns, engram.SearchEpisode, id)
+	return nil
 }
 
 func (t *tx) insertStep(ns engram.Namespace, id []byte, st *engram.Step, doc []byte) error {
-	if _, err := t.exec(`INSERT INTO steps (namespace, episode_id, step_number, tool, doc) VALUES (?, ?, ?, ?, ?)`,
-		string(ns), id, st.StepNumber, st.Tool, doc); err != nil {
+	ftsID, err := t.indexText(ns, engram.SearchStep, id, st.StepNumber, stepText(st))
+	if err != nil {
 		return err
 	}
-	return t.indexText(ns, engram.SearchStep, id, st.StepNumber, stepText(st))
+	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, ftsID, doc)
+	return nil
 }
 
 func (s *Store) GetEpisode(ctx context.Context, ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, error) {
@@ -296,22 +332,31 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 // rewriteEpisode replaces an existing episode's row and index rows (not its
 // steps) and records the update.
 func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, doc []byte) error {
+	var oldFTS int64
+	if err := t.queryRow(`SELECT fts_rowid FROM episodes WHERE namespace = ? AND episode_id = ?`, string(ns), id).Scan(&oldFTS); err != nil {
+		return err
+	}
+	if err := t.unindexText(oldFTS); err != nil {
+		return err
+	}
+	ftsID, err := t.indexText(ns, engram.SearchEpisode, id, 0, episodeText(ep))
+	if err != nil {
+		return err
+	}
 	var end sql.NullInt64
 	if ep.EndTime != nil {
 		end = sql.NullInt64{Int64: nanos(*ep.EndTime), Valid: true}
 	}
 	if _, err := t.exec(`UPDATE episodes SET task_type = ?, domain = ?, language = ?, start_time = ?, end_time = ?,
-		complete = ?, updated_at = ?, doc = ? WHERE namespace = ? AND episode_id = ?`,
+		complete = ?, updated_at = ?, fts_rowid = ?, doc = ? WHERE namespace = ? AND episode_id = ?`,
 		string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.UpdatedAt), doc, string(ns), id); err != nil {
+		ep.Complete(), nanos(ep.UpdatedAt), ftsID, doc, string(ns), id); err != nil {
 		return err
 	}
 	if err := t.unindexEpisode(ns, id); err != nil {
 		return err
 	}
-	if err := t.indexEpisode(ns, ep, id); err != nil {
-		return err
-	}
+	t.indexEpisode(ns, ep, id)
 	return t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpUpdate)
 }
 
@@ -331,7 +376,8 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 		if err != nil {
 			return err
 		}
-		if err := t.unindexText(ns, "", key); err != nil {
+		if _, err := t.exec(`DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM steps WHERE namespace = ? AND episode_id = ?
+			UNION ALL SELECT fts_rowid FROM episodes WHERE namespace = ? AND episode_id = ?)`, string(ns), key, string(ns), key); err != nil {
 			return err
 		}
 		if _, err := t.exec(`DELETE FROM embeddings WHERE namespace = ? AND item_type = ? AND item_id = ?`, string(ns), string(engram.ItemEpisode), key); err != nil {

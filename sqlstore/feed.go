@@ -89,7 +89,7 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	for _, table := range []string{"episodes", "steps", "episode_tags", "episode_metadata", "spatiotemporal_index",
-		"patterns", "pattern_tags", "heuristics", "embeddings", "relationships", "search_docs", "changes"} {
+		"patterns", "pattern_tags", "heuristics", "embeddings", "relationships", "search_fts", "changes"} {
 		var n int64
 		// table names come from the list above, never from input
 		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
@@ -154,9 +154,10 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 	}
 	for _, c := range []struct{ what, q string }{
 		{"episodes whose step counters disagree with their steps", `SELECT COUNT(*) FROM episodes e WHERE e.step_count != (SELECT COUNT(*) FROM steps s WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id)`},
-		{"search rows of missing episodes", `SELECT COUNT(*) FROM search_docs d WHERE d.kind != 'pattern' AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.namespace = d.namespace AND e.episode_id = d.ref_id)`},
-		{"search rows of missing patterns", `SELECT COUNT(*) FROM search_docs d WHERE d.kind = 'pattern' AND NOT EXISTS (SELECT 1 FROM patterns p WHERE p.namespace = d.namespace AND p.pattern_id = d.ref_id)`},
-		{"episodes without their search row", `SELECT COUNT(*) FROM episodes e WHERE NOT EXISTS (SELECT 1 FROM search_docs d WHERE d.namespace = e.namespace AND d.ref_id = e.episode_id AND d.kind = 'episode')`},
+		{"episodes whose search row is missing", `SELECT COUNT(*) FROM episodes e WHERE NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = e.fts_rowid)`},
+		{"steps whose search row is missing", `SELECT COUNT(*) FROM steps s WHERE NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = s.fts_rowid)`},
+		{"patterns whose search row is missing", `SELECT COUNT(*) FROM patterns p WHERE NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = p.fts_rowid)`},
+		{"search rows without their record", `SELECT (SELECT COUNT(*) FROM search_fts) - (SELECT COUNT(*) FROM episodes) - (SELECT COUNT(*) FROM steps) - (SELECT COUNT(*) FROM patterns)`},
 	} {
 		var n int64
 		if err := s.r.QueryRowContext(ctx, c.q).Scan(&n); err != nil {

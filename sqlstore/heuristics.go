@@ -22,7 +22,7 @@ func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram
 	}
 	return s.write(ctx, "put heuristic "+h.ID.String(), func(t *tx) error {
 		id := idBytes(h.ID.UUID)
-		op, created, err := t.existing(`SELECT created_at FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id)
+		op, created, _, err := t.existing(`SELECT created_at FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id)
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		if err := engram.ValidateTag(tag); err != nil {
 			return page, engram.Invalid(fmt.Sprintf("tags[%d]", i), "%s", err.(*engram.Error).Message)
 		}
-		q.add(`EXISTS (SELECT 1 FROM episode_tags t WHERE t.namespace = e.namespace AND t.episode_id = e.episode_id AND t.tag = ?)`, tag)
+		q.add(`e.episode_id IN (SELECT t.episode_id FROM episode_tags t WHERE t.namespace = ? AND t.tag = ?)`, string(ns), tag)
 	}
 	keys := make([]string, 0, len(f.Metadata))
 	for k := range f.Metadata {
@@ -65,7 +65,7 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		q.add(`EXISTS (SELECT 1 FROM episode_metadata m WHERE m.namespace = e.namespace AND m.episode_id = e.episode_id AND m.key = ? AND m.value = ?)`, k, f.Metadata[k])
+		q.add(`e.episode_id IN (SELECT m.episode_id FROM episode_metadata m WHERE m.namespace = ? AND m.key = ? AND m.value = ?)`, string(ns), k, f.Metadata[k])
 	}
 	if r := f.Near; r != nil {
 		if err := validateRadius(r); err != nil {
@@ -73,9 +73,9 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		}
 		minLat, maxLat, chord2 := radiusBounds(r)
 		x, y, z := unitVector(r.Lat, r.Lon)
-		q.add(`EXISTS (SELECT 1 FROM spatiotemporal_index g WHERE g.namespace = e.namespace AND g.episode_id = e.episode_id
+		q.add(`e.episode_id IN (SELECT g.episode_id FROM spatiotemporal_index g WHERE g.namespace = ?
 			AND g.lat BETWEEN ? AND ? AND (g.x - ?) * (g.x - ?) + (g.y - ?) * (g.y - ?) + (g.z - ?) * (g.z - ?) <= ?)`,
-			minLat, maxLat, x, x, y, y, z, z, chord2)
+			string(ns), minLat, maxLat, x, x, y, y, z, z, chord2)
 	}
 	if b := f.Box; b != nil {
 		if err := validateBox(b); err != nil {
@@ -85,8 +85,8 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		if b.MinLon > b.MaxLon { // across the antimeridian
 			lon = `(g.lon >= ? OR g.lon <= ?)`
 		}
-		q.add(`EXISTS (SELECT 1 FROM spatiotemporal_index g WHERE g.namespace = e.namespace AND g.episode_id = e.episode_id
-			AND g.lat BETWEEN ? AND ? AND `+lon+`)`, b.MinLat, b.MaxLat, b.MinLon, b.MaxLon)
+		q.add(`e.episode_id IN (SELECT g.episode_id FROM spatiotemporal_index g WHERE g.namespace = ?
+			AND g.lat BETWEEN ? AND ? AND `+lon+`)`, string(ns), b.MinLat, b.MaxLat, b.MinLon, b.MaxLon)
 	}
 	if f.Cursor != "" {
 		var at int64

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/engramhq/engram"
@@ -25,7 +26,7 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 	}
 	return s.write(ctx, "put pattern "+p.ID.String(), func(t *tx) error {
 		id := idBytes(p.ID.UUID)
-		op, created, err := t.existing(`SELECT created_at FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, id)
+		op, created, oldFTS, err := t.existing(`SELECT created_at, fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, id)
 		if err != nil {
 			return err
 		}
@@ -35,42 +36,44 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 			return fmt.Errorf("encode pattern: %w", err)
 		}
 		if op == engram.OpUpdate {
+			// Its tags go with it (ON DELETE CASCADE).
 			if _, err := t.exec(`DELETE FROM patterns WHERE namespace = ? AND pattern_id = ?`, string(ns), id); err != nil {
 				return err
 			}
-			if err := t.unindexText(ns, engram.SearchPattern, id); err != nil {
+			if err := t.unindexText(oldFTS); err != nil {
 				return err
 			}
 		}
-		if _, err := t.exec(`INSERT INTO patterns (namespace, pattern_id, kind, domain, language, success_rate, created_at, updated_at, doc)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, string(ns), id, string(p.Kind), p.Domain, p.Language, p.SuccessRate,
-			nanos(p.CreatedAt), nanos(p.UpdatedAt), doc); err != nil {
+		ftsID, err := t.indexText(ns, engram.SearchPattern, id, 0, patternText(p))
+		if err != nil {
 			return err
 		}
+		t.insert("patterns", string(ns), id, string(p.Kind), p.Domain, p.Language, p.SuccessRate,
+			nanos(p.CreatedAt), nanos(p.UpdatedAt), ftsID, doc)
 		for _, tag := range p.Tags {
-			if _, err := t.exec(`INSERT INTO pattern_tags (namespace, pattern_id, tag) VALUES (?, ?, ?)`, string(ns), id, tag); err != nil {
-				return err
-			}
-		}
-		if err := t.indexText(ns, engram.SearchPattern, id, 0, patternText(p)); err != nil {
-			return err
+			t.insert("pattern_tags", string(ns), id, tag)
 		}
 		return t.change(ns, engram.KindPattern, p.ID.String(), op)
 	})
 }
 
-// existing looks up a row's created_at: OpInsert and t.now when there is
-// none, OpUpdate and the stored time when there is.
-func (t *tx) existing(query string, ns engram.Namespace, id []byte) (op engram.ChangeOp, created time.Time, err error) {
+// existing looks up a row's created_at (and, when the query selects a
+// second column, its fts_rowid): OpInsert and t.now when there is none,
+// OpUpdate and the stored time when there is.
+func (t *tx) existing(query string, ns engram.Namespace, id []byte) (op engram.ChangeOp, created time.Time, fts int64, err error) {
 	var at int64
-	err = t.queryRow(query, string(ns), id).Scan(&at)
+	dest := []any{&at}
+	if strings.Contains(query, "fts_rowid") {
+		dest = append(dest, &fts)
+	}
+	err = t.queryRow(query, string(ns), id).Scan(dest...)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return engram.OpInsert, t.now, nil
+		return engram.OpInsert, t.now, 0, nil
 	case err != nil:
-		return "", created, err
+		return "", created, 0, err
 	}
-	return engram.OpUpdate, fromNanos(at), nil
+	return engram.OpUpdate, fromNanos(at), fts, nil
 }
 
 func (s *Store) GetPattern(ctx context.Context, ns engram.Namespace, id engram.PatternID) (*engram.Pattern, error) {
@@ -107,10 +110,10 @@ func (s *Store) DeletePattern(ctx context.Context, ns engram.Namespace, id engra
 	}
 	return s.write(ctx, "delete pattern "+id.String(), func(t *tx) error {
 		key := idBytes(id.UUID)
-		if err := t.deleteRow("pattern", `DELETE FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, key, id.UUID); err != nil {
+		if _, err := t.exec(`DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?)`, string(ns), key); err != nil {
 			return err
 		}
-		if err := t.unindexText(ns, engram.SearchPattern, key); err != nil {
+		if err := t.deleteRow("pattern", `DELETE FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, key, id.UUID); err != nil {
 			return err
 		}
 		return t.change(ns, engram.KindPattern, id.String(), engram.OpDelete)

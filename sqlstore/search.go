@@ -9,34 +9,21 @@ import (
 )
 
 // Full-text search. Each searchable thing (an episode's text, one step, one
-// pattern) is one row of search_docs plus one FTS row under the same id.
+// pattern) is one search_fts row; the record keeps its rowid in fts_rowid.
 
-func (t *tx) indexText(ns engram.Namespace, kind engram.SearchKind, ref []byte, step int, body string) error {
-	res, err := t.exec(`INSERT INTO search_docs (namespace, kind, ref_id, step_number) VALUES (?, ?, ?, ?)`,
-		string(ns), string(kind), ref, step)
+// indexText adds one search row and returns its rowid.
+func (t *tx) indexText(ns engram.Namespace, kind engram.SearchKind, ref []byte, step int, body string) (int64, error) {
+	id, err := t.ftsRowid()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	docID, err := res.LastInsertId()
-	if err != nil {
-		return err
-	}
-	_, err = t.exec(t.s.d.ftsInsert, docID, body)
-	return err
+	t.insert("search_fts", id, body, string(ns), string(kind), ref, step)
+	return id, nil
 }
 
-// unindexText removes the search rows of ref; kind "" removes every kind
-// (an episode's own row and its steps').
-func (t *tx) unindexText(ns engram.Namespace, kind engram.SearchKind, ref []byte) error {
-	where, args := `namespace = ? AND ref_id = ?`, []any{string(ns), ref}
-	if kind != "" {
-		where += ` AND kind = ?`
-		args = append(args, string(kind))
-	}
-	if _, err := t.exec(t.s.d.ftsDelete(where), args...); err != nil {
-		return err
-	}
-	_, err := t.exec(`DELETE FROM search_docs WHERE `+where, args...)
+// unindexText removes one search row.
+func (t *tx) unindexText(rowid int64) error {
+	_, err := t.exec(`DELETE FROM search_fts WHERE rowid = ?`, rowid)
 	return err
 }
 
@@ -127,7 +114,7 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 			marks[i] = "?"
 			args = append(args, string(k))
 		}
-		kindFilter = ` AND d.kind IN (` + strings.Join(marks, ", ") + `)`
+		kindFilter = ` AND kind IN (` + strings.Join(marks, ", ") + `)`
 	}
 	args = append(args, limit)
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(s.d.ftsSearch(kindFilter)), args...)

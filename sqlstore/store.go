@@ -211,18 +211,35 @@ type tx struct {
 	// connection, which this transaction holds, so they can only be prepared
 	// store-wide after it ends (see Store.write).
 	unprepared []string
+	// stmts holds this transaction's statements by query text.
+	stmts map[string]*sql.Stmt
+	// buffers hold inserted rows until flush (see rows.go).
+	buffers []rowBuffer
+	nextFTS int64
 }
 
 // stmt returns a statement for query bound to the transaction.
 func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	if st := t.stmts[query]; st != nil {
+		return st, nil
+	}
 	t.s.mu.Lock()
 	st := t.s.mu.wstmts[query]
 	t.s.mu.Unlock()
 	if st != nil {
-		return t.tx.StmtContext(t.ctx, st), nil
+		st = t.tx.StmtContext(t.ctx, st)
+	} else {
+		var err error
+		if st, err = t.tx.PrepareContext(t.ctx, t.s.d.rebind(query)); err != nil {
+			return nil, err
+		}
+		t.unprepared = append(t.unprepared, query)
 	}
-	t.unprepared = append(t.unprepared, query)
-	return t.tx.PrepareContext(t.ctx, t.s.d.rebind(query))
+	if t.stmts == nil {
+		t.stmts = map[string]*sql.Stmt{}
+	}
+	t.stmts[query] = st
+	return st, nil
 }
 
 // exec runs a write statement inside the transaction.
@@ -250,11 +267,10 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 	return st.QueryContext(t.ctx, args...)
 }
 
-// change appends one change-feed entry.
+// change appends one change-feed entry (written at commit, in order).
 func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op engram.ChangeOp) error {
-	_, err := t.exec(`INSERT INTO changes (namespace, kind, key, op, at) VALUES (?, ?, ?, ?, ?)`,
-		string(ns), string(kind), key, string(op), t.now.UnixNano())
-	return err
+	t.insert("changes", string(ns), string(kind), key, string(op), t.now.UnixNano())
+	return nil
 }
 
 // write runs fn in one write transaction and commits it. Any error rolls
@@ -267,6 +283,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	}
 	t := &tx{s: s, ctx: ctx, tx: sqlTx, now: s.now()}
 	err = fn(t)
+	if err == nil {
+		err = t.flush()
+	}
 	if err != nil {
 		sqlTx.Rollback()
 	} else {

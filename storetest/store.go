@@ -6,7 +6,6 @@ package storetest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -164,5 +163,3 @@ func unchanged(t testing.TB, s engram.Store, seq uint64) {
 		t.Fatalf("a rejected write changed the store: change feed at %d, was %d", got, seq)
 	}
 }
-
-func isNotFound(err error) bool { return errors.Is(err, engram.ErrNotFound) }

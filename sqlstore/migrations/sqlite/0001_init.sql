@@ -16,6 +16,7 @@ CREATE TABLE episodes (
     step_count   INTEGER NOT NULL DEFAULT 0,
     last_step    INTEGER NOT NULL DEFAULT 0,
     steps_bytes  INTEGER NOT NULL DEFAULT 0,
+    fts_rowid    INTEGER NOT NULL, -- its row in search_fts
     doc          TEXT    NOT NULL, -- the episode as JSON, without its steps
     UNIQUE (namespace, episode_id)
 );
@@ -29,6 +30,7 @@ CREATE TABLE steps (
     episode_id   BLOB    NOT NULL,
     step_number  INTEGER NOT NULL,
     tool         TEXT    NOT NULL,
+    fts_rowid    INTEGER NOT NULL,
     doc          TEXT    NOT NULL,
     PRIMARY KEY (namespace, episode_id, step_number),
     FOREIGN KEY (namespace, episode_id) REFERENCES episodes (namespace, episode_id) ON DELETE CASCADE
@@ -50,7 +52,7 @@ CREATE TABLE episode_metadata (
     value      TEXT NOT NULL,
     PRIMARY KEY (namespace, episode_id, key),
     FOREIGN KEY (namespace, episode_id) REFERENCES episodes (namespace, episode_id) ON DELETE CASCADE
-);
+) WITHOUT ROWID;
 CREATE INDEX episode_metadata_by_kv ON episode_metadata (namespace, key, value);
 
 -- Spatiotemporal index: one row per episode with a location. x, y, z are the
@@ -68,7 +70,6 @@ CREATE TABLE spatiotemporal_index (
     FOREIGN KEY (namespace, episode_id) REFERENCES episodes (namespace, episode_id) ON DELETE CASCADE
 );
 CREATE INDEX spatiotemporal_by_lat ON spatiotemporal_index (namespace, lat, lon);
-CREATE INDEX spatiotemporal_by_time ON spatiotemporal_index (namespace, t);
 
 CREATE TABLE patterns (
     namespace    TEXT    NOT NULL,
@@ -79,6 +80,7 @@ CREATE TABLE patterns (
     success_rate REAL    NOT NULL,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
+    fts_rowid    INTEGER NOT NULL,
     doc          TEXT    NOT NULL,
     UNIQUE (namespace, pattern_id)
 );
@@ -132,17 +134,17 @@ CREATE TABLE relationships (
 );
 CREATE INDEX relationships_by_to ON relationships (namespace, to_id);
 
--- Full-text search: search_docs says what each FTS row is; search_fts holds
--- the text under the same rowid.
-CREATE TABLE search_docs (
-    doc_id      INTEGER PRIMARY KEY,
-    namespace   TEXT    NOT NULL,
-    kind        TEXT    NOT NULL,
-    ref_id      BLOB    NOT NULL,
-    step_number INTEGER NOT NULL DEFAULT 0
+-- Full-text search: one row per episode, step and pattern, whose rowid the
+-- record keeps in its fts_rowid column. Only body is indexed; the other
+-- columns say what the row is.
+CREATE VIRTUAL TABLE search_fts USING fts5 (
+    body,
+    namespace UNINDEXED,
+    kind UNINDEXED,
+    ref_id UNINDEXED,
+    step_number UNINDEXED,
+    tokenize = 'porter unicode61 remove_diacritics 2'
 );
-CREATE INDEX search_docs_by_ref ON search_docs (namespace, ref_id, kind);
-CREATE VIRTUAL TABLE search_fts USING fts5 (body, tokenize = 'porter unicode61 remove_diacritics 2');
 
 -- The change feed: every insert, update and delete of every record, in the
 -- same transaction as the change. seq only ever grows (AUTOINCREMENT never

@@ -1,0 +1,179 @@
+package sqlstore_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/latency"
+	"github.com/engramhq/engram/sqlstore"
+	"github.com/engramhq/engram/storetest"
+)
+
+// The benchmarks use real files with the default durability
+// (synchronous=FULL) unless the name says otherwise.
+
+func benchStore(b *testing.B, sync sqlstore.Synchronous) *sqlstore.Store {
+	b.Helper()
+	return openTemp(b, sqlstore.Options{Synchronous: sync})
+}
+
+func BenchmarkCreateEpisode(b *testing.B) {
+	for _, sync := range []sqlstore.Synchronous{sqlstore.SyncFull, sqlstore.SyncNormal} {
+		b.Run(string(sync), func(b *testing.B) {
+			s := benchStore(b, sync)
+			ctx := context.Background()
+			rec := latency.New(b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ep := storetest.SampleEpisode(i)
+				rec.Time(func() {
+					if err := s.CreateEpisode(ctx, "default", ep); err != nil {
+						b.Fatal(err)
+					}
+				})
+			}
+			rec.Report(b)
+		})
+	}
+}
+
+// BenchmarkCreateEpisodesBatch1000 stores batches of 1,000 episodes of two
+// shapes: "rich" is storetest.SampleEpisode (2 steps, 4 tags, 2 metadata
+// entries, a location: about 1.6 KB of JSON and 3 search rows); "plain" is a
+// 2 KB task description with one tag and no steps.
+func BenchmarkCreateEpisodesBatch1000(b *testing.B) {
+	desc := strings.Repeat("refactor the retry loop of the http client; ", 45)
+	for _, shape := range []struct {
+		name string
+		make func(i int) *engram.Episode
+	}{
+		{"rich", storetest.SampleEpisode},
+		{"plain", func(i int) *engram.Episode {
+			return &engram.Episode{TaskType: engram.TaskRefactoring, TaskDescription: desc, Tags: []string{"http"}}
+		}},
+	} {
+		b.Run(shape.name, func(b *testing.B) {
+			s := benchStore(b, sqlstore.SyncFull)
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				batch := make([]*engram.Episode, 1000)
+				for j := range batch {
+					batch[j] = shape.make(j)
+				}
+				b.StartTimer()
+				if err := s.CreateEpisodes(ctx, "default", batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "episodes/s")
+		})
+	}
+}
+
+// seeded returns a store holding n sample episodes and their ids.
+func seeded(b *testing.B, n int) (*sqlstore.Store, []engram.EpisodeID) {
+	b.Helper()
+	s := benchStore(b, sqlstore.SyncNormal)
+	ctx := context.Background()
+	var ids []engram.EpisodeID
+	for i := 0; i < n; i += 1000 {
+		batch := make([]*engram.Episode, min(1000, n-i))
+		for j := range batch {
+			batch[j] = storetest.SampleEpisode(i + j)
+			batch[j].TaskDescription = fmt.Sprintf("%s; keyword%d", batch[j].TaskDescription, (i+j)%100)
+		}
+		if err := s.CreateEpisodes(ctx, "default", batch); err != nil {
+			b.Fatal(err)
+		}
+		for _, ep := range batch {
+			ids = append(ids, ep.ID)
+		}
+	}
+	return s, ids
+}
+
+func BenchmarkGetEpisode(b *testing.B) {
+	s, ids := seeded(b, 10000)
+	ctx := context.Background()
+	rec := latency.New(b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := ids[(i*7919)%len(ids)]
+		rec.Time(func() {
+			if _, err := s.GetEpisode(ctx, "default", id); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	rec.Report(b)
+}
+
+func BenchmarkAppendStep(b *testing.B) {
+	for _, sync := range []sqlstore.Synchronous{sqlstore.SyncFull, sqlstore.SyncNormal} {
+		b.Run(string(sync), func(b *testing.B) {
+			s := benchStore(b, sync)
+			ctx := context.Background()
+			var ep *engram.Episode
+			rec := latency.New(b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%engram.MaxSteps == 0 {
+					b.StopTimer()
+					ep = &engram.Episode{TaskDescription: "many steps"}
+					if err := s.CreateEpisode(ctx, "default", ep); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				st := &engram.Step{Tool: "go test", Action: "run", Result: &engram.StepResult{Type: engram.ResultSuccess, Output: "ok"}}
+				rec.Time(func() {
+					if err := s.AppendStep(ctx, "default", ep.ID, st); err != nil {
+						b.Fatal(err)
+					}
+				})
+			}
+			rec.Report(b)
+		})
+	}
+}
+
+func BenchmarkListByTimeRange(b *testing.B) {
+	s, _ := seeded(b, 10000)
+	ctx := context.Background()
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	rec := latency.New(b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		from := base.Add(time.Duration(i%9000) * time.Minute)
+		rec.Time(func() {
+			page, err := s.ListEpisodes(ctx, "default", engram.EpisodeFilter{Since: from, Until: from.Add(time.Hour), Limit: 100})
+			if err != nil || len(page.Episodes) != 60 {
+				b.Fatalf("%d episodes, %v", len(page.Episodes), err)
+			}
+		})
+	}
+	rec.Report(b)
+}
+
+func BenchmarkSearch(b *testing.B) {
+	s, _ := seeded(b, 10000)
+	ctx := context.Background()
+	rec := latency.New(b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		q := engram.SearchQuery{Text: fmt.Sprintf("flaky retry keyword%d", i%100), Limit: 10}
+		rec.Time(func() {
+			hits, err := s.Search(ctx, "default", q)
+			if err != nil || len(hits) == 0 {
+				b.Fatalf("%d hits, %v", len(hits), err)
+			}
+		})
+	}
+	rec.Report(b)
+}

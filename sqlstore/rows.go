@@ -1,0 +1,105 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Inserts inside a write transaction are buffered per table and written at
+// commit with multi-row INSERT statements: a batch of 1,000 episodes costs a
+// few dozen statements instead of tens of thousands. Nothing in a transaction
+// reads a row it inserted itself, which is what makes the buffering safe; the
+// fixed table order below puts parents before the children whose foreign
+// keys point at them.
+
+// tableColumns lists, in flush order, every table written through insert.
+var tableColumns = []struct {
+	table string
+	cols  []string
+}{
+	{"episodes", []string{"namespace", "episode_id", "task_type", "domain", "language", "start_time", "end_time", "complete",
+		"created_at", "updated_at", "step_count", "last_step", "steps_bytes", "fts_rowid", "doc"}},
+	{"patterns", []string{"namespace", "pattern_id", "kind", "domain", "language", "success_rate", "created_at", "updated_at", "fts_rowid", "doc"}},
+	{"steps", []string{"namespace", "episode_id", "step_number", "tool", "fts_rowid", "doc"}},
+	{"episode_tags", []string{"namespace", "episode_id", "tag"}},
+	{"episode_metadata", []string{"namespace", "episode_id", "key", "value"}},
+	{"spatiotemporal_index", []string{"namespace", "episode_id", "t", "lat", "lon", "x", "y", "z"}},
+	{"pattern_tags", []string{"namespace", "pattern_id", "tag"}},
+	{"search_fts", []string{"rowid", "body", "namespace", "kind", "ref_id", "step_number"}},
+	{"changes", []string{"namespace", "kind", "key", "op", "at"}},
+}
+
+// maxRowsPerInsert bounds one statement; remainders are written in
+// power-of-two chunks so a table needs at most 8 distinct prepared statements.
+const maxRowsPerInsert = 128
+
+// rowBuffer holds the pending rows of one table.
+type rowBuffer struct {
+	table string
+	cols  []string
+	args  []any // len(cols) values per row
+}
+
+func (b *rowBuffer) rows() int { return len(b.args) / len(b.cols) }
+
+// insertSQL is the INSERT of n rows.
+func (b *rowBuffer) insertSQL(n int) string {
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(b.cols)), ", ") + ")"
+	return "INSERT INTO " + b.table + " (" + strings.Join(b.cols, ", ") + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+}
+
+// insert buffers one row of table; values follow tableColumns' order.
+func (t *tx) insert(table string, values ...any) {
+	if t.buffers == nil {
+		t.buffers = make([]rowBuffer, len(tableColumns))
+		for i, tc := range tableColumns {
+			t.buffers[i] = rowBuffer{table: tc.table, cols: tc.cols}
+		}
+	}
+	for i := range t.buffers {
+		if b := &t.buffers[i]; b.table == table {
+			if len(values) != len(b.cols) {
+				panic(fmt.Sprintf("sqlstore: insert into %s: %d values for %d columns", table, len(values), len(b.cols)))
+			}
+			b.args = append(b.args, values...)
+			return
+		}
+	}
+	panic("sqlstore: insert into unknown table " + table)
+}
+
+// flush writes every buffered row, parents first.
+func (t *tx) flush() error {
+	for i := range t.buffers {
+		b := &t.buffers[i]
+		for b.rows() > 0 {
+			n := min(b.rows(), maxRowsPerInsert)
+			for n&(n-1) != 0 { // round down to a power of two
+				n &= n - 1
+			}
+			k := n * len(b.cols)
+			if _, err := t.exec(b.insertSQL(n), b.args[:k]...); err != nil {
+				return fmt.Errorf("insert into %s: %w", b.table, err)
+			}
+			b.args = b.args[k:]
+		}
+		b.args = nil
+	}
+	return nil
+}
+
+// ftsRowid allocates the next search_fts rowid. The transaction holds the
+// write lock, so nobody else allocates meanwhile.
+func (t *tx) ftsRowid() (int64, error) {
+	if t.nextFTS == 0 {
+		var max int64
+		if err := t.queryRow(`SELECT COALESCE(MAX(rowid), 0) FROM search_fts`).Scan(&max); err != nil {
+			return 0, err
+		}
+		t.nextFTS = max + 1
+	}
+	id := t.nextFTS
+	t.nextFTS++
+	return id, nil
+}
