@@ -15,6 +15,8 @@ type Getter interface {
 
 // SkipLinks, returned by a Walk callback, skips the links of the block just
 // visited; the walk goes on with the rest.
+//
+//lint:ignore ST1012 a control value like fs.SkipDir, not a failure
 var SkipLinks = errors.New("dag: skip links")
 
 // Walk visits root and every block reachable from it through links, each
