@@ -133,6 +133,9 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (GCStats, error) {
 	if o.DryRun {
 		return st, nil
 	}
+	if s.testHookAfterMark != nil {
+		s.testHookAfterMark()
+	}
 	st.Swept, st.SweptBytes = 0, 0
 	for i := 0; i < len(candidates); i += o.SweepBatch {
 		if err := ctx.Err(); err != nil {

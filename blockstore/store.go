@@ -89,6 +89,10 @@ type Store struct {
 	// gc is non-nil while a GC runs: it records the blocks written since its
 	// mark began, which the sweep must keep.
 	gc *gcState
+
+	// testHookAfterMark, when set by a test, runs between a GC's mark and its
+	// sweep, so tests can write at exactly that moment.
+	testHookAfterMark func()
 }
 
 // OpenOrInit opens the store at path, creating the file, its parent
