@@ -23,8 +23,9 @@ type Batch struct {
 	s      *Store
 	tx     *bolt.Tx
 	blocks *bolt.Bucket
-	n      int   // blocks written
-	bytes  int64 // their bytes
+	n      int          // blocks written
+	bytes  int64        // their bytes
+	cids   []engram.CID // registered with beginWrites until the batch ends
 }
 
 // Batch begins a write transaction, waiting for any other write in this
@@ -66,7 +67,8 @@ func (b *Batch) put(c engram.CID, data []byte) error {
 	if b.tx == nil {
 		return errBatchDone
 	}
-	b.s.noteWrites(c)
+	b.s.beginWrites(c)
+	b.cids = append(b.cids, c)
 	if err := putBlock(b.blocks, []byte(c.KeyString()), data); err != nil {
 		return fmt.Errorf("blockstore: batch put %s: %w", c, err)
 	}
@@ -103,6 +105,7 @@ func (b *Batch) Commit() error {
 	}
 	tx := b.tx
 	b.tx = nil
+	defer b.s.endWrites(b.cids...)
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("blockstore: batch commit (%d blocks): %w", b.n, err)
 	}
@@ -117,4 +120,5 @@ func (b *Batch) Rollback() {
 	}
 	_ = b.tx.Rollback()
 	b.tx = nil
+	b.s.endWrites(b.cids...)
 }

@@ -35,20 +35,35 @@ type GCStats struct {
 
 // gcState is what a running GC shares with writers.
 type gcState struct {
-	// touched holds the binary CIDs of blocks written (or re-put) since the
-	// mark began. The sweep keeps them and everything they link to.
+	// touched holds the binary CIDs of blocks being written when the GC
+	// began or written (or re-put) since. The sweep keeps them and
+	// everything they link to.
 	touched map[string]struct{}
 }
 
-// noteWrites tells a running GC that these blocks are being written. Callers
-// call it before their write transaction and before checking whether a block
-// is already present, so that a sweep either sees the note or has committed
-// its deletion before the caller looks.
-func (s *Store) noteWrites(cids ...engram.CID) {
+// beginWrites registers blocks a caller is about to write, for as long as
+// the call (or Batch) lasts; endWrites ends that. A GC that starts meanwhile
+// takes them as touched, and a running GC is told at once. Callers register
+// before their write transaction and before checking whether a block is
+// already present, so that a sweep either sees the registration or has
+// committed its deletion before the caller looks.
+func (s *Store) beginWrites(cids ...engram.CID) {
 	s.mu.Lock()
-	if s.gc != nil {
-		for _, c := range cids {
+	for _, c := range cids {
+		s.writing[c.KeyString()]++
+		if s.gc != nil {
 			s.gc.touched[c.KeyString()] = struct{}{}
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *Store) endWrites(cids ...engram.CID) {
+	s.mu.Lock()
+	for _, c := range cids {
+		k := c.KeyString()
+		if s.writing[k]--; s.writing[k] <= 0 {
+			delete(s.writing, k)
 		}
 	}
 	s.mu.Unlock()
@@ -61,8 +76,8 @@ func (s *Store) noteWrites(cids ...engram.CID) {
 // sweeps in transactions of opts.SweepBatch deletions. It is safe against
 // concurrent writers in this process (other processes cannot open the file
 // for writing meanwhile): each sweep transaction first marks from heads and
-// pins added since the mark and from every block written during the GC, and
-// keeps all of that.
+// pins added since the mark and from every block being written when the GC
+// began or written during it, and keeps all of that.
 //
 // Unreachable blocks are deleted parents first: a block goes only after
 // every unreachable block linking to it. So a writer that stored a whole DAG
@@ -90,7 +105,10 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (GCStats, error) {
 	s.gcRun.Lock()
 	defer s.gcRun.Unlock()
 	s.mu.Lock()
-	s.gc = &gcState{touched: make(map[string]struct{})}
+	s.gc = &gcState{touched: make(map[string]struct{}, len(s.writing))}
+	for k := range s.writing {
+		s.gc.touched[k] = struct{}{}
+	}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -152,7 +170,7 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (GCStats, error) {
 }
 
 // sweep deletes the unmarked keys in one write transaction, holding s.mu
-// until it has committed (see noteWrites).
+// until it has committed (see beginWrites).
 func (s *Store) sweep(keys []string, marked map[string]struct{}, st *GCStats) error {
 	tx, err := s.db.Begin(true)
 	if err != nil {
@@ -215,7 +233,7 @@ func (s *Store) sweep(keys []string, marked map[string]struct{}, st *GCStats) er
 func markFrom(tx *bolt.Tx, roots []engram.CID, marked map[string]struct{}, st *GCStats) error {
 	blocks := tx.Bucket(bucketBlocks)
 	stack := append([]engram.CID(nil), roots...)
-	var links []engram.CID
+	missing := make(map[string]struct{})
 	for len(stack) > 0 {
 		c := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -225,7 +243,10 @@ func markFrom(tx *bolt.Tx, roots []engram.CID, marked map[string]struct{}, st *G
 		}
 		v := blocks.Get([]byte(k))
 		if v == nil {
-			if st != nil {
+			// Not marked: if it appears later, its links must still be
+			// followed. Counted once per CID.
+			if _, counted := missing[k]; st != nil && !counted {
+				missing[k] = struct{}{}
 				st.Missing++
 			}
 			continue
@@ -235,8 +256,8 @@ func markFrom(tx *bolt.Tx, roots []engram.CID, marked map[string]struct{}, st *G
 			st.Reachable++
 			st.ReachableBytes += int64(len(v))
 		}
-		var err error
-		if links, err = dag.Check(c, v); err != nil {
+		links, err := dag.Check(c, v)
+		if err != nil {
 			var mm *dag.MismatchError
 			if errors.As(err, &mm) {
 				return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("reachable block %s is corrupt; not sweeping (run verify)", c), Err: err}

@@ -85,10 +85,13 @@ type Store struct {
 
 	gcRun sync.Mutex // held for a whole GC: one at a time
 
-	mu sync.Mutex // guards gc
+	mu sync.Mutex // guards gc and writing
 	// gc is non-nil while a GC runs: it records the blocks written since its
 	// mark began, which the sweep must keep.
 	gc *gcState
+	// writing counts, per binary CID, the calls (and Batches) writing that
+	// block right now; a GC starting takes them all as written during it.
+	writing map[string]int
 
 	// testHookAfterMark, when set by a test, runs between a GC's mark and its
 	// sweep, so tests can write at exactly that moment.
@@ -134,7 +137,7 @@ func OpenOrInit(path string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, readOnly: o.ReadOnly}
+	s := &Store{db: db, path: path, readOnly: o.ReadOnly, writing: make(map[string]int)}
 	if o.ReadOnly {
 		err = db.View(s.checkFormat)
 	} else {
@@ -295,7 +298,8 @@ func (s *Store) put(ctx context.Context, c engram.CID, data []byte) error {
 		return err
 	}
 	key := []byte(c.KeyString())
-	s.noteWrites(c)
+	s.beginWrites(c)
+	defer s.endWrites(c)
 	var present bool
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlocks).Get(key)
@@ -342,25 +346,32 @@ func (s *Store) putMany(ctx context.Context, blocks []engram.Block) error {
 	for i, b := range blocks {
 		cids[i] = b.CID
 	}
-	s.noteWrites(cids...)
-	var missing []engram.Block
+	s.beginWrites(cids...)
+	defer s.endWrites(cids...)
+	// A read transaction first: if every block is already there, no write
+	// (and no fsync) is needed. Otherwise all of them are written in one
+	// transaction that checks presence again itself: the set found missing
+	// here may have grown by then (a GC between the two), and writing only
+	// that stale subset could leave a DAG with holes.
+	allPresent := true
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketBlocks)
 		for _, b := range blocks {
 			if v := bk.Get([]byte(b.CID.KeyString())); v == nil || !bytes.Equal(v, b.Data) {
-				missing = append(missing, b)
+				allPresent = false
+				return nil
 			}
 		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("blockstore: put many: %w", err)
 	}
-	if len(missing) == 0 {
+	if allPresent {
 		return nil
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketBlocks)
-		for _, b := range missing {
+		for _, b := range blocks {
 			if err := putBlock(bk, []byte(b.CID.KeyString()), b.Data); err != nil {
 				return fmt.Errorf("block %s: %w", b.CID, err)
 			}
