@@ -72,7 +72,8 @@ func (s *Store) endWrites(cids ...engram.CID) {
 // GC deletes every block not reachable through DAG-CBOR links from the op
 // heads, the pins or opts.Roots, and the KNN edge indexes of deleted roots.
 //
-// It marks from one consistent snapshot without blocking writers, then
+// It marks from one consistent snapshot (one read transaction: writers go
+// on, though one that must grow the file past 1 GiB waits for it), then
 // sweeps in transactions of opts.SweepBatch deletions. It is safe against
 // concurrent writers in this process (other processes cannot open the file
 // for writing meanwhile): each sweep transaction first marks from heads and

@@ -60,6 +60,9 @@ var (
 	formatVersion = []byte("engram-blockstore/1")
 )
 
+// initialMmapSize is the address space mapped for the file up front.
+const initialMmapSize = 1 << 30
+
 // DefaultLockTimeout is how long OpenOrInit waits for another process to
 // release the file when Options.LockTimeout is zero.
 const DefaultLockTimeout = time.Second
@@ -129,6 +132,10 @@ func OpenOrInit(path string, opts *Options) (*Store, error) {
 		// every commit: fewer pages per fsync, and nothing to get wrong on a crash.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Address space, not memory: while the file fits, a writer growing
+		// it need not wait for long read transactions (GC's mark, Verify)
+		// to end before remapping.
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, &engram.Error{Code: engram.ELOCKED,
