@@ -1,6 +1,3 @@
-// Package storetest holds the conformance suites every implementation of an
-// engram interface runs: RunStore for engram.Store. A suite is the contract
-// in executable form; a new backend is done when its suite passes.
 package storetest
 
 import (

@@ -111,7 +111,9 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
-	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.dbCmd(), a.demoCmd(), a.versionCmd())
+	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
+	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.dbCmd(),
+		newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut), a.demoCmd(), a.versionCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
