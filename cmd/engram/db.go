@@ -20,7 +20,7 @@ func (a *app) dbCmd() *cobra.Command {
 		Short: "Rows per table, episodes per namespace, file size, schema version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.openStore(cmd.Context())
+			s, err := a.openSQL(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -64,7 +64,7 @@ engram's own invariants (step counters match steps, every search row points at a
 record). Exits 1 when a problem is found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.openStore(cmd.Context())
+			s, err := a.openSQL(cmd.Context())
 			if err != nil {
 				return err
 			}

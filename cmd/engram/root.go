@@ -37,8 +37,8 @@ type app struct {
 	configPath  string
 	synchronous string
 
-	ns    engram.Namespace
-	store *sqlstore.Store
+	ns  engram.Namespace
+	sql *sqlstore.Store
 }
 
 // usageError marks errors in how engram was invoked (exit 2).
@@ -270,10 +270,17 @@ func loadConfig(path string, explicit bool, root *cobra.Command) (map[string]any
 	return conf, nil
 }
 
-// openStore opens the durable store under the data directory, once.
-func (a *app) openStore(ctx context.Context) (*sqlstore.Store, error) {
-	if a.store != nil {
-		return a.store, nil
+// openStore returns the store the record commands work on: the durable
+// store under the data directory. Opened once per invocation.
+func (a *app) openStore(ctx context.Context) (engram.Store, error) {
+	return a.openSQL(ctx)
+}
+
+// openSQL opens the SQLite store under the data directory, once; the db
+// commands need it directly.
+func (a *app) openSQL(ctx context.Context) (*sqlstore.Store, error) {
+	if a.sql != nil {
+		return a.sql, nil
 	}
 	s, err := sqlstore.Open(ctx, sqlstore.Options{
 		Path:        filepath.Join(a.dataDir, sqlstore.DefaultFileName),
@@ -282,16 +289,17 @@ func (a *app) openStore(ctx context.Context) (*sqlstore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.store = s
+	a.sql = s
 	return s, nil
 }
 
+// close closes whatever the invocation opened.
 func (a *app) close() error {
-	if a.store == nil {
-		return nil
+	var err error
+	if a.sql != nil {
+		err = a.sql.Close()
+		a.sql = nil
 	}
-	err := a.store.Close()
-	a.store = nil
 	return err
 }
 
