@@ -146,7 +146,7 @@ func Open(path string, o Options) (*Cache, error) {
 		return nil, fmt.Errorf("boltcache: %w", err)
 	}
 	c := &Cache{path: path, opts: o, codecs: cd, log: o.Logger, clock: o.Clock,
-		writes: make(chan *writeReq, 256), quit: make(chan struct{})}
+		writes: make(chan *writeReq, 256), quit: make(chan struct{}), sweepDone: o.sweepDone}
 	c.mu.index = make(map[string]*entry)
 	c.mu.lru.next, c.mu.lru.prev = &c.mu.lru, &c.mu.lru
 	if err := c.open(); err != nil {
@@ -411,25 +411,41 @@ func (c *Cache) GetEmbedding(ctx context.Context, ns engram.Namespace, key engra
 	return r.emb, ok, err
 }
 
-// get reads one record in a read-only transaction. A hit moves the record to
-// the front of the LRU list in memory only; the recency table catches up at
-// the next flush, so a read never waits for a write transaction.
+// outcome says how a read ended.
+type outcome uint8
+
+const (
+	outHit outcome = iota
+	outAbsent
+	outExpired
+	outCorrupt
+)
+
 func (c *Cache) get(ctx context.Context, key engram.CacheKey) (record, bool, error) {
+	r, out, err := c.lookup(ctx, key)
+	return r, out == outHit && err == nil, err
+}
+
+// lookup reads one record in a read-only transaction. A hit moves the
+// record to the front of the LRU list in memory only; the recency table
+// catches up at the next flush, so a read never waits for a write
+// transaction.
+func (c *Cache) lookup(ctx context.Context, key engram.CacheKey) (record, outcome, error) {
 	if err := ctx.Err(); err != nil {
-		return record{}, false, err
+		return record{}, outAbsent, err
 	}
 	if err := key.Validate(); err != nil {
-		return record{}, false, err
+		return record{}, outAbsent, err
 	}
 	var buf [128]byte
 	ik := appendIndexKey(buf[:0], key)
 	code := kindCode(ik[0])
 	now := c.clock.Now().UnixNano()
 	var (
-		rec   record
-		found bool
-		bad   error
-		badV  []byte
+		rec  record
+		out  = outAbsent
+		bad  error
+		badV []byte
 	)
 	err := c.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(tableNames[code]).Get(ik[1:])
@@ -437,31 +453,32 @@ func (c *Cache) get(ctx context.Context, key engram.CacheKey) (record, bool, err
 			return nil
 		}
 		if exp := recordExpiry(v); exp != 0 && exp <= now {
+			out = outExpired
 			return nil
 		}
 		r, err := c.codecs.decodeRecord(ik[1:], v, code)
 		if err != nil {
-			bad, badV = err, bytes.Clone(v)
+			out, bad, badV = outCorrupt, err, bytes.Clone(v)
 			return nil
 		}
-		rec, found = r, true
+		rec, out = r, outHit
 		return nil
 	})
 	switch {
 	case err != nil:
 		c.ctr.misses.Add(1)
-		return record{}, false, err
-	case bad != nil:
+		return record{}, outAbsent, err
+	case out == outCorrupt:
 		c.ctr.misses.Add(1)
 		c.corruptRecord(ik, badV, bad)
-		return record{}, false, nil
-	case !found:
+		return record{}, out, nil
+	case out != outHit:
 		c.ctr.misses.Add(1)
-		return record{}, false, nil
+		return record{}, out, nil
 	}
 	c.ctr.hits.Add(1)
 	c.touch(ik)
-	return rec, true, nil
+	return rec, outHit, nil
 }
 
 // view runs fn in a read transaction. A panic or memory fault inside bbolt,
@@ -517,7 +534,7 @@ func (c *Cache) touch(ik []byte) {
 func (c *Cache) corruptRecord(ik, val []byte, cause error) {
 	c.ctr.corrupt.Add(1)
 	c.log.Warn("boltcache: removing a record that failed verification", "path", c.path,
-		"table", kindCode(ik[0]).String(), "key", fmt.Sprintf("%x", ik[1:]), "err", cause)
+		"table", kindCode(ik[0]).String(), "key", describeKey(ik), "err", cause)
 	_ = c.submit(context.Background(), &writeReq{ops: []op{{key: bytes.Clone(ik), cond: condBytes, old: val, why: removeCorrupt}}}, false)
 }
 

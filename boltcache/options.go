@@ -62,6 +62,8 @@ type Options struct {
 	// recreated on open, corrupt records removed, failed background writes.
 	// nil: slog.Default().
 	Logger *slog.Logger
+
+	sweepDone chan int // tests: each background sweep sends how many it removed
 }
 
 // EnsureDefaults returns o with every zero field set to its default.
