@@ -92,12 +92,13 @@ func (m *Manual) fireLocked() {
 			continue
 		}
 		live = append(live, t)
-		for !t.next.After(m.now) {
+		if !t.next.After(m.now) {
 			select {
 			case t.ch <- t.next:
 			default:
 			}
-			t.next = t.next.Add(t.d)
+			missed := m.now.Sub(t.next) / t.d // whole intervals after the tick just sent
+			t.next = t.next.Add((missed + 1) * t.d)
 		}
 	}
 	m.tickers = live
