@@ -88,6 +88,10 @@ type Cache struct {
 	quit    chan struct{} // closed by Close: stops the sweeper
 	wg      sync.WaitGroup
 
+	// failed is set when bbolt panicked in a commit: from then on the cache
+	// answers every call with that error.
+	failed atomic.Pointer[error]
+
 	errMu     sync.Mutex
 	lastErr   error     // guarded by errMu
 	lastErrAt time.Time // guarded by errMu
@@ -171,7 +175,7 @@ func (c *Cache) open() error {
 		if err != nil {
 			return err
 		}
-		if why != "" {
+		if why != "" { // open again, truncating
 			c.recreated = why
 			if db != nil {
 				_ = db.Close()
@@ -189,7 +193,9 @@ func (c *Cache) open() error {
 }
 
 // openFile locks and checks the file, opens it with bbolt, and checks its
-// format. why is set when the file must be recreated (then db may be nil).
+// format. A file that fails the structural check is truncated and recreated
+// at once; why is set when the file must be opened again with truncate
+// (then db may be nil).
 func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -235,15 +241,19 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 		}
 		return nil, "bbolt could not open it: " + err.Error(), nil
 	}
-	if why != "" {
-		return db, "", nil // recreated above; the caller logs why
-	}
-	why, err = c.prepare(db)
+	reason, err := c.prepare(db)
 	if err != nil {
 		_ = db.Close()
 		return nil, "", err
 	}
-	return db, why, nil
+	if reason != "" && truncate {
+		_ = db.Close()
+		return nil, "", unavailable("create "+c.path, errors.New(reason))
+	}
+	if why != "" {
+		c.recreated = why // truncated above; Open logs why
+	}
+	return db, reason, nil
 }
 
 // prepare checks the format and state of a freshly opened file, creates the
@@ -487,6 +497,9 @@ func (c *Cache) lookup(ctx context.Context, key engram.CacheKey) (record, outcom
 func (c *Cache) view(fn func(*bolt.Tx) error) (err error) {
 	if c.isClosed() {
 		return errClosed
+	}
+	if f := c.failed.Load(); f != nil {
+		return *f
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {

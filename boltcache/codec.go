@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/engramhq/engram"
@@ -73,12 +74,21 @@ func (e *encoder) bytes(b []byte) {
 	}
 }
 
+// strMap writes the entries in key order, so a record always encodes to the
+// same bytes.
 func (e *encoder) strMap(m map[string]string) {
-	if e.count(len(m), m == nil) {
-		for k, v := range m {
-			e.str(k)
-			e.str(v)
-		}
+	if !e.count(len(m), m == nil) {
+		return
+	}
+	var buf [16]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		e.str(k)
+		e.str(m[k])
 	}
 }
 

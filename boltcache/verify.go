@@ -247,10 +247,14 @@ func (c *structCheck) checkFreelist(id uint64) error {
 }
 
 // pending is a page still to walk with the key range its keys must fall in
-// (hi == nil: unbounded).
+// (hi == nil: unbounded) and, below a branch, the key its first element
+// must have. bbolt finds a node in its parent by that key when it rewrites
+// the node; a mismatch makes it add a second pointer and keep the old page
+// reachable after freeing it.
 type pending struct {
 	id     uint64
 	lo, hi []byte
+	first  []byte
 	depth  int
 }
 
@@ -286,8 +290,8 @@ func (c *structCheck) checkPage(p []byte, pg pending) ([]pending, error) {
 	if pageHeaderSize+n*elementSize > len(p) {
 		return nil, fmt.Errorf("%d elements do not fit %d bytes", n, len(p))
 	}
-	if flags == branchPageFlag && n == 0 {
-		return nil, fmt.Errorf("empty branch page")
+	if n == 0 && (flags == branchPageFlag || pg.first != nil) {
+		return nil, fmt.Errorf("empty page below a branch")
 	}
 	var next []pending
 	var prev []byte
@@ -317,6 +321,9 @@ func (c *structCheck) checkPage(p []byte, pg pending) ([]pending, error) {
 		}
 		if pg.hi != nil && bytes.Compare(key, pg.hi) >= 0 {
 			return nil, fmt.Errorf("element %d: key above its parent's range", i)
+		}
+		if i == 0 && pg.first != nil && !bytes.Equal(key, pg.first) {
+			return nil, fmt.Errorf("first key differs from its parent's key for it")
 		}
 		prev, keys[i] = key, key
 		if flags == branchPageFlag {
@@ -356,7 +363,7 @@ func (c *structCheck) checkPage(p []byte, pg pending) ([]pending, error) {
 				hi = keys[i+1]
 			}
 			id := le.Uint64(p[pageHeaderSize+i*elementSize+8:])
-			next = append(next, pending{id: id, lo: lo, hi: hi, depth: pg.depth + 1})
+			next = append(next, pending{id: id, lo: lo, hi: hi, first: keys[i], depth: pg.depth + 1})
 		}
 	}
 	return next, nil

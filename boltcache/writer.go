@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"runtime/debug"
 
 	"github.com/engramhq/engram"
 	bolt "go.etcd.io/bbolt"
@@ -147,9 +149,24 @@ func (c *Cache) commitGroup(group []*writeReq) {
 	}
 }
 
-func (c *Cache) commit(group []*writeReq) error {
+func (c *Cache) commit(group []*writeReq) (err error) {
+	if f := c.failed.Load(); f != nil {
+		return *f
+	}
+	// bbolt panics when it finds its file inconsistent. The open check makes
+	// that unlikely; if it happens anyway the transaction has rolled back,
+	// but bbolt's state in memory is suspect, so the cache stops serving.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = unavailable("write "+c.path, fmt.Errorf("bbolt panicked: %v", p))
+			c.setErr(err)
+			c.failed.Store(&err)
+			c.log.Error("boltcache: the cache file is inconsistent; serving nothing until it is reopened", "path", c.path, "err", err)
+		}
+	}()
 	var effs []effect
-	err := c.db.Update(func(tx *bolt.Tx) error {
+	err = c.db.Update(func(tx *bolt.Tx) error {
 		effs = effs[:0]
 		for _, r := range group {
 			r.removed = 0
