@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -197,9 +198,12 @@ func (c *Cache) open() error {
 // at once; why is set when the file must be opened again with truncate
 // (then db may be nil).
 func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
+		return nil, "", fileErr(err)
+	}
 	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, "", unavailable("open "+c.path, err)
+		return nil, "", fileErr(err)
 	}
 	if err := lockFile(f, max(c.opts.LockTimeout, 0)); err != nil {
 		_ = f.Close()
@@ -213,7 +217,7 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 		st, err := f.Stat()
 		if err != nil {
 			_ = f.Close()
-			return nil, "", unavailable("stat "+c.path, err)
+			return nil, "", fileErr(err)
 		}
 		if err := checkFileStructure(f, st.Size()); err != nil {
 			why = "structural check failed: " + err.Error()
@@ -223,7 +227,7 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 	if truncate {
 		if err := f.Truncate(0); err != nil {
 			_ = f.Close()
-			return nil, "", unavailable("truncate "+c.path, err)
+			return nil, "", fileErr(err)
 		}
 	}
 	db, err = bolt.Open(c.path, 0o600, &bolt.Options{
@@ -375,6 +379,11 @@ func (c *Cache) Path() string { return c.path }
 
 func unavailable(what string, err error) error {
 	return &engram.Error{Code: engram.EUNAVAILABLE, Message: "boltcache: " + what, Err: err}
+}
+
+// fileErr wraps an error of the os package, which names the file already.
+func fileErr(err error) error {
+	return &engram.Error{Code: engram.EUNAVAILABLE, Message: "boltcache", Err: err}
 }
 
 var errClosed = &engram.Error{Code: engram.EUNAVAILABLE, Message: "boltcache: the cache is closed"}
