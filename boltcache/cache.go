@@ -233,6 +233,7 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 	db, err = bolt.Open(c.path, 0o600, &bolt.Options{
 		Timeout:      max(c.opts.LockTimeout, time.Millisecond),
 		NoSync:       c.opts.NoSync,
+		NoStatistics: true, // unused, and their atomics slow every transaction
 		FreelistType: bolt.FreelistMapType,
 		OpenFile:     func(string, int, os.FileMode) (*os.File, error) { return f, nil },
 	})

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/engramhq/engram"
@@ -43,3 +44,5 @@ func TestConformanceCompressed(t *testing.T) {
 			CompressThreshold: 1, CompressLevel: 9})
 	})
 }
+
+func testingProcs() int { return runtime.GOMAXPROCS(0) }

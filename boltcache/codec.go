@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/engramhq/engram"
 )
@@ -14,8 +15,9 @@ import (
 // The payload codec: a compact binary encoding of the four cached record
 // kinds, field by field in declaration order. It replaced CBOR after
 // measuring: decoding a 2 KB episode took 10-20 µs with fxamacker/cbor and
-// takes about 1 µs here, because every string of a record is a substring of
-// one copy of the payload (one allocation instead of one per string).
+// takes 2-3 µs here, most of it allocating the maps and slices the domain
+// types need, because every string and raw JSON value of a record shares
+// one copy of the payload instead of one allocation each.
 //
 // Primitives: integers are varints; float64 and float32 are little-endian
 // IEEE 754 bits (exact); strings are a uvarint length and the bytes; slices
@@ -114,13 +116,29 @@ func uuids[T ~struct{ engram.UUID }](e *encoder, ids []T) {
 	}
 }
 
-// decoder reads a payload held in a string, so that decoded strings share
-// its memory. After the first error every read returns a zero value and err
-// stays set; callers check err once at the end.
+// decoder reads a payload from a buffer it owns and never writes, so that
+// decoded strings (unsafe.String views) and json.RawMessage values
+// (capacity-limited subslices) share its memory instead of each being
+// copied. The regions are disjoint: a caller changing a RawMessage's bytes
+// changes no string. After the first error every read returns a zero value
+// and err stays set; callers check err once at the end.
 type decoder struct {
-	s   string
-	i   int
-	err error
+	s     []byte
+	i     int
+	err   error
+	arena []string // backing for the record's string lists; see strSlice
+}
+
+// strSlice returns a slice of n strings carved from the decoder's arena, so
+// a record's string lists share a few allocations. Its capacity is n: a
+// caller's append copies instead of overwriting the next list.
+func (d *decoder) strSlice(n int) []string {
+	if n > cap(d.arena)-len(d.arena) {
+		d.arena = make([]string, 0, max(n, 32))
+	}
+	l := len(d.arena)
+	d.arena = d.arena[:l+n]
+	return d.arena[l : l+n : l+n]
 }
 
 func (d *decoder) fail() {
@@ -170,14 +188,22 @@ func (d *decoder) int() int {
 	return int(v)
 }
 
-func (d *decoder) take(n int) string {
+func (d *decoder) take(n int) []byte {
 	if n < 0 || n > len(d.s)-d.i {
 		d.fail()
+		return nil
+	}
+	b := d.s[d.i : d.i+n : d.i+n]
+	d.i += n
+	return b
+}
+
+func (d *decoder) takeString(n int) string {
+	b := d.take(n)
+	if len(b) == 0 {
 		return ""
 	}
-	s := d.s[d.i : d.i+n]
-	d.i += n
-	return s
+	return unsafe.String(&b[0], len(b))
 }
 
 func (d *decoder) f64() float64 {
@@ -196,7 +222,7 @@ func (d *decoder) uuid() engram.UUID {
 
 func (d *decoder) flag() bool {
 	s := d.take(1)
-	if s == "" {
+	if len(s) == 0 {
 		return false
 	}
 	switch s[0] {
@@ -215,7 +241,7 @@ func (d *decoder) str() string {
 		d.fail()
 		return ""
 	}
-	return d.take(int(n))
+	return d.takeString(int(n))
 }
 
 // count reads a slice or map length written by encoder.count: -1 for nil.
@@ -239,7 +265,7 @@ func (d *decoder) strs() []string {
 	if n < 0 {
 		return nil
 	}
-	out := make([]string, n)
+	out := d.strSlice(n)
 	for i := range out {
 		out[i] = d.str()
 	}
@@ -251,7 +277,10 @@ func (d *decoder) bytes() []byte {
 	if n < 0 {
 		return nil
 	}
-	return []byte(d.take(n))
+	if b := d.take(n); b != nil {
+		return b
+	}
+	return []byte{}
 }
 
 func (d *decoder) strMap() map[string]string {
@@ -370,8 +399,19 @@ func encodeStep(e *encoder, s *engram.Step) {
 	e.strMap(s.Metadata)
 }
 
+// episodeBlock holds an episode and its optional parts in one allocation.
+type episodeBlock struct {
+	ep   engram.Episode
+	end  time.Time
+	out  engram.Outcome
+	rew  engram.Reward
+	refl engram.Reflection
+	loc  engram.Location
+}
+
 func decodeEpisode(d *decoder) *engram.Episode {
-	ep := &engram.Episode{}
+	blk := &episodeBlock{}
+	ep := &blk.ep
 	ep.ID.UUID = d.uuid()
 	ep.TaskType = engram.TaskType(d.str())
 	ep.TaskDescription = d.str()
@@ -381,15 +421,19 @@ func decodeEpisode(d *decoder) *engram.Episode {
 	ep.Context.Domain = d.str()
 	ep.Context.Tags = d.strs()
 	ep.StartTime = d.time()
-	ep.EndTime = d.timePtr()
+	if d.flag() {
+		blk.end = d.time()
+		ep.EndTime = &blk.end
+	}
 	if n := d.count(8); n >= 0 {
 		ep.Steps = make([]engram.Step, n)
+		var results []engram.StepResult // one allocation for every step's result
 		for i := range ep.Steps {
-			decodeStep(d, &ep.Steps[i])
+			decodeStep(d, &ep.Steps[i], &results, n)
 		}
 	}
 	if d.flag() {
-		o := &engram.Outcome{}
+		o := &blk.out
 		o.Type = engram.OutcomeType(d.str())
 		o.Verdict = d.str()
 		o.Artifacts = d.strs()
@@ -401,11 +445,12 @@ func decodeEpisode(d *decoder) *engram.Episode {
 		ep.Outcome = o
 	}
 	if d.flag() {
-		ep.Reward = &engram.Reward{Total: d.f64(), Base: d.f64(), Efficiency: d.f64(),
+		blk.rew = engram.Reward{Total: d.f64(), Base: d.f64(), Efficiency: d.f64(),
 			ComplexityBonus: d.f64(), QualityMultiplier: d.f64(), LearningBonus: d.f64()}
+		ep.Reward = &blk.rew
 	}
 	if d.flag() {
-		r := &engram.Reflection{}
+		r := &blk.refl
 		r.Successes = d.strs()
 		r.Improvements = d.strs()
 		r.Insights = d.strs()
@@ -417,14 +462,17 @@ func decodeEpisode(d *decoder) *engram.Episode {
 	ep.Tags = d.strs()
 	ep.Metadata = d.strMap()
 	if d.flag() {
-		ep.Location = &engram.Location{Lat: d.f64(), Lon: d.f64()}
+		blk.loc = engram.Location{Lat: d.f64(), Lon: d.f64()}
+		ep.Location = &blk.loc
 	}
 	ep.CreatedAt = d.time()
 	ep.UpdatedAt = d.time()
 	return ep
 }
 
-func decodeStep(d *decoder, s *engram.Step) {
+// decodeStep decodes one of n steps; results is the shared backing of their
+// results, allocated at the first step that has one.
+func decodeStep(d *decoder, s *engram.Step, results *[]engram.StepResult, n int) {
 	s.StepNumber = d.int()
 	s.Timestamp = d.time()
 	s.Tool = d.str()
@@ -433,7 +481,11 @@ func decodeStep(d *decoder, s *engram.Step) {
 		s.Parameters = json.RawMessage(p)
 	}
 	if d.flag() {
-		s.Result = &engram.StepResult{Type: engram.ResultType(d.str()), Output: d.str(), Message: d.str()}
+		if *results == nil {
+			*results = make([]engram.StepResult, 0, n)
+		}
+		*results = append(*results, engram.StepResult{Type: engram.ResultType(d.str()), Output: d.str(), Message: d.str()})
+		s.Result = &(*results)[len(*results)-1]
 	}
 	s.LatencyMS = d.varint()
 	s.TokensUsed = d.varint()
@@ -572,13 +624,13 @@ func decodeEmbedding(d *decoder) *engram.Embedding {
 	return m
 }
 
-func le64(s string) uint64 {
+func le64(s []byte) uint64 {
 	_ = s[7]
 	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
 		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
-func le32(s string) uint32 {
+func le32(s []byte) uint32 {
 	_ = s[3]
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }

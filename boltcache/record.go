@@ -1,6 +1,7 @@
 package boltcache
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -211,12 +212,18 @@ func (c *codecs) decodeRecord(key, val []byte, want kindCode) (record, error) {
 		if err != nil {
 			return record{}, badRecord("decompress: %v", err)
 		}
+		return decodePayload(payload, true, want, recordExpiry(val))
 	}
-	return decodePayload(payload, want, recordExpiry(val))
+	return decodePayload(payload, false, want, recordExpiry(val))
 }
 
-func decodePayload(payload []byte, kind kindCode, expires int64) (record, error) {
-	d := decoder{s: string(payload)}
+// decodePayload decodes payload, which it copies unless owned: the decoded
+// record then shares the payload's memory.
+func decodePayload(payload []byte, owned bool, kind kindCode, expires int64) (record, error) {
+	if !owned {
+		payload = bytes.Clone(payload)
+	}
+	d := decoder{s: payload}
 	r := record{kind: kind, expires: expires}
 	switch kind {
 	case codeEpisode:
