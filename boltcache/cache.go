@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,7 @@ var (
 	recencyTable = []byte("recency") // index key -> read tick (uint64), written lazily
 
 	keyFormat    = []byte("format")    // formatName
-	keyState     = []byte("state")     // stateOpenSync, stateOpenNoSync or stateClosed
+	keyState     = []byte("state")     // stateClosed, stateOpenSync, or stateOpenNoSync and a boot id
 	keyWatermark = []byte("watermark") // uint64, big-endian
 	keyTick      = []byte("tick")      // the LRU clock, uint64
 	keyCounters  = []byte("counters")  // lifetime counters, uvarints
@@ -44,9 +45,20 @@ const formatName = "engram.boltcache/1"
 
 const (
 	stateOpenSync   = "open"
-	stateOpenNoSync = "open-nosync"
+	stateOpenNoSync = "open-nosync " // followed by the boot id of the session
 	stateClosed     = "closed"
 )
+
+// bootID identifies the running kernel: it changes when the machine
+// restarts. "" where it cannot be read (then a NoSync file left open is
+// never trusted).
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
 
 // maxGroupOps bounds how many writes of concurrent callers one commit
 // gathers; a single Apply is never split.
@@ -136,7 +148,8 @@ func (c *counters) decode(b []byte) {
 // Open opens the cache file at path, creating it if needed, and starts the
 // TTL sweeper. It never fails because of what the file holds: a file that
 // fails the structural check, was written in another format, or was left by
-// an unclean shutdown of a NoSync session is discarded and recreated, with a
+// an unclean shutdown of a session without Sync that the machine did not
+// survive (see Options.Sync) is discarded and recreated, with a
 // warning logged. It fails with ELOCKED, naming the path, when another
 // process holds the file for longer than LockTimeout; with EINVALID for bad
 // options or for a bbolt file that is not an engram cache (it is left
@@ -232,7 +245,7 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 	}
 	db, err = bolt.Open(c.path, 0o600, &bolt.Options{
 		Timeout:      max(c.opts.LockTimeout, time.Millisecond),
-		NoSync:       c.opts.NoSync,
+		NoSync:       !c.opts.Sync,
 		NoStatistics: true, // unused, and their atomics slow every transaction
 		FreelistType: bolt.FreelistMapType,
 		OpenFile:     func(string, int, os.FileMode) (*os.File, error) { return f, nil },
@@ -265,9 +278,10 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 // tables of a new one and marks it open. why is set when the file must be
 // recreated.
 func (c *Cache) prepare(db *bolt.DB) (why string, err error) {
+	boot := bootID()
 	state := stateOpenSync
-	if c.opts.NoSync {
-		state = stateOpenNoSync
+	if !c.opts.Sync {
+		state = stateOpenNoSync + boot
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaTable)
@@ -298,11 +312,14 @@ func (c *Cache) prepare(db *bolt.DB) (why string, err error) {
 				return nil
 			}
 		}
-		switch string(meta.Get(keyState)) {
-		case stateClosed:
-		case stateOpenNoSync:
-			why = "the last session ran with NoSync and did not close the file"
-			return nil
+		switch prev := string(meta.Get(keyState)); {
+		case prev == stateClosed:
+		case strings.HasPrefix(prev, stateOpenNoSync):
+			if then := strings.TrimPrefix(prev, stateOpenNoSync); then == "" || then != boot {
+				why = "the last session did not close the file, ran without Sync, and the machine has restarted since"
+				return nil
+			}
+			c.unclean = true // the process died but the machine did not: its writes are all in the file
 		default:
 			c.unclean = true
 		}

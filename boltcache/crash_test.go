@@ -16,6 +16,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/storetest"
+	bolt "go.etcd.io/bbolt"
 )
 
 // The crash test runs this test binary again as a writer (TestCrashChild),
@@ -28,7 +29,7 @@ import (
 
 const (
 	crashEnvPath   = "ENGRAM_CRASH_CHILD_PATH"
-	crashEnvNoSync = "ENGRAM_CRASH_CHILD_NOSYNC"
+	crashEnvSync   = "ENGRAM_CRASH_CHILD_SYNC"
 	crashBatchSize = 20
 )
 
@@ -42,8 +43,8 @@ func crashBatch(n uint64) []*engram.Episode {
 	return eps
 }
 
-func crashOptions(noSync bool) Options {
-	return Options{MaxEntries: -1, MaxBytes: -1, TTLCheckInterval: -1, NoSync: noSync, Logger: discardLogger()}
+func crashOptions(sync bool) Options {
+	return Options{MaxEntries: -1, MaxBytes: -1, TTLCheckInterval: -1, Sync: sync, Logger: discardLogger()}
 }
 
 func TestCrashChild(t *testing.T) {
@@ -52,7 +53,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("the writer of TestKillDuringWrites; runs only as its child")
 	}
 	ctx := context.Background()
-	c, err := Open(path, crashOptions(os.Getenv(crashEnvNoSync) == "1"))
+	c, err := Open(path, crashOptions(os.Getenv(crashEnvSync) == "1"))
 	if err != nil {
 		fmt.Printf("error %v\n", err)
 		os.Exit(2)
@@ -99,12 +100,12 @@ func TestCrashChild(t *testing.T) {
 // runCrashChild starts a writer on path, lets it report kill commits after
 // the state it found, kills it with SIGKILL and returns the watermark it
 // started from and the last batch it reported committed.
-func runCrashChild(t *testing.T, path string, noSync bool, kill int) (start, last uint64) {
+func runCrashChild(t *testing.T, path string, sync bool, kill int) (start, last uint64) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), crashEnvPath+"="+path)
-	if noSync {
-		cmd.Env = append(cmd.Env, crashEnvNoSync+"=1")
+	if sync {
+		cmd.Env = append(cmd.Env, crashEnvSync+"=1")
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -146,11 +147,13 @@ func runCrashChild(t *testing.T, path string, noSync bool, kill int) (start, las
 	return start, last
 }
 
-// TestKillDuringWrites kills a writer process mid-write again and again.
-// After each kill the file must open without being recreated (commits are
-// fsynced), its watermark must cover every batch the child reported and at
-// most the one it was writing, every batch up to the watermark must be
-// there whole and none after it, and Check must find nothing wrong.
+// TestKillDuringWrites kills a writer process mid-write again and again,
+// alternating between the default (no fsync) and Sync. After each kill the
+// file must open without being recreated (a dead process's writes are in
+// the page cache, and the machine did not restart), its watermark must cover
+// every batch the child reported and at most the one it was writing, every
+// batch up to the watermark must be there whole and none after it, and Check
+// must find nothing wrong.
 func TestKillDuringWrites(t *testing.T) {
 	if os.Getenv(crashEnvPath) != "" {
 		t.Skip("child")
@@ -159,7 +162,7 @@ func TestKillDuringWrites(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 3))
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cache.db")
-	rounds := 20
+	rounds := 40
 	if testing.Short() {
 		rounds = 8
 	}
@@ -185,11 +188,12 @@ func TestKillDuringWrites(t *testing.T) {
 	}
 	var w uint64
 	for round := 0; round < rounds; round++ {
-		start, last := runCrashChild(t, path, false, 1+rng.IntN(8))
+		sync := round%2 == 1
+		start, last := runCrashChild(t, path, sync, 1+rng.IntN(12))
 		if start != w {
 			t.Fatalf("round %d: the child started at watermark %d, want %d", round, start, w)
 		}
-		c, err := Open(path, crashOptions(false))
+		c, err := Open(path, crashOptions(!sync))
 		if err != nil {
 			t.Fatalf("round %d: Open after SIGKILL: %v", round, err)
 		}
@@ -223,28 +227,45 @@ func TestKillDuringWrites(t *testing.T) {
 	t.Logf("%d kills, %d batches committed", rounds, w)
 }
 
-// TestKillDuringNoSyncWritesStartsEmpty: a NoSync session killed mid-write
-// cannot vouch for its file, so the next Open discards it.
-func TestKillDuringNoSyncWritesStartsEmpty(t *testing.T) {
+// TestUnsyncedFileFromAnotherBootIsDiscarded: a file left open by a session
+// without Sync cannot be trusted once the machine has restarted (unsynced
+// pages may never have reached the disk), so Open discards it. The restart
+// is simulated by rewriting the boot id the session recorded.
+func TestUnsyncedFileFromAnotherBootIsDiscarded(t *testing.T) {
 	if os.Getenv(crashEnvPath) != "" {
 		t.Skip("child")
 	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "cache.db")
-	for round := 0; round < 3; round++ {
-		runCrashChild(t, path, true, 3)
-		c, err := Open(path, crashOptions(round%2 == 0))
+	for _, recorded := range []string{"00000000-0000-0000-0000-000000000000", ""} {
+		path := filepath.Join(t.TempDir(), "cache.db")
+		runCrashChild(t, path, false, 3)
+		db, err := bolt.Open(path, 0o600, nil)
 		if err != nil {
-			t.Fatalf("round %d: Open: %v", round, err)
+			t.Fatal(err)
 		}
-		if !strings.Contains(c.recreated, "NoSync") {
-			t.Fatalf("round %d: recreated = %q, want the NoSync reason", round, c.recreated)
+		err = db.Update(func(tx *bolt.Tx) error {
+			m := tx.Bucket(metaTable)
+			if got := string(m.Get(keyState)); got != stateOpenNoSync+bootID() {
+				t.Errorf("the killed session left state %q, want %q", got, stateOpenNoSync+bootID())
+			}
+			return m.Put(keyState, []byte(stateOpenNoSync+recorded))
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Open(path, crashOptions(false))
+		if err != nil {
+			t.Fatalf("boot id %q: Open: %v", recorded, err)
+		}
+		if !strings.Contains(c.recreated, "restarted") {
+			t.Fatalf("boot id %q: recreated = %q, want the restart reason", recorded, c.recreated)
 		}
 		if w, _ := c.Watermark(ctx); w != 0 {
-			t.Fatalf("round %d: watermark %d after discarding, want 0", round, w)
+			t.Fatalf("boot id %q: watermark %d after discarding, want 0", recorded, w)
 		}
 		if _, ok, _ := c.GetEpisode(ctx, "crash", crashBatch(1)[1].ID); ok {
-			t.Fatalf("round %d: a record of the discarded file was returned", round)
+			t.Fatalf("boot id %q: a record of the discarded file was returned", recorded)
 		}
 		c.Close()
 	}

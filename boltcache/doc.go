@@ -19,15 +19,17 @@
 //   - It always opens. Before bbolt maps a file, Open checks its structure
 //     with plain reads (a damaged bbolt file can otherwise crash the process
 //     or hang it); a file that fails, that another format version wrote, or
-//     that a NoSync session left after a crash is discarded and recreated
+//     that was left open by a session without Sync on a machine that has
+//     restarted since is discarded and recreated
 //     empty, with a warning logged. Open fails only for a file another
 //     process holds (ELOCKED, after Options.LockTimeout), a bbolt file that is
 //     not an engram cache (EINVALID, left untouched), or an I/O error.
-//   - It may lose data, never silently keep half of a write: Apply commits
-//     its puts, deletes and watermark in one bbolt transaction. With the
-//     default Options every commit is fsynced before Apply returns, so a
-//     process killed at any moment (kill -9) keeps every acknowledged write;
-//     see Options.NoSync for the trade-off without fsync.
+//   - It may lose data, never keep half of a write: Apply commits its puts,
+//     deletes and watermark in one bbolt transaction. A process killed at any
+//     moment (kill -9) keeps every acknowledged write. By default commits are
+//     not fsynced, so an OS crash or power loss costs the whole cache (it is
+//     discarded on the next Open, never trusted); with Options.Sync every
+//     commit is fsynced and the file survives those too. See Options.Sync.
 //   - Reads take only read transactions. LRU order is kept in memory and
 //     written lazily (on each sweep and on Close); after a crash the order
 //     falls back to the last flush and the records' write order.

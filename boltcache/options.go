@@ -46,12 +46,19 @@ type Options struct {
 	// LockTimeout bounds the wait for a file another process holds; then
 	// Open fails with ELOCKED. 0: DefaultLockTimeout; < 0: do not wait.
 	LockTimeout time.Duration
-	// NoSync skips the fsync of each commit. Writes get faster; a process
-	// crash still loses nothing, but after an OS crash or power loss the file
-	// may hold pages older than its index, so a cache opened after an unclean
-	// shutdown of a NoSync session is discarded and starts empty. With the
-	// default (false) a commit is durable when Apply or Put returns.
-	NoSync bool
+	// Sync makes every commit fsync the file before Apply or Put returns,
+	// so the cache survives an OS crash or power loss too.
+	//
+	// By default commits are not fsynced, which makes a single put about
+	// ten times faster (BENCHMARKS-cache.md). That is safe for a cache
+	// because of what Open does after an unclean shutdown: a process that
+	// dies (kill -9, a panic, the OOM killer) loses nothing, since its
+	// writes are in the OS page cache and a page write is never torn by a
+	// signal, so the file is kept; but if the machine has restarted since
+	// the file was opened (the kernel's boot id differs, or cannot be read),
+	// unsynced pages may be missing, and the file is discarded and rebuilt
+	// rather than trusted.
+	Sync bool
 	// SkipOpenCheck skips the structural check of the file on Open. The
 	// check reads the whole file once (about 0.3 s per GB from the page
 	// cache); without it a file damaged on disk can crash the process.
@@ -105,6 +112,6 @@ func (o Options) Validate() error {
 }
 
 func (o Options) String() string {
-	return fmt.Sprintf("max_entries=%d max_bytes=%d ttl=%s ttl_check_interval=%s compress_threshold=%d compress_level=%d no_sync=%t",
-		o.MaxEntries, o.MaxBytes, o.TTL, o.TTLCheckInterval, o.CompressThreshold, o.CompressLevel, o.NoSync)
+	return fmt.Sprintf("max_entries=%d max_bytes=%d ttl=%s ttl_check_interval=%s compress_threshold=%d compress_level=%d sync=%t",
+		o.MaxEntries, o.MaxBytes, o.TTL, o.TTLCheckInterval, o.CompressThreshold, o.CompressLevel, o.Sync)
 }

@@ -29,7 +29,7 @@ type cacheFlags struct {
 	compressThreshold int
 	compressLevel     int
 	lockTimeout       time.Duration
-	noSync            bool
+	sync              bool
 	ramMaxBytes       int64
 }
 
@@ -42,7 +42,7 @@ func (f *cacheFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.compressThreshold, "cache-compress-threshold", boltcache.DefaultCompressThreshold, "compress records of at least this many bytes; -1: never")
 	fs.IntVar(&f.compressLevel, "cache-compress-level", boltcache.DefaultCompressLevel, "zstd level, 1 (fastest) to 22 (smallest)")
 	fs.DurationVar(&f.lockTimeout, "cache-lock-timeout", boltcache.DefaultLockTimeout, "how long to wait for a cache file another process holds")
-	fs.BoolVar(&f.noSync, "cache-no-sync", false, "do not fsync cache commits (a cache left by a crash is then discarded)")
+	fs.BoolVar(&f.sync, "cache-sync", false, "fsync every cache commit, so the cache survives power loss (slower writes)")
 	fs.Int64Var(&f.ramMaxBytes, "ram-max-bytes", ramcache.DefaultMaxBytes, "most bytes of records the RAM tier holds")
 }
 
@@ -77,7 +77,7 @@ func (f *cacheFlags) options(dataDir string) (boltcache.Options, ramcache.Option
 		CompressThreshold: f.compressThreshold,
 		CompressLevel:     f.compressLevel,
 		LockTimeout:       f.lockTimeout,
-		NoSync:            f.noSync,
+		Sync:              f.sync,
 	}
 	ro := ramcache.Options{MaxBytes: f.ramMaxBytes, TTL: f.ttl}
 	return bo, ro, nil

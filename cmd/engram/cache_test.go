@@ -229,7 +229,7 @@ func TestCacheFlagsMakeOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bo.MaxEntries != 500 || bo.MaxBytes != 1<<20 || bo.TTL != time.Hour || bo.TTLCheckInterval != 30*time.Second ||
-		bo.CompressThreshold != -1 || bo.CompressLevel != 9 || bo.LockTimeout != boltcache.DefaultLockTimeout || bo.NoSync {
+		bo.CompressThreshold != -1 || bo.CompressLevel != 9 || bo.LockTimeout != boltcache.DefaultLockTimeout || bo.Sync {
 		t.Fatalf("boltcache options = %+v", bo)
 	}
 	if ro.MaxBytes != 4096 || ro.TTL != time.Hour {
