@@ -27,6 +27,8 @@ import (
 //     replaces any record under the same key and gives it the default TTL.
 //   - Apply commits a whole CacheBatch atomically: after a crash either all
 //     of its writes, deletes and its watermark are visible, or none are.
+//   - A call whose ctx ends while it waits returns ctx.Err(); its writes
+//     may still be applied.
 //   - Errors are *Error values: EINVALID for bad keys, EUNAVAILABLE once
 //     closed or when the backing file fails, ECORRUPT only from
 //     verification entry points that report damage instead of hiding it.
@@ -55,8 +57,10 @@ type Cache interface {
 
 	// Clear removes every record and resets the watermark to 0.
 	Clear(ctx context.Context) error
-	// Stats returns the counters and sizes of this tier. Counters start at 0
-	// when the cache is opened; sizes describe what the tier holds now.
+	// Stats returns the counters and sizes of this tier. Counters cover the
+	// tier's lifetime: the process for a RAM tier, the file for a tier that
+	// has one (persisted lazily, so a crash may lose recent counts). Sizes
+	// describe what the tier holds now.
 	Stats(ctx context.Context) (CacheStats, error)
 	// Close releases the cache. Later calls return EUNAVAILABLE.
 	Close() error
@@ -232,8 +236,8 @@ func (b *CacheBatch) Validate() error {
 // MaxBatch because sync and rebuilds fill caches in big transactions.
 const MaxCacheBatch = 100_000
 
-// CacheStats describes one cache tier. Counters count since the cache was
-// opened; Entries, Bytes and FileSize describe it now.
+// CacheStats describes one cache tier (see Cache.Stats for what the
+// counters cover); Entries, Bytes and FileSize describe it now.
 type CacheStats struct {
 	Hits        uint64  `json:"hits"`
 	Misses      uint64  `json:"misses"`   // absent, expired and corrupt reads
@@ -242,7 +246,7 @@ type CacheStats struct {
 	Writes      uint64  `json:"writes"`   // records put
 	Deletes     uint64  `json:"deletes"`  // deletes applied (present or not)
 	Evictions   uint64  `json:"evictions"`
-	Expirations uint64  `json:"expirations"` // expired records removed or refused
+	Expirations uint64  `json:"expirations"` // expired records removed (an expired read is a miss)
 	Corrupt     uint64  `json:"corrupt"`     // records that failed verification
 	Entries     int64   `json:"entries"`
 	Bytes       int64   `json:"bytes"`     // the records' size: encoded (file) or estimated (RAM)

@@ -3,6 +3,7 @@ package boltcache_test
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -211,4 +212,44 @@ func BenchmarkMixed(b *testing.B) {
 		writes.Report(b, "write-", int(nw.Load()))
 		b.ReportMetric(float64(nr.Load()+nw.Load())/b.Elapsed().Seconds(), "ops/s")
 	})
+}
+
+// BenchmarkOpen opens a file of 50,000 episodes (about 100 MB of records),
+// with and without the structural check, and closes it again. Open reads
+// the whole file once for the check and walks every record for the index.
+func BenchmarkOpen(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "cache.db")
+	c, err := boltcache.Open(path, boltcache.Options{MaxEntries: -1, MaxBytes: -1, TTLCheckInterval: -1, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		fillBench(b, c, benchEpisodes(uint64(1000+i), 1000))
+	}
+	if err := c.Close(); err != nil {
+		b.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, skip := range []bool{false, true} {
+		name := "Checked"
+		if skip {
+			name = "SkipOpenCheck"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				c, err := boltcache.Open(path, boltcache.Options{MaxEntries: -1, MaxBytes: -1, TTLCheckInterval: -1,
+					SkipOpenCheck: skip, Logger: quietLogger()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(st.Size())/(1<<20), "file-MiB")
+		})
+	}
 }

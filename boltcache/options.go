@@ -60,8 +60,9 @@ type Options struct {
 	// rather than trusted.
 	Sync bool
 	// SkipOpenCheck skips the structural check of the file on Open. The
-	// check reads the whole file once (about 0.3 s per GB from the page
-	// cache); without it a file damaged on disk can crash the process.
+	// check reads the whole file once (about 0.7 s per GiB from the page
+	// cache, BENCHMARKS-cache.md); without it a file damaged on disk can
+	// crash the process.
 	SkipOpenCheck bool
 	// Clock drives expiry and the sweeper. nil: the wall clock.
 	Clock clock.Clock

@@ -182,7 +182,7 @@ func (c *structCheck) readPage(id uint64, wantFlags uint16) ([]byte, error) {
 	if id < 2 || id >= c.hwm {
 		return nil, fmt.Errorf("page %d: out of bounds (high-water mark %d)", id, c.hwm)
 	}
-	hdr, err := c.read(int64(id)*int64(c.pageSize), pageHeaderSize)
+	hdr, err := c.read(int64(id)*int64(c.pageSize), c.pageSize)
 	if err != nil {
 		return nil, fmt.Errorf("page %d: %w", id, err)
 	}
@@ -206,6 +206,9 @@ func (c *structCheck) readPage(id uint64, wantFlags uint16) ([]byte, error) {
 			return nil, fmt.Errorf("page %d: in use and on the freelist", i)
 		}
 		setBit(c.seen, i)
+	}
+	if overflow == 0 {
+		return hdr, nil
 	}
 	return c.read(int64(id)*int64(c.pageSize), int(overflow+1)*c.pageSize)
 }
