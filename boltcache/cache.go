@@ -177,8 +177,11 @@ func Open(path string, o Options) (*Cache, error) {
 	c.wg.Add(1)
 	go c.commitLoop()
 	if o.TTLCheckInterval > 0 {
+		// The ticker starts before Open returns, so a test's clock cannot
+		// move past the first tick before the ticker exists.
+		t := c.clock.NewTicker(o.TTLCheckInterval)
 		c.wg.Add(1)
-		go c.sweepLoop()
+		go c.sweepLoop(t)
 	}
 	return c, nil
 }
@@ -693,9 +696,8 @@ func (c *Cache) Sweep(ctx context.Context) (int, error) {
 	return req.removed, nil
 }
 
-func (c *Cache) sweepLoop() {
+func (c *Cache) sweepLoop(t clock.Ticker) {
 	defer c.wg.Done()
-	t := c.clock.NewTicker(c.opts.TTLCheckInterval)
 	defer t.Stop()
 	for {
 		select {
