@@ -92,7 +92,8 @@ type Cache struct {
 		dirty []*entry // read since the last flush of the recency table
 	}
 
-	ctr counters
+	ctr     counters
+	commits atomic.Uint64 // successful write transactions
 
 	// closeMu orders Close after every submit in flight; closed is guarded by it.
 	closeMu sync.RWMutex

@@ -211,6 +211,7 @@ func (c *Cache) commit(group []*writeReq) (err error) {
 		return err
 	}
 	c.applyEffects(effs)
+	c.commits.Add(1)
 	return nil
 }
 
