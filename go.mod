@@ -25,7 +25,9 @@ require (
 )
 
 require (
+	github.com/klauspost/compress v1.20.3
 	github.com/klauspost/cpuid/v2 v2.0.9 // indirect
+	github.com/maypok86/otter/v2 v2.4.0
 	github.com/minio/sha256-simd v1.0.0 // indirect
 	github.com/mr-tron/base58 v1.3.0 // indirect
 	github.com/multiformats/go-base32 v0.1.0 // indirect

@@ -26,17 +26,19 @@ func BenchmarkCreateEpisode(b *testing.B) {
 		b.Run(string(sync), func(b *testing.B) {
 			s := benchStore(b, sync)
 			ctx := context.Background()
-			rec := latency.New(b.N)
-			b.ResetTimer()
+			var rec latency.Recorder
+			l := rec.Local()
+			rec.Start(b)
 			for i := 0; i < b.N; i++ {
 				ep := storetest.SampleEpisode(i)
-				rec.Time(func() {
+				l.Time(func() {
 					if err := s.CreateEpisode(ctx, "default", ep); err != nil {
 						b.Fatal(err)
 					}
 				})
 			}
-			rec.Report(b)
+			l.Flush()
+			rec.Report(b, "", b.N)
 		})
 	}
 }
@@ -101,17 +103,19 @@ func seeded(b *testing.B, n int) (*sqlstore.Store, []engram.EpisodeID) {
 func BenchmarkGetEpisode(b *testing.B) {
 	s, ids := seeded(b, 10000)
 	ctx := context.Background()
-	rec := latency.New(b.N)
-	b.ResetTimer()
+	var rec latency.Recorder
+	l := rec.Local()
+	rec.Start(b)
 	for i := 0; i < b.N; i++ {
 		id := ids[(i*7919)%len(ids)]
-		rec.Time(func() {
+		l.Time(func() {
 			if _, err := s.GetEpisode(ctx, "default", id); err != nil {
 				b.Fatal(err)
 			}
 		})
 	}
-	rec.Report(b)
+	l.Flush()
+	rec.Report(b, "", b.N)
 }
 
 func BenchmarkAppendStep(b *testing.B) {
@@ -120,8 +124,9 @@ func BenchmarkAppendStep(b *testing.B) {
 			s := benchStore(b, sync)
 			ctx := context.Background()
 			var ep *engram.Episode
-			rec := latency.New(b.N)
-			b.ResetTimer()
+			var rec latency.Recorder
+			l := rec.Local()
+			rec.Start(b)
 			for i := 0; i < b.N; i++ {
 				if i%engram.MaxSteps == 0 {
 					b.StopTimer()
@@ -132,13 +137,14 @@ func BenchmarkAppendStep(b *testing.B) {
 					b.StartTimer()
 				}
 				st := &engram.Step{Tool: "go test", Action: "run", Result: &engram.StepResult{Type: engram.ResultSuccess, Output: "ok"}}
-				rec.Time(func() {
+				l.Time(func() {
 					if err := s.AppendStep(ctx, "default", ep.ID, st); err != nil {
 						b.Fatal(err)
 					}
 				})
 			}
-			rec.Report(b)
+			l.Flush()
+			rec.Report(b, "", b.N)
 		})
 	}
 }
@@ -147,33 +153,37 @@ func BenchmarkListByTimeRange(b *testing.B) {
 	s, _ := seeded(b, 10000)
 	ctx := context.Background()
 	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	rec := latency.New(b.N)
-	b.ResetTimer()
+	var rec latency.Recorder
+	l := rec.Local()
+	rec.Start(b)
 	for i := 0; i < b.N; i++ {
 		from := base.Add(time.Duration(i%9000) * time.Minute)
-		rec.Time(func() {
+		l.Time(func() {
 			page, err := s.ListEpisodes(ctx, "default", engram.EpisodeFilter{Since: from, Until: from.Add(time.Hour), Limit: 100})
 			if err != nil || len(page.Episodes) != 60 {
 				b.Fatalf("%d episodes, %v", len(page.Episodes), err)
 			}
 		})
 	}
-	rec.Report(b)
+	l.Flush()
+	rec.Report(b, "", b.N)
 }
 
 func BenchmarkSearch(b *testing.B) {
 	s, _ := seeded(b, 10000)
 	ctx := context.Background()
-	rec := latency.New(b.N)
-	b.ResetTimer()
+	var rec latency.Recorder
+	l := rec.Local()
+	rec.Start(b)
 	for i := 0; i < b.N; i++ {
 		q := engram.SearchQuery{Text: fmt.Sprintf("flaky retry keyword%d", i%100), Limit: 10}
-		rec.Time(func() {
+		l.Time(func() {
 			hits, err := s.Search(ctx, "default", q)
 			if err != nil || len(hits) == 0 {
 				b.Fatalf("%d hits, %v", len(hits), err)
 			}
 		})
 	}
-	rec.Report(b)
+	l.Flush()
+	rec.Report(b, "", b.N)
 }

@@ -113,7 +113,7 @@ Precedence: command line, then environment, then config file.`,
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.dbCmd(),
-		newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut), a.demoCmd(), a.versionCmd())
+		newCacheCmd(dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut), a.demoCmd(), a.versionCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

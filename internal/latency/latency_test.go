@@ -1,27 +1,43 @@
 package latency
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
 
-func TestPercentile(t *testing.T) {
-	r := New(100)
-	if r.Percentile(50) != 0 {
-		t.Fatal("empty recorder percentile not 0")
+func TestQuantile(t *testing.T) {
+	if quantile(nil, 0.5) != 0 {
+		t.Fatal("quantile of no samples is not 0")
 	}
-	for i := 100; i >= 1; i-- {
-		r.Add(time.Duration(i))
+	var s []time.Duration
+	for i := 1; i <= 101; i++ {
+		s = append(s, time.Duration(i))
 	}
-	for p, want := range map[float64]time.Duration{50: 50, 99: 99, 100: 100, 1: 1, 0: 1} {
-		if got := r.Percentile(p); got != want {
-			t.Errorf("p%v = %d, want %d", p, got, want)
+	for q, want := range map[float64]time.Duration{0: 1, 0.5: 51, 0.99: 100, 1: 101} {
+		if got := quantile(s, q); got != want {
+			t.Errorf("quantile %v = %d, want %d", q, got, want)
 		}
 	}
-	o := New(1)
-	o.Add(1000)
-	r.Merge(o)
-	if r.Len() != 101 || r.Percentile(100) != 1000 {
-		t.Fatalf("merge: len %d, max %d", r.Len(), r.Percentile(100))
+}
+
+func TestLocalsMerge(t *testing.T) {
+	var r Recorder
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := r.Local()
+			for i := 0; i < 100; i++ {
+				l.Add(time.Duration(i))
+			}
+			l.Time(func() {})
+			l.Flush()
+		}()
+	}
+	wg.Wait()
+	if len(r.samples) != 404 {
+		t.Fatalf("%d samples after 4 flushes of 101, want 404", len(r.samples))
 	}
 }

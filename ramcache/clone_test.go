@@ -1,0 +1,82 @@
+package ramcache
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/storetest"
+)
+
+// TestCloneSharesNothing fills every field of each record type, copies it,
+// and checks the copy is equal but shares no pointer, slice or map with the
+// original.
+func TestCloneSharesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var ep engram.Episode
+	var p engram.Pattern
+	var h engram.Heuristic
+	var e engram.Embedding
+	for _, v := range []any{&ep, &p, &h, &e} {
+		storetest.FillRandom(v, rng)
+	}
+	for _, tc := range []struct {
+		name      string
+		orig, cpy any
+	}{
+		{"Episode", &ep, cloneEpisode(&ep)},
+		{"Pattern", &p, clonePattern(&p)},
+		{"Heuristic", &h, cloneHeuristic(&h)},
+		{"Embedding", &e, cloneEmbedding(&e)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !reflect.DeepEqual(tc.orig, tc.cpy) {
+				t.Fatalf("copy differs:\n got %+v\nwant %+v", tc.cpy, tc.orig)
+			}
+			if path := shared(reflect.ValueOf(tc.orig), reflect.ValueOf(tc.cpy), tc.name); path != "" {
+				t.Fatalf("copy shares memory with the original at %s", path)
+			}
+		})
+	}
+}
+
+// shared returns the path of the first pointer, slice or map that a and b
+// (equal values) share, or "".
+func shared(a, b reflect.Value, path string) string {
+	switch a.Kind() {
+	case reflect.Pointer:
+		if a.IsNil() {
+			return ""
+		}
+		if a.Pointer() == b.Pointer() {
+			return path
+		}
+		return shared(a.Elem(), b.Elem(), path)
+	case reflect.Slice:
+		if a.Len() == 0 {
+			return ""
+		}
+		if a.Pointer() == b.Pointer() {
+			return path
+		}
+		for i := 0; i < a.Len(); i++ {
+			if p := shared(a.Index(i), b.Index(i), path+"["+string(rune('0'+i))+"]"); p != "" {
+				return p
+			}
+		}
+	case reflect.Map:
+		if a.Len() > 0 && a.Pointer() == b.Pointer() {
+			return path
+		}
+	case reflect.Struct:
+		for i := 0; i < a.NumField(); i++ {
+			if a.Type().Field(i).IsExported() {
+				if p := shared(a.Field(i), b.Field(i), path+"."+a.Type().Field(i).Name); p != "" {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
