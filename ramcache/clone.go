@@ -1,99 +1,10 @@
 package ramcache
 
 import (
-	"maps"
-	"slices"
-	"time"
 	"unsafe"
 
 	"github.com/engramhq/engram"
 )
-
-// Deep copies, so the tier never shares memory with a caller's record.
-// Strings are immutable and shared; every slice, map and pointer is copied.
-// TestCloneSharesNothing walks every field by reflection, so a field added
-// to a record type and forgotten here fails it.
-
-func cloneTime(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := *t
-	return &v
-}
-
-func cloneEpisode(in *engram.Episode) *engram.Episode {
-	out := *in
-	out.Context.Tags = slices.Clone(in.Context.Tags)
-	out.EndTime = cloneTime(in.EndTime)
-	if in.Steps != nil {
-		out.Steps = make([]engram.Step, len(in.Steps))
-		for i := range in.Steps {
-			s := in.Steps[i]
-			s.Parameters = slices.Clone(s.Parameters)
-			if s.Result != nil {
-				r := *s.Result
-				s.Result = &r
-			}
-			s.Metadata = maps.Clone(s.Metadata)
-			out.Steps[i] = s
-		}
-	}
-	if in.Outcome != nil {
-		o := *in.Outcome
-		o.Artifacts = slices.Clone(o.Artifacts)
-		o.Completed = slices.Clone(o.Completed)
-		o.Failed = slices.Clone(o.Failed)
-		out.Outcome = &o
-	}
-	if in.Reward != nil {
-		r := *in.Reward
-		out.Reward = &r
-	}
-	if in.Reflection != nil {
-		r := *in.Reflection
-		r.Successes = slices.Clone(r.Successes)
-		r.Improvements = slices.Clone(r.Improvements)
-		r.Insights = slices.Clone(r.Insights)
-		out.Reflection = &r
-	}
-	out.Patterns = slices.Clone(in.Patterns)
-	out.Heuristics = slices.Clone(in.Heuristics)
-	out.Tags = slices.Clone(in.Tags)
-	out.Metadata = maps.Clone(in.Metadata)
-	if in.Location != nil {
-		l := *in.Location
-		out.Location = &l
-	}
-	return &out
-}
-
-func clonePattern(in *engram.Pattern) *engram.Pattern {
-	out := *in
-	out.Tools = slices.Clone(in.Tools)
-	if in.OutcomeStats != nil {
-		s := *in.OutcomeStats
-		out.OutcomeStats = &s
-	}
-	out.RecoverySteps = slices.Clone(in.RecoverySteps)
-	out.ContextFeatures = slices.Clone(in.ContextFeatures)
-	out.Evidence = slices.Clone(in.Evidence)
-	out.Tags = slices.Clone(in.Tags)
-	out.Effectiveness.LastUsed = cloneTime(in.Effectiveness.LastUsed)
-	return &out
-}
-
-func cloneHeuristic(in *engram.Heuristic) *engram.Heuristic {
-	out := *in
-	out.Evidence.EpisodeIDs = slices.Clone(in.Evidence.EpisodeIDs)
-	return &out
-}
-
-func cloneEmbedding(in *engram.Embedding) *engram.Embedding {
-	out := *in
-	out.Vector = slices.Clone(in.Vector)
-	return &out
-}
 
 // Size estimates: the bytes a record's fields hold, plus the fixed size of
 // its structs. They bound the tier's memory well enough to size it; they

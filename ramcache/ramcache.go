@@ -256,16 +256,16 @@ func (c *Cache) apply(ctx context.Context, writes []engram.CacheWrite, watermark
 		it := &item{}
 		switch {
 		case w.Episode != nil:
-			it.ep = cloneEpisode(w.Episode)
+			it.ep = w.Episode.Clone()
 			it.size = clampSize(sizeEpisode(it.ep))
 		case w.Pattern != nil:
-			it.pat = clonePattern(w.Pattern)
+			it.pat = w.Pattern.Clone()
 			it.size = clampSize(sizePattern(it.pat))
 		case w.Heuristic != nil:
-			it.heu = cloneHeuristic(w.Heuristic)
+			it.heu = w.Heuristic.Clone()
 			it.size = clampSize(sizeHeuristic(it.heu))
 		case w.Embedding != nil:
-			it.emb = cloneEmbedding(w.Embedding)
+			it.emb = w.Embedding.Clone()
 			it.size = clampSize(sizeEmbedding(it.emb))
 		}
 		ttl := w.TTL

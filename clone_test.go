@@ -1,4 +1,4 @@
-package ramcache
+package engram_test
 
 import (
 	"math/rand/v2"
@@ -25,10 +25,10 @@ func TestCloneSharesNothing(t *testing.T) {
 		name      string
 		orig, cpy any
 	}{
-		{"Episode", &ep, cloneEpisode(&ep)},
-		{"Pattern", &p, clonePattern(&p)},
-		{"Heuristic", &h, cloneHeuristic(&h)},
-		{"Embedding", &e, cloneEmbedding(&e)},
+		{"Episode", &ep, ep.Clone()},
+		{"Pattern", &p, p.Clone()},
+		{"Heuristic", &h, h.Clone()},
+		{"Embedding", &e, e.Clone()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !reflect.DeepEqual(tc.orig, tc.cpy) {
