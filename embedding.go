@@ -2,6 +2,7 @@ package engram
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -76,3 +77,21 @@ type Relationship struct {
 }
 
 func (r *Relationship) String() string { return fmt.Sprintf("%s -%s-> %s", r.From, r.Type, r.To) }
+
+// ParseEmbeddingKey parses the form EmbeddingKey.String writes:
+// item_type/item_id/model (the model may itself contain slashes).
+func ParseEmbeddingKey(s string) (EmbeddingKey, error) {
+	typ, rest, ok1 := strings.Cut(s, "/")
+	id, model, ok2 := strings.Cut(rest, "/")
+	if !ok1 || !ok2 || model == "" {
+		return EmbeddingKey{}, Invalid("key", "%q is not item_type/item_id/model", truncate(s, 80))
+	}
+	u, err := ParseUUID(id)
+	if err != nil {
+		return EmbeddingKey{}, Invalid("key", "%q: %v", truncate(s, 80), err)
+	}
+	if err := validateItemType(ItemType(typ)); err != nil {
+		return EmbeddingKey{}, err
+	}
+	return EmbeddingKey{ItemType: ItemType(typ), ItemID: u, Model: model}, nil
+}

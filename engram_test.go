@@ -158,3 +158,20 @@ func TestDecodeJSONErrors(t *testing.T) {
 		t.Fatalf("over-limit input: %v", err)
 	}
 }
+
+func TestEmbeddingKeyRoundTrip(t *testing.T) {
+	for _, k := range []engram.EmbeddingKey{
+		{ItemType: engram.ItemEpisode, ItemID: engram.NewUUID(), Model: "default"},
+		{ItemType: "note_v2", ItemID: engram.NewUUID(), Model: "org/model-name/v3"},
+	} {
+		got, err := engram.ParseEmbeddingKey(k.String())
+		if err != nil || got != k {
+			t.Fatalf("ParseEmbeddingKey(%q) = %+v, %v", k.String(), got, err)
+		}
+	}
+	for _, bad := range []string{"", "episode", "episode/x/m", "Episode!/" + engram.NewUUID().String() + "/m", "episode/" + engram.NewUUID().String() + "/"} {
+		if _, err := engram.ParseEmbeddingKey(bad); engram.ErrorCode(err) != engram.EINVALID {
+			t.Errorf("ParseEmbeddingKey(%q) = %v, want EINVALID", bad, err)
+		}
+	}
+}

@@ -76,6 +76,10 @@ type Store interface {
 
 	// Counts returns how many records of each kind the namespace holds.
 	Counts(ctx context.Context, ns Namespace) (Counts, error)
+	// Namespaces lists, sorted, every namespace holding at least one
+	// episode, pattern, heuristic or embedding. Administrative: it is the
+	// one call not scoped to a namespace besides the change feed.
+	Namespaces(ctx context.Context) ([]Namespace, error)
 
 	// Changes returns up to limit change-feed entries with Seq > after, in
 	// Seq order, across all namespaces. LastSeq is the highest Seq written

@@ -61,6 +61,24 @@ func (s *Store) Counts(ctx context.Context, ns engram.Namespace) (engram.Counts,
 	return c, s.wrap("count records", err)
 }
 
+func (s *Store) Namespaces(ctx context.Context) ([]engram.Namespace, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT namespace FROM episodes UNION SELECT namespace FROM patterns
+		UNION SELECT namespace FROM heuristics UNION SELECT namespace FROM embeddings ORDER BY 1`)
+	if err != nil {
+		return nil, s.wrap("list namespaces", err)
+	}
+	defer rows.Close()
+	out := []engram.Namespace{}
+	for rows.Next() {
+		var ns engram.Namespace
+		if err := rows.Scan(&ns); err != nil {
+			return nil, s.wrap("list namespaces", err)
+		}
+		out = append(out, ns)
+	}
+	return out, s.wrap("list namespaces", rows.Err())
+}
+
 // Info describes the database as a whole, for `engram db stats`.
 type Info struct {
 	Dialect       string                     `json:"dialect"`

@@ -348,6 +348,9 @@ func testNamespaces(t *testing.T, open OpenStore) {
 	// A relationship cannot cross namespaces.
 	x := SampleEpisode(3)
 	must(t, s.CreateEpisode(ctx(), other, x))
+	nss, err := s.Namespaces(ctx())
+	must(t, err)
+	Equal(t, "namespaces", nss, []engram.Namespace{"agent-b", ns})
 	WantCode(t, s.AddRelationship(ctx(), other, &engram.Relationship{From: x.ID, To: ep.ID, Type: engram.RelRelatedTo}), engram.ENOTFOUND, "to")
 }
 

@@ -1,0 +1,191 @@
+package memory
+
+import (
+	"context"
+	"slices"
+
+	"github.com/engramhq/engram"
+)
+
+// fillFrom puts into c (nil: count only, for a dry run) the records a full
+// sync caches: the MaxEpisodesCache most recent episodes across every
+// namespace, then, unless configured out, every pattern, heuristic and
+// embedding. Records go in batches of BatchSize; the last batch sets the
+// watermark to from, the change-feed position read before the fill began.
+func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts engram.SyncOptions, rep *engram.SyncReport) error {
+	nss, err := m.Namespaces(ctx)
+	if err != nil {
+		return err
+	}
+	total, err := m.fillTotal(ctx, nss)
+	if err != nil {
+		return err
+	}
+	var done int64
+	var b engram.CacheBatch
+	flush := func(final bool) error {
+		if final {
+			b.SetWatermark(from)
+		}
+		if c != nil && (len(b.Writes) > 0 || final) {
+			if err := c.Apply(ctx, &b); err != nil {
+				return err
+			}
+		}
+		done += int64(len(b.Writes))
+		progress(opts, done, total)
+		b = engram.CacheBatch{}
+		return nil
+	}
+	add := func() error {
+		if len(b.Writes) >= m.cfg.Sync.BatchSize {
+			return flush(false)
+		}
+		return nil
+	}
+	progress(opts, 0, total)
+
+	// Episodes: merge each namespace's newest-first listing.
+	its := make([]*episodeIter, len(nss))
+	for i, ns := range nss {
+		its[i] = &episodeIter{m: m, ns: ns, limit: m.cfg.Sync.BatchSize}
+	}
+	for n := 0; n < m.cfg.Sync.MaxEpisodesCache; n++ {
+		var best *episodeIter
+		for _, it := range its {
+			ep, err := it.peek(ctx)
+			if err != nil {
+				return err
+			}
+			if ep != nil && (best == nil || newer(ep, best.head())) {
+				best = it
+			}
+		}
+		if best == nil {
+			break
+		}
+		b.PutEpisode(best.ns, best.next())
+		rep.Episodes++
+		if err := add(); err != nil {
+			return err
+		}
+	}
+	for _, ns := range nss {
+		if !m.cfg.Sync.SkipPatterns {
+			for cur := ""; ; {
+				page, err := m.ListPatterns(ctx, ns, engram.PatternFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
+				if err != nil {
+					return err
+				}
+				for _, p := range page.Patterns {
+					b.PutPattern(ns, p)
+					rep.Patterns++
+					if err := add(); err != nil {
+						return err
+					}
+				}
+				if cur = page.NextCursor; cur == "" {
+					break
+				}
+			}
+			for cur := ""; ; {
+				page, err := m.ListHeuristics(ctx, ns, engram.HeuristicFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
+				if err != nil {
+					return err
+				}
+				for _, h := range page.Heuristics {
+					b.PutHeuristic(ns, h)
+					rep.Heuristics++
+					if err := add(); err != nil {
+						return err
+					}
+				}
+				if cur = page.NextCursor; cur == "" {
+					break
+				}
+			}
+		}
+		if !m.cfg.Sync.SkipEmbeddings {
+			for cur := ""; ; {
+				page, err := m.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
+				if err != nil {
+					return err
+				}
+				for _, e := range page.Embeddings {
+					b.PutEmbedding(ns, e)
+					rep.Embeddings++
+					if err := add(); err != nil {
+						return err
+					}
+				}
+				if cur = page.NextCursor; cur == "" {
+					break
+				}
+			}
+		}
+	}
+	return flush(true)
+}
+
+// fillTotal estimates how many records fillFrom will write, for progress.
+func (m *Memory) fillTotal(ctx context.Context, nss []engram.Namespace) (int64, error) {
+	var eps, rest int64
+	for _, ns := range nss {
+		c, err := m.Counts(ctx, ns)
+		if err != nil {
+			return 0, err
+		}
+		eps += c.Episodes
+		if !m.cfg.Sync.SkipPatterns {
+			rest += c.Patterns + c.Heuristics
+		}
+		if !m.cfg.Sync.SkipEmbeddings {
+			rest += c.Embeddings
+		}
+	}
+	return min(eps, int64(m.cfg.Sync.MaxEpisodesCache)) + rest, nil
+}
+
+// newer reports whether a sorts before b in the durable listing order
+// (start_time, then id, both descending).
+func newer(a, b *engram.Episode) bool {
+	if c := a.StartTime.Compare(b.StartTime); c != 0 {
+		return c > 0
+	}
+	return slices.Compare(a.ID.UUID[:], b.ID.UUID[:]) > 0
+}
+
+// episodeIter walks one namespace's episodes newest first, a page at a time.
+type episodeIter struct {
+	m      *Memory
+	ns     engram.Namespace
+	limit  int
+	page   []*engram.Episode
+	cursor string
+	done   bool
+}
+
+// peek returns the next episode without consuming it; nil at the end.
+func (it *episodeIter) peek(ctx context.Context) (*engram.Episode, error) {
+	if len(it.page) == 0 && !it.done {
+		p, err := it.m.ListEpisodes(ctx, it.ns, engram.EpisodeFilter{Limit: it.limit, Cursor: it.cursor})
+		if err != nil {
+			return nil, err
+		}
+		it.page, it.cursor, it.done = p.Episodes, p.NextCursor, p.NextCursor == ""
+	}
+	return it.head(), nil
+}
+
+func (it *episodeIter) head() *engram.Episode {
+	if len(it.page) == 0 {
+		return nil
+	}
+	return it.page[0]
+}
+
+func (it *episodeIter) next() *engram.Episode {
+	ep := it.page[0]
+	it.page = it.page[1:]
+	return ep
+}

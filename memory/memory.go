@@ -1,0 +1,375 @@
+// Package memory is what users open: one Memory owns the durable store,
+// the cache file and the RAM tier and keeps them consistent. It implements
+// engram.Store, engram.Syncer and engram.StatusReporter.
+//
+// What it promises:
+//
+//   - Writes go to the durable store first. A write the durable store
+//     refused changed nothing anywhere. After a durable success the cache
+//     tiers are updated; a cache failure is counted and logged, the entry is
+//     invalidated, and the write is still acknowledged. If even the
+//     invalidation fails, that tier is not read again until a full sync has
+//     rebuilt it.
+//   - Reads of single records go RAM -> cache file -> durable store, filling
+//     the faster tiers on the way back. A fill never overwrites a newer
+//     write: writers and fills of one key are ordered by a per-key stripe
+//     lock and generation, so a fill that raced a write is dropped.
+//   - Lists, searches and counts always read the durable store.
+//   - When the durable store is unavailable (errors with code
+//     EUNAVAILABLE; after BreakerFailures of them in a row the circuit
+//     breaker opens and durable calls fail at once for BreakerOpenFor), reads
+//     of cached records still succeed and are reported stale (see
+//     engram.ReadInfo); misses and writes fail with EUNAVAILABLE. The store is
+//     marked stale until a sync succeeds; when the durable store answers
+//     again, a background incremental sync is started.
+//   - Several processes may share one data directory. The cache file has one
+//     writer: a process that cannot lock it within Config.Cache.LockTimeout
+//     runs on the durable store and its RAM tier alone (Status says so). Each
+//     process learns of the others' writes through the change feed, at its
+//     next incremental sync.
+//   - Every goroutine Memory starts is stopped by Close.
+//
+// Sync (sync.go) reads the durable change feed from the cache's watermark
+// and applies it in batches, each batch committed with its new watermark in
+// one cache transaction; a full sync builds a new cache file beside the old
+// one and swaps it in.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/boltcache"
+	"github.com/engramhq/engram/internal/clock"
+	"github.com/engramhq/engram/ramcache"
+	"github.com/engramhq/engram/sqlstore"
+)
+
+var (
+	_ engram.Store          = (*Memory)(nil)
+	_ engram.Syncer         = (*Memory)(nil)
+	_ engram.StatusReporter = (*Memory)(nil)
+)
+
+const numStripes = 512
+
+// stripe orders the writes and cache fills of the keys that hash to it.
+type stripe struct {
+	mu  sync.Mutex
+	gen uint64 // bumped by every acknowledged write; guarded by mu
+}
+
+// Memory is engram's tiered store. Safe for concurrent use.
+type Memory struct {
+	cfg         Config
+	durable     engram.Store
+	sql         *sqlstore.Store // the durable store when Memory opened it; nil otherwise
+	breaker     *gobreaker.CircuitBreaker[any]
+	ram         *ramcache.Cache // nil without a RAM tier
+	log         *slog.Logger
+	clock       clock.Clock
+	seed        maphash.Seed
+	stripes     [numStripes]stripe
+	cacheFailed atomic.Uint64 // cache writes that failed after a durable success
+	fills       atomic.Uint64 // records read from a slower tier and put into faster ones
+	fillsLost   atomic.Uint64 // fills dropped because a write raced them
+
+	// fileMu guards the cache file's handle: read-locked by every use,
+	// write-locked to swap in a rebuilt file or close it.
+	fileMu    sync.RWMutex
+	file      *boltcache.Cache // nil without a cache file
+	fileState string           // why file is nil: "disabled", "locked: ..."; "" when open
+
+	// syncMu serialises syncs.
+	syncMu sync.Mutex
+
+	mu struct {
+		sync.Mutex
+		stale         bool
+		staleSince    time.Time
+		suspect       map[engram.Tier]string // tiers not read until rebuilt, and why
+		lastSync      time.Time
+		lastSyncError string
+		recovering    bool // a background sync after an outage is running
+	}
+
+	bgCtx  context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// Open opens every tier described by cfg, creating files and directories as
+// needed. The cache file is optional: if another process holds it, Open
+// still succeeds and the Memory runs without it.
+func Open(ctx context.Context, cfg Config) (*Memory, error) {
+	cfg.ensureDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m := &Memory{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, seed: maphash.MakeSeed()}
+	m.mu.suspect = map[engram.Tier]string{}
+	m.bgCtx, m.cancel = context.WithCancel(context.Background())
+	if cfg.Durable != nil {
+		m.durable = cfg.Durable
+	} else {
+		s, err := sqlstore.Open(ctx, cfg.SQL)
+		if err != nil {
+			return nil, err
+		}
+		m.durable, m.sql = s, s
+	}
+	m.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:        "durable",
+		MaxRequests: 1,
+		Timeout:     cfg.BreakerOpenFor,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= uint32(cfg.BreakerFailures) },
+		IsSuccessful: func(err error) bool {
+			return err == nil || engram.ErrorCode(err) != engram.EUNAVAILABLE
+		},
+		IsExcluded: func(err error) bool {
+			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		},
+		OnStateChange: func(_ string, from, to gobreaker.State) {
+			m.log.Warn("memory: durable store circuit breaker", "from", from.String(), "to", to.String())
+		},
+	})
+	if !cfg.NoRAM {
+		r, err := ramcache.New(cfg.RAM)
+		if err != nil {
+			m.closeDurable()
+			return nil, err
+		}
+		m.ram = r
+	}
+	switch {
+	case cfg.NoCache:
+		m.fileState = "disabled"
+	default:
+		os.Remove(cfg.CachePath + rebuildSuffix) // a rebuild killed before its swap
+		f, err := boltcache.Open(cfg.CachePath, cfg.Cache)
+		switch {
+		case err == nil:
+			m.file = f
+		case errors.Is(err, engram.ErrLocked):
+			m.fileState = "locked by another process; running on the durable store and RAM"
+			m.log.Warn("memory: cache file held by another process; running without it", "path", cfg.CachePath)
+		default:
+			m.closeTiers()
+			return nil, fmt.Errorf("memory: open cache: %w", err)
+		}
+	}
+	m.loadSyncState()
+	if cfg.Sync.OnOpen {
+		if _, err := m.Sync(ctx, engram.SyncOptions{Full: m.needsFullSync(ctx)}); err != nil {
+			m.log.Warn("memory: sync on open failed", "err", err)
+		}
+	}
+	if cfg.Sync.Interval > 0 {
+		m.wg.Add(1)
+		go m.periodicSync()
+	}
+	return m, nil
+}
+
+// Close stops background syncs and closes every tier Memory opened. Calls
+// after Close fail with EUNAVAILABLE.
+func (m *Memory) Close() error {
+	if m.closed.Swap(true) {
+		return nil
+	}
+	m.cancel()
+	m.wg.Wait()
+	return m.closeTiers()
+}
+
+func (m *Memory) closeTiers() error {
+	var errs []error
+	m.fileMu.Lock()
+	if m.file != nil {
+		errs = append(errs, m.file.Close())
+		m.file = nil
+		m.fileState = "closed"
+	}
+	m.fileMu.Unlock()
+	if m.ram != nil {
+		errs = append(errs, m.ram.Close())
+	}
+	errs = append(errs, m.closeDurable())
+	return errors.Join(errs...)
+}
+
+func (m *Memory) closeDurable() error {
+	if m.sql != nil {
+		return m.sql.Close()
+	}
+	return nil
+}
+
+// SQL returns the SQLite store Memory opened, or nil when Config.Durable was
+// given. The CLI's db commands use it.
+func (m *Memory) SQL() *sqlstore.Store { return m.sql }
+
+var errClosed = &engram.Error{Code: engram.EUNAVAILABLE, Message: "memory: closed"}
+
+// call runs fn against the durable store through the circuit breaker.
+// EUNAVAILABLE failures mark the memory stale; a success while stale starts
+// a background sync to catch up.
+func (m *Memory) call(fn func() error) error {
+	if m.closed.Load() {
+		return errClosed
+	}
+	_, err := m.breaker.Execute(func() (any, error) { return nil, fn() })
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		err = &engram.Error{Code: engram.EUNAVAILABLE, Message: "durable store unavailable (circuit breaker open; retrying soon)", Err: err}
+	}
+	switch {
+	case engram.ErrorCode(err) == engram.EUNAVAILABLE:
+		m.markStale()
+	case err == nil || engram.ErrorCode(err) != engram.EINTERNAL:
+		m.maybeRecover()
+	}
+	return err
+}
+
+func (m *Memory) markStale() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.mu.stale {
+		m.mu.stale, m.mu.staleSince = true, m.clock.Now()
+		m.log.Warn("memory: durable store unavailable; serving cached reads as stale")
+	}
+}
+
+func (m *Memory) isStale() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.stale
+}
+
+// maybeRecover starts one background incremental sync when the durable
+// store answers again after an outage; its success clears the stale flag.
+func (m *Memory) maybeRecover() {
+	m.mu.Lock()
+	if !m.mu.stale || m.mu.recovering || m.closed.Load() {
+		m.mu.Unlock()
+		return
+	}
+	m.mu.recovering = true
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if _, err := m.Sync(m.bgCtx, engram.SyncOptions{}); err != nil && m.bgCtx.Err() == nil {
+			m.log.Warn("memory: catch-up sync after an outage failed", "err", err)
+		}
+		m.mu.Lock()
+		m.mu.recovering = false
+		m.mu.Unlock()
+	}()
+}
+
+// tier is one cache tier as the read and write paths see it.
+type tier struct {
+	name  engram.Tier
+	cache engram.Cache
+}
+
+// tiers returns the usable cache tiers, fastest first, with the cache file
+// read-locked; call the returned function when done with them.
+func (m *Memory) tiers() ([]tier, func()) {
+	m.fileMu.RLock()
+	m.mu.Lock()
+	suspect := m.mu.suspect
+	out := make([]tier, 0, 2)
+	if m.ram != nil && suspect[engram.TierRAM] == "" {
+		out = append(out, tier{engram.TierRAM, m.ram})
+	}
+	if m.file != nil && suspect[engram.TierCache] == "" {
+		out = append(out, tier{engram.TierCache, m.file})
+	}
+	m.mu.Unlock()
+	return out, m.fileMu.RUnlock
+}
+
+func (m *Memory) stripeIndex(k engram.CacheKey) int {
+	return int(maphash.Comparable(m.seed, k) % numStripes)
+}
+
+// lockKeys locks the stripes of keys in index order (so two writers never
+// deadlock) and returns them; unlockKeys releases them.
+func (m *Memory) lockKeys(keys []engram.CacheKey) []int {
+	idx := make([]int, 0, len(keys))
+	seen := map[int]bool{}
+	for _, k := range keys {
+		i := m.stripeIndex(k)
+		if !seen[i] {
+			seen[i] = true
+			idx = append(idx, i)
+		}
+	}
+	sort.Ints(idx)
+	for _, i := range idx {
+		m.stripes[i].mu.Lock()
+	}
+	return idx
+}
+
+func (m *Memory) unlockKeys(idx []int, bump bool) {
+	for j := len(idx) - 1; j >= 0; j-- {
+		s := &m.stripes[idx[j]]
+		if bump {
+			s.gen++
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (m *Memory) gen(k engram.CacheKey) uint64 {
+	s := &m.stripes[m.stripeIndex(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// applyTiers writes b to every cache tier. A tier that fails gets its keys
+// invalidated; a tier that cannot even invalidate is marked suspect.
+func (m *Memory) applyTiers(ctx context.Context, ts []tier, b *engram.CacheBatch) {
+	if len(b.Writes) == 0 && b.Watermark == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx) // a caller giving up must not leave a tier half-updated
+	for _, t := range ts {
+		err := t.cache.Apply(ctx, b)
+		if err == nil {
+			continue
+		}
+		m.cacheFailed.Add(1)
+		m.log.Warn("memory: cache tier write failed; invalidating", "tier", t.name, "err", err)
+		var inv engram.CacheBatch
+		for _, w := range b.Writes {
+			inv.Delete(w.Key)
+		}
+		if err := t.cache.Apply(ctx, &inv); err != nil {
+			m.markSuspect(t.name, fmt.Sprintf("a write and its invalidation failed: %v", err))
+		}
+	}
+}
+
+func (m *Memory) markSuspect(t engram.Tier, why string) {
+	m.mu.Lock()
+	m.mu.suspect[t] = why
+	m.mu.Unlock()
+	m.log.Error("memory: cache tier no longer trusted until a full sync", "tier", t, "why", why)
+}

@@ -1,0 +1,259 @@
+package memory
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/engramhq/engram"
+)
+
+// Status describes the tiers (see engram.StatusReporter).
+func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
+	if m.closed.Load() {
+		return nil, errClosed
+	}
+	st := &engram.Status{Tiers: []engram.TierStatus{}}
+	m.mu.Lock()
+	st.Stale = m.mu.stale
+	suspect := map[engram.Tier]string{}
+	for k, v := range m.mu.suspect {
+		suspect[k] = v
+	}
+	if !m.mu.lastSync.IsZero() {
+		t := m.mu.lastSync
+		st.LastSync = &t
+	}
+	st.LastSyncError = m.mu.lastSyncError
+	m.mu.Unlock()
+
+	if m.ram == nil {
+		st.Tiers = append(st.Tiers, engram.TierStatus{Tier: engram.TierRAM, State: "disabled"})
+	} else {
+		ts := engram.TierStatus{Tier: engram.TierRAM, State: "ok"}
+		if s, err := m.ram.Stats(ctx); err == nil {
+			ts.Stats = statsMap(s)
+		}
+		if why := suspect[engram.TierRAM]; why != "" {
+			ts.State, ts.Detail = "degraded", "not read until a full sync: "+why
+		}
+		st.Tiers = append(st.Tiers, ts)
+	}
+
+	m.fileMu.RLock()
+	var wmErr error
+	switch {
+	case m.file != nil:
+		ts := engram.TierStatus{Tier: engram.TierCache, State: "ok", Detail: m.file.Path()}
+		if s, err := m.file.Stats(ctx); err == nil {
+			ts.Stats = statsMap(s)
+		}
+		if h, err := m.file.Health(ctx); err == nil && !h.Healthy {
+			ts.State, ts.Detail = "degraded", fmt.Sprintf("%s: %v", m.file.Path(), h.Problems)
+		}
+		if why := suspect[engram.TierCache]; why != "" {
+			ts.State, ts.Detail = "degraded", "not read until a full sync: "+why
+		}
+		st.Watermark, wmErr = m.file.Watermark(ctx)
+		st.Tiers = append(st.Tiers, ts)
+	case m.cfg.NoCache:
+		st.Tiers = append(st.Tiers, engram.TierStatus{Tier: engram.TierCache, State: "disabled"})
+	default:
+		st.Tiers = append(st.Tiers, engram.TierStatus{Tier: engram.TierCache, State: "degraded", Detail: m.cfg.CachePath + ": " + m.fileState})
+		if m.ram != nil {
+			st.Watermark, wmErr = m.ram.Watermark(ctx)
+		}
+	}
+	m.fileMu.RUnlock()
+	if wmErr != nil {
+		return nil, wmErr
+	}
+
+	ds := engram.TierStatus{Tier: engram.TierDurable, State: "ok", Stats: map[string]any{
+		"breaker":              m.breaker.State().String(),
+		"cache_write_failures": m.cacheFailed.Load(),
+		"fills":                m.fills.Load(),
+		"fills_dropped":        m.fillsLost.Load(),
+	}}
+	if m.sql != nil {
+		ds.Detail = m.sql.Path()
+	}
+	last, err := m.LastSeq(ctx)
+	if err != nil {
+		ds.State, ds.Detail = "unavailable", err.Error()
+	} else {
+		st.LastSeq = last
+		if last > st.Watermark {
+			st.Lag = last - st.Watermark
+		}
+	}
+	st.Tiers = append(st.Tiers, ds)
+	return st, nil
+}
+
+func statsMap(s engram.CacheStats) map[string]any {
+	b, _ := json.Marshal(s)
+	var out map[string]any
+	json.Unmarshal(b, &out)
+	return out
+}
+
+// syncState is what outlives the process about syncs: kept beside the cache
+// file, so `engram status` in another process can show it.
+type syncState struct {
+	LastSync      time.Time `json:"last_sync"`
+	LastSyncError string    `json:"last_sync_error,omitempty"`
+}
+
+func (m *Memory) statePath() string { return m.cfg.CachePath + syncStateSuffix }
+
+func (m *Memory) loadSyncState() {
+	b, err := os.ReadFile(m.statePath())
+	if err != nil {
+		return
+	}
+	var s syncState
+	if json.Unmarshal(b, &s) != nil {
+		return
+	}
+	m.mu.Lock()
+	m.mu.lastSync, m.mu.lastSyncError = s.LastSync, s.LastSyncError
+	m.mu.Unlock()
+}
+
+// recordSync notes a sync's end: success clears the stale flag.
+func (m *Memory) recordSync(err error) {
+	m.mu.Lock()
+	s := syncState{LastSync: m.clock.Now().UTC()}
+	if err != nil {
+		s.LastSyncError = err.Error()
+	} else {
+		m.mu.stale = false
+	}
+	m.mu.lastSync, m.mu.lastSyncError = s.LastSync, s.LastSyncError
+	m.mu.Unlock()
+	m.fileMu.RLock()
+	hasFile := m.file != nil
+	m.fileMu.RUnlock()
+	if !hasFile {
+		return // only the process holding the cache file writes its state
+	}
+	b, _ := json.Marshal(s)
+	tmp := m.statePath() + ".tmp"
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		os.Rename(tmp, m.statePath())
+	}
+}
+
+// validate checks the cache file against the durable store: every cached
+// record exists durably (so nothing deleted or orphaned is served), with
+// ValidateChecksums its digest equals the durable record's, and after a
+// full sync the most recent episodes are cached.
+func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationReport, error) {
+	m.fileMu.RLock()
+	defer m.fileMu.RUnlock()
+	rep := &engram.ValidationReport{OK: true, Problems: []string{}}
+	problem := func(format string, args ...any) {
+		rep.OK = false
+		rep.Problems = appendErr(rep.Problems, fmt.Sprintf(format, args...))
+	}
+	if m.file == nil {
+		problem("no cache file to validate (%s)", m.fileState)
+		return rep, nil
+	}
+	var keys []engram.CacheKey
+	if err := m.file.Keys(ctx, func(k engram.CacheKey) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	cachedEpisodes := 0
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rep.Checked++
+		r := fetched{key: k}
+		if err := m.fetch(ctx, &r); err != nil {
+			return nil, err
+		}
+		durable, cached, err := m.pair(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if k.Kind == engram.KindEpisode {
+			cachedEpisodes++
+		}
+		switch {
+		case durable == nil:
+			what := "record"
+			if k.Kind == engram.KindEmbedding {
+				what = "embedding (orphaned)"
+			}
+			problem("cached %s %s is not in the durable store", what, k)
+		case cached == nil:
+			// Expired or evicted since Keys listed it: not a problem.
+		case m.cfg.Sync.ValidateChecksums && digest(durable) != digest(cached):
+			problem("cached %s differs from the durable record", k)
+		}
+	}
+	if full {
+		nss, err := m.Namespaces(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var total int64
+		for _, ns := range nss {
+			c, err := m.Counts(ctx, ns)
+			if err != nil {
+				return nil, err
+			}
+			total += c.Episodes
+		}
+		want := min(total, int64(m.cfg.Sync.MaxEpisodesCache))
+		if int64(cachedEpisodes) < want {
+			if s, err := m.file.Stats(ctx); err != nil || s.Evictions == 0 {
+				problem("the cache holds %d episodes; a full sync should have cached %d", cachedEpisodes, want)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// pair returns the durable record of r and the cache file's copy, each nil
+// when absent.
+func (m *Memory) pair(ctx context.Context, r fetched) (durable, cached any, err error) {
+	k := r.key
+	switch k.Kind {
+	case engram.KindEpisode:
+		c, ok, err := m.file.GetEpisode(ctx, k.Namespace, engram.EpisodeID{UUID: k.ID})
+		return nilIf(r.ep == nil, r.ep), nilIf(!ok, c), err
+	case engram.KindPattern:
+		c, ok, err := m.file.GetPattern(ctx, k.Namespace, engram.PatternID{UUID: k.ID})
+		return nilIf(r.pat == nil, r.pat), nilIf(!ok, c), err
+	case engram.KindHeuristic:
+		c, ok, err := m.file.GetHeuristic(ctx, k.Namespace, engram.HeuristicID{UUID: k.ID})
+		return nilIf(r.heu == nil, r.heu), nilIf(!ok, c), err
+	case engram.KindEmbedding:
+		c, ok, err := m.file.GetEmbedding(ctx, k.Namespace, engram.EmbeddingKey{ItemType: k.ItemType, ItemID: k.ID, Model: k.Model})
+		return nilIf(r.emb == nil, r.emb), nilIf(!ok, c), err
+	}
+	return nil, nil, nil
+}
+
+func nilIf(isNil bool, v any) any {
+	if isNil {
+		return nil
+	}
+	return v
+}
+
+// digest is a SHA-256 of a record's JSON form.
+func digest(v any) [32]byte {
+	b, _ := json.Marshal(v)
+	return sha256.Sum256(b)
+}
