@@ -12,6 +12,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/boltcache"
+	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/ramcache"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -41,7 +42,7 @@ func (f *cacheFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.ttlCheckInterval, "cache-ttl-check-interval", boltcache.DefaultTTLCheckInterval, "how often expired records are removed")
 	fs.IntVar(&f.compressThreshold, "cache-compress-threshold", boltcache.DefaultCompressThreshold, "compress records of at least this many bytes; -1: never")
 	fs.IntVar(&f.compressLevel, "cache-compress-level", boltcache.DefaultCompressLevel, "zstd level, 1 (fastest) to 22 (smallest)")
-	fs.DurationVar(&f.lockTimeout, "cache-lock-timeout", boltcache.DefaultLockTimeout, "how long to wait for a cache file another process holds")
+	fs.DurationVar(&f.lockTimeout, "cache-lock-timeout", memory.DefaultCacheLockTimeout, "how long to wait for a cache file another process holds (then run without it)")
 	fs.BoolVar(&f.sync, "cache-sync", false, "fsync every cache commit, so the cache survives power loss (slower writes)")
 	fs.Int64Var(&f.ramMaxBytes, "ram-max-bytes", ramcache.DefaultMaxBytes, "most bytes of records the RAM tier holds")
 }
@@ -85,15 +86,13 @@ func (f *cacheFlags) options(dataDir string) (boltcache.Options, ramcache.Option
 
 // newCacheCmd returns "engram cache" and its subcommands. dataDir and
 // jsonOut read the root command's --data-dir and -o json.
-func newCacheCmd(dataDir func() string, jsonOut func() bool) *cobra.Command {
-	var flags cacheFlags
+func newCacheCmd(flags *cacheFlags, dataDir func() string, jsonOut func() bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cache",
 		Short: "Inspect and maintain the cache file",
 		Long: `The cache file holds rebuildable copies of durable records. These commands
 open it directly, so they fail with "locked" while a server holds it.`,
 	}
-	flags.register(cmd.PersistentFlags())
 
 	// withCache opens the cache, runs fn and closes it. Opening may log that a
 	// damaged file was recreated; that goes to stderr.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/boltcache"
+	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/storetest"
 )
 
@@ -24,7 +25,9 @@ import (
 // command turns into one stderr line and exit status 1).
 func runCache(t *testing.T, dataDir string, jsonOut bool, args ...string) (stdout string, err error) {
 	t.Helper()
-	cmd := newCacheCmd(func() string { return dataDir }, func() bool { return jsonOut })
+	var flags cacheFlags
+	cmd := newCacheCmd(&flags, func() string { return dataDir }, func() bool { return jsonOut })
+	flags.register(cmd.PersistentFlags()) // the root command registers them in engram
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(io.Discard)
@@ -217,8 +220,8 @@ func TestCacheErrLockedNamesThePath(t *testing.T) {
 }
 
 func TestCacheFlagsMakeOptions(t *testing.T) {
-	cmd := newCacheCmd(func() string { return "/data" }, func() bool { return false })
 	var f cacheFlags
+	cmd := newCacheCmd(&f, func() string { return "/data" }, func() bool { return false })
 	f.register(cmd.Flags())
 	if err := cmd.Flags().Parse([]string{"--cache-max-entries=500", "--cache-max-bytes=1048576", "--cache-ttl=1h",
 		"--cache-ttl-check-interval=30s", "--cache-compress-threshold=-1", "--cache-compress-level=9", "--ram-max-bytes=4096"}); err != nil {
@@ -229,7 +232,7 @@ func TestCacheFlagsMakeOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bo.MaxEntries != 500 || bo.MaxBytes != 1<<20 || bo.TTL != time.Hour || bo.TTLCheckInterval != 30*time.Second ||
-		bo.CompressThreshold != -1 || bo.CompressLevel != 9 || bo.LockTimeout != boltcache.DefaultLockTimeout || bo.Sync {
+		bo.CompressThreshold != -1 || bo.CompressLevel != 9 || bo.LockTimeout != memory.DefaultCacheLockTimeout || bo.Sync {
 		t.Fatalf("boltcache options = %+v", bo)
 	}
 	if ro.MaxBytes != 4096 || ro.TTL != time.Hour {

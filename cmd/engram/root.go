@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/sqlstore"
 )
 
@@ -37,8 +38,12 @@ type app struct {
 	configPath  string
 	synchronous string
 
+	cache cacheFlags
+	sync  syncFlags
+
 	ns  engram.Namespace
 	sql *sqlstore.Store
+	mem *memory.Memory
 }
 
 // usageError marks errors in how engram was invoked (exit 2).
@@ -109,11 +114,14 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVarP(&a.namespace, "namespace", "n", string(engram.DefaultNamespace), "namespace to read and write (1-64 characters of [a-z0-9_.-])")
 	pf.StringVar(&a.configPath, "config", "", "TOML config file (default: engram.toml in the data directory, if present)")
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
+	a.cache.register(pf)
+	a.sync.register(pf)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
-	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.dbCmd(),
-		newCacheCmd(dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut), a.demoCmd(), a.versionCmd())
+	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.syncCmd(), a.statusCmd(),
+		a.dbCmd(), newCacheCmd(&a.cache, dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut),
+		a.demoCmd(), a.versionCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
@@ -270,10 +278,17 @@ func loadConfig(path string, explicit bool, root *cobra.Command) (map[string]any
 	return conf, nil
 }
 
-// openStore returns the store the record commands work on: the durable
-// store under the data directory. Opened once per invocation.
+// openStore returns the store the record commands work on: the tiered
+// memory under the data directory (durable store, cache file, RAM).
 func (a *app) openStore(ctx context.Context) (engram.Store, error) {
-	return a.openSQL(ctx)
+	return a.openMemory(ctx)
+}
+
+func (a *app) sqlOptions() sqlstore.Options {
+	return sqlstore.Options{
+		Path:        filepath.Join(a.dataDir, sqlstore.DefaultFileName),
+		Synchronous: sqlstore.Synchronous(a.synchronous),
+	}
 }
 
 // openSQL opens the SQLite store under the data directory, once; the db
@@ -282,10 +297,7 @@ func (a *app) openSQL(ctx context.Context) (*sqlstore.Store, error) {
 	if a.sql != nil {
 		return a.sql, nil
 	}
-	s, err := sqlstore.Open(ctx, sqlstore.Options{
-		Path:        filepath.Join(a.dataDir, sqlstore.DefaultFileName),
-		Synchronous: sqlstore.Synchronous(a.synchronous),
-	})
+	s, err := sqlstore.Open(ctx, a.sqlOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -295,12 +307,16 @@ func (a *app) openSQL(ctx context.Context) (*sqlstore.Store, error) {
 
 // close closes whatever the invocation opened.
 func (a *app) close() error {
-	var err error
+	var errs []error
+	if a.mem != nil {
+		errs = append(errs, a.mem.Close())
+		a.mem = nil
+	}
 	if a.sql != nil {
-		err = a.sql.Close()
+		errs = append(errs, a.sql.Close())
 		a.sql = nil
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 func (a *app) versionCmd() *cobra.Command {
