@@ -4,13 +4,15 @@ import (
 	"context"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/engramhq/engram"
 )
 
 // fillFrom puts into c (nil: count only, for a dry run) the records a full
 // sync caches: the MaxEpisodesCache most recent episodes across every
 // namespace, then, unless configured out, every pattern, heuristic and
-// embedding. Records go in batches of BatchSize; the last batch sets the
+// embedding. Records go in batches of BatchSize; a last commit sets the
 // watermark to from, the change-feed position read before the fill began.
 func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts engram.SyncOptions, rep *engram.SyncReport) error {
 	nss, err := m.Namespaces(ctx)
@@ -21,29 +23,58 @@ func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts
 	if err != nil {
 		return err
 	}
-	var done int64
-	var b engram.CacheBatch
-	flush := func(final bool) error {
-		if final {
-			b.SetWatermark(from)
-		}
-		if c != nil && (len(b.Writes) > 0 || final) {
-			if err := c.Apply(ctx, &b); err != nil {
-				return err
-			}
-		}
-		done += int64(len(b.Writes))
-		progress(opts, done, total)
-		b = engram.CacheBatch{}
-		return nil
-	}
-	add := func() error {
-		if len(b.Writes) >= m.cfg.Sync.BatchSize {
-			return flush(false)
-		}
-		return nil
-	}
 	progress(opts, 0, total)
+	// Reading the durable store and writing the cache overlap: one goroutine
+	// reads and decodes batches, this one commits them.
+	batches := make(chan *engram.CacheBatch, 2)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(batches)
+		return m.readAll(gctx, nss, rep, func(b *engram.CacheBatch) error {
+			select {
+			case batches <- b:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	})
+	g.Go(func() error {
+		var done int64
+		for b := range batches {
+			if c != nil && len(b.Writes) > 0 {
+				if err := c.Apply(gctx, b); err != nil {
+					return err
+				}
+			}
+			done += int64(len(b.Writes))
+			progress(opts, done, total)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if c == nil {
+		return nil
+	}
+	var last engram.CacheBatch
+	last.SetWatermark(from)
+	return c.Apply(ctx, &last)
+}
+
+// readAll reads what a full sync caches and hands it to emit in batches of
+// Sync.BatchSize records, counting them in rep.
+func (m *Memory) readAll(ctx context.Context, nss []engram.Namespace, rep *engram.SyncReport, emit func(*engram.CacheBatch) error) error {
+	b := &engram.CacheBatch{}
+	add := func() error {
+		if len(b.Writes) < m.cfg.Sync.BatchSize {
+			return nil
+		}
+		full := b
+		b = &engram.CacheBatch{}
+		return emit(full)
+	}
 
 	// Episodes: merge each namespace's newest-first listing.
 	its := make([]*episodeIter, len(nss))
@@ -124,7 +155,10 @@ func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts
 			}
 		}
 	}
-	return flush(true)
+	if len(b.Writes) > 0 {
+		return emit(b)
+	}
+	return nil
 }
 
 // fillTotal estimates how many records fillFrom will write, for progress.

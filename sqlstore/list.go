@@ -4,8 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/engramhq/engram"
 )
@@ -103,32 +107,42 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 			return err
 		}
 		defer rows.Close()
-		byID := map[engram.UUID]*engram.Episode{}
+		type raw struct {
+			doc              []byte
+			created, updated int64
+		}
+		var raws []raw
 		for rows.Next() {
-			var doc []byte
-			var created, updated int64
-			if err := rows.Scan(&doc, &created, &updated); err != nil {
+			var r raw
+			if err := rows.Scan(&r.doc, &r.created, &r.updated); err != nil {
 				return err
 			}
-			if len(page.Episodes) == limit {
-				last := page.Episodes[limit-1]
-				page.NextCursor = encodeCursor("episodes", nanos(last.StartTime), last.ID.UUID)
-				break
-			}
-			ep := new(engram.Episode)
-			if err := decodeDoc("episode", doc, ep); err != nil {
-				return err
-			}
-			ep.CreatedAt, ep.UpdatedAt = fromNanos(created), fromNanos(updated)
-			ep.Steps = []engram.Step{}
-			page.Episodes = append(page.Episodes, ep)
-			byID[ep.ID.UUID] = ep
+			raws = append(raws, r)
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		rows.Close()
-		return s.loadSteps(ctx, rtx, ns, page.Episodes, byID)
+		more := len(raws) > limit
+		raws = raws[:min(len(raws), limit)]
+		page.Episodes = make([]*engram.Episode, len(raws))
+		if err := decodeEach(len(raws), func(i int) error {
+			ep := new(engram.Episode)
+			if err := decodeDoc("episode", raws[i].doc, ep); err != nil {
+				return err
+			}
+			ep.CreatedAt, ep.UpdatedAt = fromNanos(raws[i].created), fromNanos(raws[i].updated)
+			ep.Steps = []engram.Step{}
+			page.Episodes[i] = ep
+			return nil
+		}); err != nil {
+			return err
+		}
+		if more {
+			last := page.Episodes[limit-1]
+			page.NextCursor = encodeCursor("episodes", nanos(last.StartTime), last.ID.UUID)
+		}
+		return s.loadSteps(ctx, rtx, ns, page.Episodes)
 	})
 	if page.Episodes == nil {
 		page.Episodes = []*engram.Episode{}
@@ -136,8 +150,49 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 	return page, err
 }
 
-// loadSteps fills in the steps of eps, in chunks to bound the statement size.
-func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace, eps []*engram.Episode, byID map[engram.UUID]*engram.Episode) error {
+// decodeEach runs fn(0..n-1), spread over the CPUs when n is large enough
+// for that to pay: decoding documents is most of the cost of a big page.
+func decodeEach(n int, fn func(i int) error) error {
+	const perWorker = 64
+	workers := min(runtime.GOMAXPROCS(0), n/perWorker)
+	if workers < 2 {
+		for i := 0; i < n; i++ {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var g errgroup.Group
+	var next atomic.Int64
+	for w := 0; w < workers; w++ {
+		g.Go(func() error {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return nil
+				}
+				if err := fn(i); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// loadSteps fills in the steps of eps, querying in chunks to bound the
+// statement size and decoding in parallel.
+func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace, eps []*engram.Episode) error {
+	byID := make(map[engram.UUID]*engram.Episode, len(eps))
+	for _, ep := range eps {
+		byID[ep.ID.UUID] = ep
+	}
+	type raw struct {
+		ep  *engram.Episode
+		doc []byte
+	}
+	var raws []raw
 	const chunk = 200
 	for start := 0; start < len(eps); start += chunk {
 		end := min(start+chunk, len(eps))
@@ -163,14 +218,8 @@ func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace,
 				rows.Close()
 				return err
 			}
-			ep := byID[u]
-			if ep == nil {
-				continue
-			}
-			ep.Steps = append(ep.Steps, engram.Step{})
-			if err := decodeDoc("step", doc, &ep.Steps[len(ep.Steps)-1]); err != nil {
-				rows.Close()
-				return err
+			if ep := byID[u]; ep != nil {
+				raws = append(raws, raw{ep, doc})
 			}
 		}
 		err = rows.Err()
@@ -179,5 +228,19 @@ func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace,
 			return err
 		}
 	}
-	return nil
+	// Give each episode its step slice, then decode into the slots.
+	counts := make(map[*engram.Episode]int, len(eps))
+	for _, r := range raws {
+		counts[r.ep]++
+	}
+	for ep, n := range counts {
+		ep.Steps = make([]engram.Step, n)
+	}
+	slots := make([]*engram.Step, len(raws))
+	filled := make(map[*engram.Episode]int, len(eps))
+	for i, r := range raws {
+		slots[i] = &r.ep.Steps[filled[r.ep]]
+		filled[r.ep]++
+	}
+	return decodeEach(len(raws), func(i int) error { return decodeDoc("step", raws[i].doc, slots[i]) })
 }

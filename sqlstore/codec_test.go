@@ -1,0 +1,49 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/storetest"
+)
+
+// TestDocsDecodeAlike: every record type, with every field filled with
+// random values, decodes through decodeDoc to what encoding/json decodes.
+func TestDocsDecodeAlike(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := 0; i < 200; i++ {
+		for _, pair := range []struct{ in, v1, v2 any }{
+			{new(engram.Episode), new(engram.Episode), new(engram.Episode)},
+			{new(engram.Step), new(engram.Step), new(engram.Step)},
+			{new(engram.Pattern), new(engram.Pattern), new(engram.Pattern)},
+			{new(engram.Heuristic), new(engram.Heuristic), new(engram.Heuristic)},
+		} {
+			storetest.FillRandom(pair.in, rng)
+			if st, ok := pair.in.(*engram.Step); ok {
+				st.Parameters = json.RawMessage(`{"k":[1,"two",{"three":null}]}`)
+			}
+			if ep, ok := pair.in.(*engram.Episode); ok {
+				for j := range ep.Steps {
+					ep.Steps[j].Parameters = json.RawMessage(`{"a":1}`)
+				}
+			}
+			doc, err := json.Marshal(pair.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(doc, pair.v1); err != nil {
+				t.Fatal(err)
+			}
+			if err := decodeDoc("record", doc, pair.v2); err != nil {
+				t.Fatalf("decodeDoc: %v\n%s", err, doc)
+			}
+			a, _ := json.Marshal(pair.v1)
+			b, _ := json.Marshal(pair.v2)
+			if string(a) != string(b) {
+				t.Fatalf("decoders differ on %T\nv1: %s\nv2: %s", pair.in, a, b)
+			}
+		}
+	}
+}
