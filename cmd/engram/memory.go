@@ -28,6 +28,8 @@ type syncFlags struct {
 	validateChecksums bool
 	concurrency       int
 	noCache, noRAM    bool
+	breakerFailures   int
+	breakerOpenFor    time.Duration
 }
 
 func (f *syncFlags) register(fs *pflag.FlagSet) {
@@ -39,6 +41,8 @@ func (f *syncFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.concurrency, "sync-concurrency", memory.DefaultSyncConcurrency, "durable reads a sync runs at once")
 	fs.BoolVar(&f.noCache, "no-cache", false, "run without the cache file")
 	fs.BoolVar(&f.noRAM, "no-ram", false, "run without the RAM tier")
+	fs.IntVar(&f.breakerFailures, "breaker-failures", memory.DefaultBreakerFailures, "consecutive durable-store outages that open the circuit breaker")
+	fs.DurationVar(&f.breakerOpenFor, "breaker-open-for", memory.DefaultBreakerOpenFor, "how long the open breaker fails durable calls at once before a probe")
 }
 
 // memoryConfig is the configuration the flags describe.
@@ -49,14 +53,16 @@ func (a *app) memoryConfig() (memory.Config, error) {
 	}
 	bo.Logger = a.logger()
 	return memory.Config{
-		DataDir:   a.dataDir,
-		SQL:       a.sqlOptions(),
-		CachePath: a.cache.cachePath(a.dataDir),
-		Cache:     bo,
-		NoCache:   a.sync.noCache,
-		RAM:       ro,
-		NoRAM:     a.sync.noRAM,
-		Logger:    a.logger(),
+		DataDir:         a.dataDir,
+		SQL:             a.sqlOptions(),
+		CachePath:       a.cache.cachePath(a.dataDir),
+		Cache:           bo,
+		NoCache:         a.sync.noCache,
+		RAM:             ro,
+		NoRAM:           a.sync.noRAM,
+		Logger:          a.logger(),
+		BreakerFailures: a.sync.breakerFailures,
+		BreakerOpenFor:  a.sync.breakerOpenFor,
 		Sync: memory.SyncConfig{
 			MaxEpisodesCache:  a.sync.maxEpisodes,
 			BatchSize:         a.sync.batchSize,
