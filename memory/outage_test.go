@@ -108,7 +108,11 @@ func TestReadOnlyDurableFile(t *testing.T) {
 	if _, err := exec.LookPath("chattr"); err != nil {
 		skipOrFail(t, "chattr not installed (e2fsprogs)")
 	}
-	dir := t.TempDir()
+	// Under the package directory rather than $TMPDIR: that may be a tmpfs,
+	// which has no immutable attribute; the checkout is on a real disk.
+	dir, err := os.MkdirTemp(".", "testdata-readonly-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	m := open(t, memory.Config{DataDir: dir, BreakerFailures: 100, SQL: sqlstore.Options{BusyTimeout: 50 * time.Millisecond}})
 	ep := storetest.SampleEpisode(1)
 	must(t, m.CreateEpisode(ctx(), "default", ep))
@@ -121,7 +125,7 @@ func TestReadOnlyDurableFile(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, files...)...).Run() })
 
-	err := m.AppendStep(ctx(), "default", ep.ID, &engram.Step{Tool: "t", Action: "refused"})
+	err = m.AppendStep(ctx(), "default", ep.ID, &engram.Step{Tool: "t", Action: "refused"})
 	storetest.WantCode(t, err, engram.EUNAVAILABLE, "")
 	got, ri, err := readFrom(t, m, "default", ep.ID)
 	must(t, err)
