@@ -1,9 +1,14 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/engramhq/engram"
@@ -72,4 +77,223 @@ func TestStoreOverHTTP(t *testing.T) {
 		url := startServer(t, openSQL(t), server.Options{MaxBodyBytes: engram.MaxInputBytes})
 		return newClient(t, url, "")
 	})
+}
+
+// rawResp is an answer to a hand-made request.
+type rawResp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// errorBody decodes the error shape, failing the test if the body is not it.
+func (r rawResp) errorBody(t testing.TB) server.ErrorDetail {
+	t.Helper()
+	var b server.ErrorBody
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || b.Error.Code == "" || b.Error.Message == "" {
+		t.Fatalf("status %d: body is not the error shape (%v): %s", r.status, err, r.body)
+	}
+	return b.Error
+}
+
+// do sends one request as curl would: the body verbatim, the headers given.
+func do(t testing.TB, method, url string, body io.Reader, header ...string) rawResp {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, url, err)
+	}
+	return rawResp{resp.StatusCode, resp.Header, data}
+}
+
+func wantError(t testing.TB, r rawResp, status int, code, field string) server.ErrorDetail {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	d := r.errorBody(t)
+	if d.Code != code || (field != "" && d.Field != field) {
+		t.Fatalf("error %+v, want code %s field %q", d, code, field)
+	}
+	return d
+}
+
+// TestBadInput sends what a careless or hostile client would, byte for byte.
+func TestBadInput(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	post := func(path, body string, header ...string) rawResp {
+		return do(t, "POST", url+path, strings.NewReader(body), header...)
+	}
+	t.Run("MalformedJSON", func(t *testing.T) {
+		d := wantError(t, post("/v1/episodes", `{"task_description": "x",`), 400, engram.EINVALID, "")
+		if !strings.Contains(d.Message, "malformed JSON") {
+			t.Fatalf("message %q", d.Message)
+		}
+	})
+	t.Run("WrongType", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", `{"task_description": 42}`), 400, engram.EINVALID, "task_description")
+		wantError(t, post("/v1/episodes", `{"task_description": "x", "steps": {"a": 1}}`), 400, engram.EINVALID, "steps")
+	})
+	t.Run("UnknownField", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", `{"task_description": "x", "task_descripton": "typo"}`), 400, engram.EINVALID, "task_descripton")
+	})
+	t.Run("TwoDocuments", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", `{"task_description": "x"} {"task_description": "y"}`), 400, engram.EINVALID, "")
+	})
+	t.Run("EmptyBody", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", ``), 400, engram.EINVALID, "")
+	})
+	t.Run("NotJSONContentType", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", `{"task_description": "x"}`, "Content-Type", "text/plain"), 400, engram.EINVALID, "Content-Type")
+	})
+	t.Run("InvalidRecord", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", `{"task_description": " "}`), 400, engram.EINVALID, "task_description")
+		wantError(t, post("/v1/episodes", `{"task_description": "x", "tags": ["no spaces"]}`), 400, engram.EINVALID, "tags[0]")
+	})
+	t.Run("NaNVector", func(t *testing.T) {
+		body := `{"item_id": "` + engram.NewUUID().String() + `", "item_type": "episode", "vector": [1, NaN]}`
+		wantError(t, post("/v1/embeddings", body), 400, engram.EINVALID, "")
+		wantError(t, post("/v1/embeddings", strings.Replace(body, "NaN", `"NaN"`, 1)), 400, engram.EINVALID, "vector")
+	})
+	t.Run("VectorTooLong", func(t *testing.T) {
+		vec := strings.Repeat("0,", engram.MaxVectorDim) + "0"
+		body := `{"item_id": "` + engram.NewUUID().String() + `", "item_type": "episode", "vector": [` + vec + `]}`
+		wantError(t, post("/v1/embeddings", body), 400, engram.EINVALID, "vector")
+	})
+	t.Run("BatchTooLarge", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString(`{"episodes": [`)
+		for i := 0; i <= engram.MaxBatch; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(`{"task_description": "x"}`)
+		}
+		b.WriteString("]}")
+		wantError(t, post("/v1/episodes:batch", b.String()), 400, engram.EINVALID, "episodes")
+	})
+	t.Run("HundredMegabyteBody", func(t *testing.T) {
+		// A body far over the limit, announced by its length: refused
+		// before it is read.
+		body := io.LimitReader(zeros{}, 100<<20)
+		req, _ := http.NewRequest("POST", url+"/v1/episodes", body)
+		req.ContentLength = 100 << 20
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantError(t, rawResp{resp.StatusCode, resp.Header, data}, 413, engram.ETOOLARGE, "")
+	})
+	t.Run("HundredMegabyteChunkedBody", func(t *testing.T) {
+		// The same without a length: cut off at the limit.
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write([]byte(`{"task_description": "`))
+			io.Copy(pw, io.LimitReader(letters{}, 100<<20))
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", url+"/v1/episodes", pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		pr.CloseWithError(io.ErrClosedPipe)
+		wantError(t, rawResp{resp.StatusCode, resp.Header, data}, 413, engram.ETOOLARGE, "")
+	})
+	t.Run("BadID", func(t *testing.T) {
+		wantError(t, do(t, "GET", url+"/v1/episodes/not-a-uuid", nil), 400, engram.EINVALID, "episode_id")
+		wantError(t, do(t, "GET", url+"/v1/episodes/"+engram.NewUUID().String(), nil), 404, engram.ENOTFOUND, "")
+	})
+	t.Run("BadQuery", func(t *testing.T) {
+		wantError(t, do(t, "GET", url+"/v1/episodes?limit=ten", nil), 400, engram.EINVALID, "limit")
+		wantError(t, do(t, "GET", url+"/v1/episodes?limit=5000", nil), 400, engram.EINVALID, "limit")
+		wantError(t, do(t, "GET", url+"/v1/episodes?near=1,2", nil), 400, engram.EINVALID, "near")
+		wantError(t, do(t, "GET", url+"/v1/episodes?near=NaN,2,3", nil), 400, engram.EINVALID, "near")
+		wantError(t, do(t, "GET", url+"/v1/episodes?since=yesterday", nil), 400, engram.EINVALID, "since")
+		wantError(t, do(t, "GET", url+"/v1/episodes?colour=red", nil), 400, engram.EINVALID, "colour")
+		wantError(t, do(t, "GET", url+"/v1/episodes?limit=1&limit=2", nil), 400, engram.EINVALID, "limit")
+		wantError(t, do(t, "GET", url+"/v1/search?q=", nil), 400, engram.EINVALID, "query")
+	})
+	t.Run("BadNamespace", func(t *testing.T) {
+		wantError(t, do(t, "GET", url+"/v1/episodes?namespace=Upper", nil), 400, engram.EINVALID, "namespace")
+		wantError(t, do(t, "GET", url+"/v1/episodes?namespace=", nil), 400, engram.EINVALID, "namespace")
+		wantError(t, do(t, "GET", url+"/v1/episodes", nil, "X-Engram-Namespace", "../etc"), 400, engram.EINVALID, "namespace")
+	})
+	t.Run("UnknownRouteAndMethod", func(t *testing.T) {
+		wantError(t, do(t, "GET", url+"/v1/nothing", nil), 404, engram.ENOTFOUND, "")
+		r := do(t, "PATCH", url+"/v1/episodes", nil)
+		wantError(t, r, 405, server.CodeMethodNotAllowed, "")
+		if got := r.header.Get("Allow"); got != "POST, GET" {
+			t.Fatalf("Allow: %q", got)
+		}
+	})
+	t.Run("NothingWasStored", func(t *testing.T) {
+		r := do(t, "GET", url+"/v1/counts", nil)
+		if r.status != 200 || !strings.Contains(string(r.body), `"episodes":0`) || !strings.Contains(string(r.body), `"embeddings":0`) {
+			t.Fatalf("counts after bad input: %d %s", r.status, r.body)
+		}
+	})
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+type letters struct{}
+
+func (letters) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	return len(p), nil
+}
+
+// TestCreateAndGet checks the basic contract by hand: 201 and the stored
+// episode with its id, then the same episode from GET.
+func TestCreateAndGet(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	r := do(t, "POST", url+"/v1/episodes?namespace=agent-a", strings.NewReader(`{"task_description": "write the docs", "tags": ["Docs"]}`))
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var ep engram.Episode
+	if err := json.Unmarshal(r.body, &ep); err != nil || ep.ID.IsZero() || ep.Tags[0] != "docs" || ep.CreatedAt.IsZero() {
+		t.Fatalf("created episode: %v %s", err, r.body)
+	}
+	if r.header.Get("X-Request-Id") == "" {
+		t.Fatal("no X-Request-Id")
+	}
+	got := do(t, "GET", url+"/v1/episodes/"+ep.ID.String(), nil, "X-Engram-Namespace", "agent-a")
+	if got.status != 200 || !bytes.Equal(bytes.TrimSpace(got.body), bytes.TrimSpace(r.body)) {
+		t.Fatalf("get: %d\n%s\nwant\n%s", got.status, got.body, r.body)
+	}
+	if got.header.Get("X-Engram-Stale") != "" {
+		t.Fatal("a durable read is marked stale")
+	}
+	wantError(t, do(t, "GET", url+"/v1/episodes/"+ep.ID.String(), nil), 404, engram.ENOTFOUND, "")
+	r = do(t, "GET", url+"/v1/episodes/"+ep.ID.String(), nil, "X-Request-Id", "trace-42")
+	if r.header.Get("X-Request-Id") != "trace-42" {
+		t.Fatalf("request id not echoed: %q", r.header.Get("X-Request-Id"))
+	}
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -95,18 +97,18 @@ type (
 		engram.Episode
 	}
 	addStepIn struct {
-		Namespace string           `json:"namespace,omitempty"`
-		EpisodeID engram.EpisodeID `json:"episode_id"`
+		Namespace string `json:"namespace,omitempty"`
+		EpisodeID string `json:"episode_id" jsonschema:"the open episode's id (a UUID)"`
 		engram.Step
 	}
 	completeIn struct {
-		Namespace string           `json:"namespace,omitempty"`
-		EpisodeID engram.EpisodeID `json:"episode_id"`
+		Namespace string `json:"namespace,omitempty"`
+		EpisodeID string `json:"episode_id" jsonschema:"the open episode's id (a UUID)"`
 		engram.Completion
 	}
 	getEpisodeIn struct {
-		Namespace string           `json:"namespace,omitempty"`
-		EpisodeID engram.EpisodeID `json:"episode_id"`
+		Namespace string `json:"namespace,omitempty"`
+		EpisodeID string `json:"episode_id" jsonschema:"the episode's id (a UUID)"`
 	}
 	listEpisodesIn struct {
 		Namespace string            `json:"namespace,omitempty"`
@@ -173,18 +175,30 @@ func (t *mcpTools) tools() []mcpTool {
 			desc: "Append a step (tool, action, parameters, result, latency_ms) to an open episode. step_number is assigned when omitted. Returns the stored step.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				a := in.(*addStepIn)
-				return &a.Step, t.store.AppendStep(ctx, ns, a.EpisodeID, &a.Step)
+				id, err := engram.ParseEpisodeID(a.EpisodeID)
+				if err != nil {
+					return nil, err
+				}
+				return &a.Step, t.store.AppendStep(ctx, ns, id, &a.Step)
 			}},
 		{name: "complete_episode", in: reflect.TypeFor[completeIn](), required: []string{"episode_id", "outcome"},
 			desc: "Finish an episode: record its outcome (success with verdict, partial_success, failure with reason, abstained), reward and reflection. Returns the completed episode.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				c := in.(*completeIn)
-				return t.store.CompleteEpisode(ctx, ns, c.EpisodeID, &c.Completion)
+				id, err := engram.ParseEpisodeID(c.EpisodeID)
+				if err != nil {
+					return nil, err
+				}
+				return t.store.CompleteEpisode(ctx, ns, id, &c.Completion)
 			}},
 		{name: "get_episode", in: reflect.TypeFor[getEpisodeIn](), required: []string{"episode_id"}, readOnly: true,
 			desc: "Read one episode with all its steps.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
-				ep, err := t.store.GetEpisode(ctx, ns, in.(*getEpisodeIn).EpisodeID)
+				id, err := engram.ParseEpisodeID(in.(*getEpisodeIn).EpisodeID)
+				if err != nil {
+					return nil, err
+				}
+				ep, err := t.store.GetEpisode(ctx, ns, id)
 				if err != nil {
 					return nil, err
 				}
@@ -281,7 +295,7 @@ func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 			args = []byte("{}")
 		}
 		if err := engram.DecodeJSONBytes(args, in.Interface()); err != nil {
-			return toolError(err), nil
+			return toolError(flatten(err)), nil
 		}
 		ns, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
 		if err != nil {
@@ -328,6 +342,23 @@ func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (engram.Names
 		return "", httpError(CodeForbidden, "this token may not use namespace %q", ns)
 	}
 	return ns, nil
+}
+
+// flatten drops the Go name of an embedded record from a decoding error's
+// field ("Episode.task_description" is "task_description" to the agent, who
+// sends the record's fields at the top level). JSON names are lower case, so
+// a leading capitalised segment can only be a Go type's name.
+func flatten(err error) error {
+	var e *engram.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	if first, rest, ok := strings.Cut(e.Field, "."); ok && first != "" && first[0] >= 'A' && first[0] <= 'Z' {
+		cp := *e
+		cp.Field = rest
+		return &cp
+	}
+	return err
 }
 
 // toolError renders err as a failed tool call whose structured content is
