@@ -29,6 +29,9 @@ type param struct {
 // those it declares once.
 func checkQuery(q url.Values, params []param) error {
 	for name, vals := range q {
+		if name == "" {
+			return engram.Invalid("query", "has a parameter without a name")
+		}
 		if name == "namespace" {
 			if len(vals) > 1 {
 				return engram.Invalid(name, "is given %d times; give it once", len(vals))
