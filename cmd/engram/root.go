@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/client"
 	"github.com/engramhq/engram/sqlstore"
 )
 
@@ -37,8 +38,13 @@ type app struct {
 	configPath  string
 	synchronous string
 
-	ns  engram.Namespace
-	sql *sqlstore.Store
+	server string // --server: talk to this engram server instead of files
+	token  string // --token: its bearer token
+
+	ns      engram.Namespace
+	sql     *sqlstore.Store
+	remote  *client.Client
+	closers []io.Closer // stores opened for serve and mcp
 }
 
 // usageError marks errors in how engram was invoked (exit 2).
@@ -108,12 +114,15 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.StringVarP(&a.namespace, "namespace", "n", string(engram.DefaultNamespace), "namespace to read and write (1-64 characters of [a-z0-9_.-])")
 	pf.StringVar(&a.configPath, "config", "", "TOML config file (default: engram.toml in the data directory, if present)")
+	pf.StringVar(&a.server, "server", "", "URL of an engram server to use instead of the data directory (record commands only)")
+	pf.StringVar(&a.token, "token", "", "bearer token for --server")
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.dbCmd(),
-		newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut), a.demoCmd(), a.versionCmd())
+		newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut), a.demoCmd(), a.versionCmd(),
+		a.serveCmd(), a.mcpCmd(), a.benchCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
@@ -270,9 +279,13 @@ func loadConfig(path string, explicit bool, root *cobra.Command) (map[string]any
 	return conf, nil
 }
 
-// openStore returns the store the record commands work on: the durable
-// store under the data directory. Opened once per invocation.
+// openStore returns the store the record commands work on: the server
+// --server names, else the durable store under the data directory. Opened
+// once per invocation.
 func (a *app) openStore(ctx context.Context) (engram.Store, error) {
+	if a.server != "" {
+		return a.openRemote()
+	}
 	return a.openSQL(ctx)
 }
 
@@ -300,6 +313,16 @@ func (a *app) close() error {
 		err = a.sql.Close()
 		a.sql = nil
 	}
+	if a.remote != nil {
+		a.remote.Close()
+		a.remote = nil
+	}
+	for _, c := range a.closers {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	a.closers = nil
 	return err
 }
 
