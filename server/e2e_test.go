@@ -160,6 +160,10 @@ func TestBadInput(t *testing.T) {
 	t.Run("NotJSONContentType", func(t *testing.T) {
 		wantError(t, post("/v1/episodes", `{"task_description": "x"}`, "Content-Type", "text/plain"), 400, engram.EINVALID, "Content-Type")
 	})
+	t.Run("CrossOriginWrite", func(t *testing.T) {
+		wantError(t, post("/v1/episodes", `{"task_description": "x"}`, "Sec-Fetch-Site", "cross-site", "Content-Type", "text/plain"), 403, server.CodeForbidden, "")
+		wantError(t, post("/v1/episodes", `{"task_description": "x"}`, "Origin", "https://evil.example", "Content-Type", "application/json"), 403, server.CodeForbidden, "")
+	})
 	t.Run("InvalidRecord", func(t *testing.T) {
 		wantError(t, post("/v1/episodes", `{"task_description": " "}`), 400, engram.EINVALID, "task_description")
 		wantError(t, post("/v1/episodes", `{"task_description": "x", "tags": ["no spaces"]}`), 400, engram.EINVALID, "tags[0]")

@@ -86,11 +86,41 @@ func errorDetail(err error) (int, ErrorDetail) {
 		d.Message = "internal error; the server log has the details"
 		d.Field = ""
 	default:
-		// The full text, without the field it starts with: the field has
-		// its own member. Batch errors keep their "episodes[3]: " prefix.
-		d.Message = strings.TrimPrefix(err.Error(), d.Field+": ")
+		d.Message = clientMessage(err, d.Field)
 	}
 	return status, d
+}
+
+// clientMessage is what a client is told of err: the innermost coded
+// error's text without the field (the field has its own member) and without
+// the operation context stores wrap around it ("sqlstore: get episode ...").
+// A batch's record index ("episodes[3]: ") is kept: it says which record.
+func clientMessage(err error, field string) string {
+	var e *engram.Error
+	inner := err
+	for cur := err; errors.As(cur, &e); cur = e.Unwrap() {
+		inner = e
+		if e.Field != "" || e.Message != "" {
+			break
+		}
+	}
+	msg := strings.TrimPrefix(inner.Error(), field+": ")
+	full := err.Error()
+	if i := strings.Index(full, "]: "); i > 0 && strings.HasSuffix(full, inner.Error()) {
+		if j := strings.LastIndex(full[:i], "["); j > 0 && isPathName(full[:j]) {
+			msg = full[:i+3] + msg
+		}
+	}
+	return msg
+}
+
+func isPathName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // writeError sends err in the error shape and logs what a client is not told.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -245,5 +246,23 @@ func TestParseTokens(t *testing.T) {
 	empty, err := ParseTokens("  \n# nothing\n")
 	if err != nil || empty.Len() != 0 {
 		t.Fatalf("empty list: %v %d", err, empty.Len())
+	}
+}
+
+func TestClientMessage(t *testing.T) {
+	inner := engram.Invalid("task_description", "is required")
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{inner, "is required"},
+		{fmt.Errorf("sqlstore: create episode: %w", inner), "is required"},
+		{fmt.Errorf("episodes[3]: %w", inner), "episodes[3]: is required"},
+		{fmt.Errorf("sqlstore: get episode x: %w", engram.NotFound("episode", "x")), "episode x not found"},
+		{&engram.Error{Code: engram.ECONFLICT, Message: "episode x is complete"}, "episode x is complete"},
+	} {
+		if got := clientMessage(c.err, engram.ErrorField(c.err)); got != c.want {
+			t.Errorf("clientMessage(%v) = %q, want %q", c.err, got, c.want)
+		}
 	}
 }

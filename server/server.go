@@ -277,7 +277,14 @@ func (s *Server) buildHandler() http.Handler {
 		return nil, &engram.Error{Code: engram.ENOTFOUND, Message: fmt.Sprintf("no endpoint %s; see /v1/openapi.json", c.r.URL.Path)}
 	}}))
 	mux.Handle("/", paths)
-	return s.withRequestID(mux)
+	// Browsers may send simple cross-site POSTs to a server on localhost;
+	// refuse unsafe requests that a browser marks cross-origin (with the
+	// JSON Content-Type rule, a web page cannot write to engram).
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, httpError(CodeForbidden, "cross-origin request refused"))
+	}))
+	return s.withRequestID(cop.Handler(mux))
 }
 
 // withRequestID gives every request an id (the client's X-Request-Id when it

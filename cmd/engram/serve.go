@@ -35,7 +35,11 @@ once.
 
 Example:
   engram serve --listen 127.0.0.1:7437
-  curl -s localhost:7437/v1/episodes -d '{"task_description":"try engram"}'`,
+  curl -s localhost:7437/v1/episodes -H 'Content-Type: application/json' \
+    -d '{"task_description":"try engram"}'
+
+Request bodies must be JSON: a Content-Type other than application/json is
+refused (so a web page cannot post to a server on localhost).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
