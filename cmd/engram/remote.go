@@ -49,9 +49,9 @@ func (a *app) openServeStore(ctx context.Context) (engram.Store, error) {
 // newLogger returns a structured logger on w: text when w is a terminal,
 // JSON otherwise, unless format (auto, text, json) says which.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	lv, err := parseLevel(level)
+	if err != nil {
+		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -66,6 +66,14 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usagef("--log-format %q: want auto, text or json", format)
+}
+
+func parseLevel(level string) (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return 0, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	return lv, nil
 }
 
 func isTerminal(w io.Writer) bool {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 
 	"github.com/spf13/cobra"
@@ -76,7 +77,9 @@ refused (so a web page cannot post to a server on localhost).`,
 				ln.Close()
 				return err
 			}
-			log.Info("listening", "url", "http://"+ln.Addr().String(), "data_dir", a.dataDir, "tokens", opts.Tokens.Len(),
+			// Where it listens is said whatever the log level.
+			lv, _ := parseLevel(logLevel)
+			log.Log(ctx, max(slog.LevelInfo, lv), "listening", "url", "http://"+ln.Addr().String(), "data_dir", a.dataDir, "tokens", opts.Tokens.Len(),
 				"token_ids", opts.Tokens.Describe(), "max_body_bytes", opts.MaxBodyBytes, "rate_limit", opts.RateLimit)
 			err = srv.Serve(ctx, ln)
 			if err == nil {

@@ -291,3 +291,17 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatalf("engram serve did not die of the second SIGINT: %v", err)
 	}
 }
+
+func TestBenchHTTP(t *testing.T) {
+	c := newCLI(t)
+	url := c.startServe("--log-level", "warn")
+	for _, op := range []string{"get-episode", "create-episode"} {
+		var res BenchResult
+		c.json(&res, "", "--server", url, "bench", "http", "--op", op, "--clients", "2", "--requests", "20", "--seed", "10", "--duration", "1m")
+		if res.Requests != 20 || res.Errors != 0 || res.P99 <= 0 || res.P50 > res.P99 {
+			t.Fatalf("%s: %+v", op, res)
+		}
+	}
+	c.fails(exitUsage, "--op", "", "--server", url, "bench", "http", "--op", "delete-everything")
+	c.fails(exitUsage, "needs --server", "", "bench", "http")
+}
