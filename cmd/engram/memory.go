@@ -122,7 +122,7 @@ alone). While a server holds the cache file, ask it to sync instead
 			if !ok {
 				return fmt.Errorf("this store cannot sync")
 			}
-			if st, ok := s.(engram.StatusReporter); ok {
+			if st, ok := s.(engram.StatusReporter); ok && a.server == "" {
 				if status, err := st.Status(cmd.Context()); err == nil {
 					for _, t := range status.Tiers {
 						if t.Tier == engram.TierCache && t.State != "ok" && !opts.DryRun {

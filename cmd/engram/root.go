@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/client"
 	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/sqlstore"
 )
@@ -38,12 +39,17 @@ type app struct {
 	configPath  string
 	synchronous string
 
+	server string // --server: talk to this engram server instead of files
+	token  string // --token: its bearer token
+
 	cache cacheFlags
 	sync  syncFlags
 
-	ns  engram.Namespace
-	sql *sqlstore.Store
-	mem *memory.Memory
+	ns      engram.Namespace
+	sql     *sqlstore.Store
+	mem     *memory.Memory
+	remote  *client.Client
+	closers []io.Closer // stores opened for serve and mcp
 }
 
 // usageError marks errors in how engram was invoked (exit 2).
@@ -113,6 +119,8 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	pf.StringVarP(&a.namespace, "namespace", "n", string(engram.DefaultNamespace), "namespace to read and write (1-64 characters of [a-z0-9_.-])")
 	pf.StringVar(&a.configPath, "config", "", "TOML config file (default: engram.toml in the data directory, if present)")
+	pf.StringVar(&a.server, "server", "", "URL of an engram server to use instead of the data directory (record commands only)")
+	pf.StringVar(&a.token, "token", "", "bearer token for --server")
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
 	a.cache.register(pf)
 	a.sync.register(pf)
@@ -121,7 +129,7 @@ Precedence: command line, then environment, then config file.`,
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.syncCmd(), a.statusCmd(),
 		a.dbCmd(), newCacheCmd(&a.cache, dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut),
-		a.demoCmd(), a.versionCmd())
+		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
@@ -278,9 +286,13 @@ func loadConfig(path string, explicit bool, root *cobra.Command) (map[string]any
 	return conf, nil
 }
 
-// openStore returns the store the record commands work on: the tiered
-// memory under the data directory (durable store, cache file, RAM).
+// openStore returns the store the record commands work on: the server
+// --server names, else the tiered memory under the data directory (durable
+// store, cache file, RAM). Opened once per invocation.
 func (a *app) openStore(ctx context.Context) (engram.Store, error) {
+	if a.server != "" {
+		return a.openRemote()
+	}
 	return a.openMemory(ctx)
 }
 
@@ -316,6 +328,14 @@ func (a *app) close() error {
 		errs = append(errs, a.sql.Close())
 		a.sql = nil
 	}
+	if a.remote != nil {
+		a.remote.Close()
+		a.remote = nil
+	}
+	for _, c := range a.closers {
+		errs = append(errs, c.Close())
+	}
+	a.closers = nil
 	return errors.Join(errs...)
 }
 

@@ -78,3 +78,13 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 	}
 	return sorted[int(q*float64(len(sorted)-1))]
 }
+
+// Percentile returns the p-th percentile (0-100) of the flushed samples,
+// 0 when there are none. For reports outside testing.B (engram bench).
+func (r *Recorder) Percentile(p float64) time.Duration {
+	r.mu.Lock()
+	s := slices.Clone(r.samples)
+	r.mu.Unlock()
+	slices.Sort(s)
+	return quantile(s, p/100)
+}

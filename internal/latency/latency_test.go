@@ -41,3 +41,18 @@ func TestLocalsMerge(t *testing.T) {
 		t.Fatalf("%d samples after 4 flushes of 101, want 404", len(r.samples))
 	}
 }
+
+func TestPercentile(t *testing.T) {
+	var r Recorder
+	if r.Percentile(50) != 0 {
+		t.Fatal("percentile of no samples is not 0")
+	}
+	l := r.Local()
+	for i := 100; i >= 0; i-- {
+		l.Add(time.Duration(i))
+	}
+	l.Flush()
+	if r.Percentile(50) != 50 || r.Percentile(100) != 100 || r.Percentile(0) != 0 {
+		t.Fatalf("p50 %d p100 %d p0 %d", r.Percentile(50), r.Percentile(100), r.Percentile(0))
+	}
+}

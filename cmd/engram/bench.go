@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/client"
+	"github.com/engramhq/engram/internal/latency"
+)
+
+func (a *app) benchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test a running engram server",
+	}
+	var (
+		op            string
+		clients, seed int
+		duration      time.Duration
+		maxRequests   int
+	)
+	httpCmd := &cobra.Command{
+		Use:   "http",
+		Short: "Measure requests/s and latency percentiles of one operation against --server",
+		Long: `Send one kind of request to the server --server names from --clients
+concurrent connections until --duration passes or --requests are done, and
+print the request rate and latency percentiles. Operations:
+  get-episode     GET /v1/episodes/{id} of episodes written beforehand (--seed of them)
+  create-episode  POST /v1/episodes of a small episode with two steps
+
+Example:
+  engram serve --data-dir /tmp/bench &
+  engram bench http --server http://127.0.0.1:7437 --op get-episode --clients 32 --duration 10s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.server == "" {
+				return usagef("engram bench http needs --server (or ENGRAM_SERVER)")
+			}
+			if clients < 1 || duration <= 0 {
+				return usagef("--clients must be at least 1 and --duration positive")
+			}
+			res, err := benchHTTP(cmd.Context(), benchConfig{server: strings.TrimSuffix(a.server, "/"), token: a.token, ns: a.ns,
+				op: op, clients: clients, duration: duration, maxRequests: maxRequests, seed: seed})
+			if err != nil {
+				return err
+			}
+			return a.print(res, func(w io.Writer) {
+				fmt.Fprintf(w, "%s, %d clients: %d requests in %s, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s, %d errors\n",
+					res.Op, res.Clients, res.Requests, res.Elapsed.Round(time.Millisecond), res.RPS,
+					res.P50, res.P90, res.P99, res.Max, res.Errors)
+			})
+		},
+	}
+	f := httpCmd.Flags()
+	f.StringVar(&op, "op", "get-episode", "operation: get-episode or create-episode")
+	f.IntVar(&clients, "clients", 2, "concurrent clients, each with its own connection")
+	f.DurationVar(&duration, "duration", 10*time.Second, "how long to send requests")
+	f.IntVar(&maxRequests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
+	f.IntVar(&seed, "seed", 1000, "episodes written before a get-episode run")
+	cmd.AddCommand(httpCmd)
+	return cmd
+}
+
+type benchConfig struct {
+	server, token string
+	ns            engram.Namespace
+	op            string
+	clients       int
+	duration      time.Duration
+	maxRequests   int
+	seed          int
+}
+
+// BenchResult is what engram bench http prints.
+type BenchResult struct {
+	Op       string        `json:"op"`
+	Clients  int           `json:"clients"`
+	Requests int           `json:"requests"`
+	Errors   int           `json:"errors"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	RPS      float64       `json:"requests_per_second"`
+	P50      time.Duration `json:"p50_ns"`
+	P90      time.Duration `json:"p90_ns"`
+	P99      time.Duration `json:"p99_ns"`
+	Max      time.Duration `json:"max_ns"`
+}
+
+func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = cfg.clients
+	hc := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+
+	small := &engram.Episode{TaskType: engram.TaskDebugging, TaskDescription: "benchmark: fix the flaky retry loop",
+		Context: engram.TaskContext{Language: "go", Domain: "web-api"}, Tags: []string{"bench"},
+		Steps: []engram.Step{
+			{Tool: "grep", Action: "find retry call sites", Parameters: json.RawMessage(`{"pattern":"retry"}`), Result: &engram.StepResult{Type: engram.ResultSuccess, Output: "client/retry.go:42"}, LatencyMS: 12},
+			{Tool: "go test", Action: "run the client tests", Result: &engram.StepResult{Type: engram.ResultError, Message: "deadline exceeded"}, LatencyMS: 3400},
+		}}
+	body, err := json.Marshal(small)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	switch cfg.op {
+	case "create-episode":
+	case "get-episode":
+		c, err := client.New(cfg.server, client.Options{Token: cfg.token, HTTPClient: hc})
+		if err != nil {
+			return nil, err
+		}
+		for len(ids) < cfg.seed {
+			batch := make([]*engram.Episode, min(500, cfg.seed-len(ids)))
+			for i := range batch {
+				cp := *small
+				batch[i] = &cp
+			}
+			if err := c.CreateEpisodes(ctx, cfg.ns, batch); err != nil {
+				return nil, fmt.Errorf("writing the episodes to read: %w", err)
+			}
+			for _, ep := range batch {
+				ids = append(ids, ep.ID.String())
+			}
+		}
+	default:
+		return nil, usagef("--op %q: want get-episode or create-episode", cfg.op)
+	}
+	ns := "?namespace=" + string(cfg.ns)
+	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		all      latency.Recorder
+		errs     int
+		requests int
+		budget   = make(chan struct{}, max(cfg.maxRequests, 1))
+	)
+	if cfg.maxRequests > 0 {
+		for i := 0; i < cfg.maxRequests; i++ {
+			budget <- struct{}{}
+		}
+		close(budget)
+	}
+	start := time.Now()
+	for w := 0; w < cfg.clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rec := all.Local()
+			r := rand.New(rand.NewPCG(uint64(w), 42))
+			n, bad := 0, 0
+			for ctx.Err() == nil {
+				if cfg.maxRequests > 0 {
+					if _, ok := <-budget; !ok {
+						break
+					}
+				}
+				var req *http.Request
+				if cfg.op == "get-episode" {
+					req, _ = http.NewRequestWithContext(ctx, "GET", cfg.server+"/v1/episodes/"+ids[r.IntN(len(ids))]+ns, nil)
+				} else {
+					req, _ = http.NewRequestWithContext(ctx, "POST", cfg.server+"/v1/episodes"+ns, bytes.NewReader(body))
+					req.Header.Set("Content-Type", "application/json")
+				}
+				if cfg.token != "" {
+					req.Header.Set("Authorization", "Bearer "+cfg.token)
+				}
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode >= 300 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if ctx.Err() != nil {
+					break // the run ended mid-request: not a sample
+				}
+				rec.Add(time.Since(t0))
+				n++
+				if err != nil {
+					bad++
+				}
+			}
+			rec.Flush()
+			mu.Lock()
+			requests += n
+			errs += bad
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return &BenchResult{Op: cfg.op, Clients: cfg.clients, Requests: requests, Errors: errs, Elapsed: elapsed,
+		RPS: float64(requests) / elapsed.Seconds(), P50: all.Percentile(50), P90: all.Percentile(90), P99: all.Percentile(99), Max: all.Percentile(100)}, nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/engramhq/engram/server"
+)
+
+// DefaultListen is where engram serve listens unless told otherwise.
+const DefaultListen = "127.0.0.1:7437"
+
+// DefaultSyncInterval is how often engram serve applies the change feed to
+// its cache: the longest a write by another process (a CLI command, another
+// node) can go unseen by this server's cache.
+const DefaultSyncInterval = 2 * time.Second
+
+func (a *app) serveCmd() *cobra.Command {
+	var (
+		listen, tokensFile, tokens, logFormat, logLevel string
+		opts                                            server.Options
+		syncInterval                                    time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the data directory over HTTP (JSON API, MCP at /mcp, metrics)",
+		Long: `Serve the store under the data directory: the JSON API under /v1, MCP for
+agents at /mcp (streamable HTTP), /healthz, /readyz, /metrics (Prometheus) and
+the OpenAPI document at /v1/openapi.json.
+
+Without tokens engram serve listens only on loopback addresses. Tokens come
+from --tokens-file and --tokens (ENGRAM_TOKENS), as comma- or line-separated
+TOKEN=ns1|ns2 entries ("*" grants every namespace); with tokens every route
+but /healthz needs "Authorization: Bearer TOKEN".
+
+SIGINT or SIGTERM stops accepting connections, drains the requests in flight
+(at most --shutdown-timeout) and closes the store; a second signal exits at
+once.
+
+Example:
+  engram serve --listen 127.0.0.1:7437
+  curl -s localhost:7437/v1/episodes -H 'Content-Type: application/json' \
+    -d '{"task_description":"try engram"}'
+
+Request bodies must be JSON: a Content-Type other than application/json is
+refused (so a web page cannot post to a server on localhost).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if a.server != "" {
+				return usagef("engram serve serves the data directory; --server does not apply")
+			}
+			log, err := newLogger(a.stderr, logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			list, err := readTokens(tokensFile, tokens)
+			if err != nil {
+				return err
+			}
+			if opts.Tokens, err = server.ParseTokens(list); err != nil {
+				return usagef("tokens: %v", err)
+			}
+			opts.Logger, opts.Version = log, version
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			if opts.Tokens.Len() == 0 && !server.IsLoopback(ln.Addr()) {
+				ln.Close()
+				return usagef("refusing to listen on %s without tokens: anyone who can reach it could read and write every namespace; set --tokens-file or ENGRAM_TOKENS, or listen on 127.0.0.1", ln.Addr())
+			}
+			store, err := a.openServeStore(ctx, log, syncInterval)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			srv, err := server.New(store, opts)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			// Where it listens is said whatever the log level.
+			lv, _ := parseLevel(logLevel)
+			log.Log(ctx, max(slog.LevelInfo, lv), "listening", "url", "http://"+ln.Addr().String(), "data_dir", a.dataDir, "tokens", opts.Tokens.Len(),
+				"token_ids", opts.Tokens.Describe(), "max_body_bytes", opts.MaxBodyBytes, "rate_limit", opts.RateLimit)
+			err = srv.Serve(ctx, ln)
+			if err == nil {
+				log.Info("stopped; closing the store")
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", DefaultListen, "address to listen on (host:port; port 0 picks one)")
+	f.StringVar(&tokensFile, "tokens-file", "", "file of bearer tokens: TOKEN=ns1|ns2 per line (or comma-separated), * for every namespace")
+	f.StringVar(&tokens, "tokens", "", "bearer tokens as TOKEN=ns1|ns2,TOKEN2=* (prefer ENGRAM_TOKENS or --tokens-file: arguments are visible to other users)")
+	f.Int64Var(&opts.MaxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body accepted")
+	f.Int64Var(&opts.MaxBodyMemory, "max-body-memory", server.DefaultMaxBodyMemory, "request bodies held in memory at once, summed; requests wait for room")
+	f.IntVar(&opts.MaxInFlight, "max-in-flight", server.DefaultMaxInFlight, "requests served at once; more get 503")
+	f.Float64Var(&opts.RateLimit, "rate-limit", 0, "requests per second per token (per address without tokens); 0: unlimited")
+	f.IntVar(&opts.RateBurst, "rate-burst", 0, "requests a token may make at once above the rate (0: the rate, at least 1)")
+	f.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time allowed to send request headers")
+	f.DurationVar(&opts.ReadTimeout, "read-timeout", server.DefaultReadTimeout, "time allowed to send a whole request")
+	f.DurationVar(&opts.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "time allowed to write a response")
+	f.DurationVar(&opts.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection is kept")
+	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to drain requests in flight at shutdown")
+	f.DurationVar(&syncInterval, "sync-interval", DefaultSyncInterval, "how often the cache applies other processes' writes from the change feed (0: on demand only)")
+	f.StringVar(&logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info (a line per request), warn or error")
+	return cmd
+}

@@ -1,0 +1,396 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/engramhq/engram"
+)
+
+// MCPOptions configure NewMCP.
+type MCPOptions struct {
+	// Namespace is used by tool calls that name none; "": "default". Over
+	// HTTP, the namespace query parameter or X-Engram-Namespace header of the
+	// /mcp request takes its place.
+	Namespace engram.Namespace
+	// Version is reported to clients; "": "dev".
+	Version string
+	// Logger receives the SDK's log; nil: nothing.
+	Logger *slog.Logger
+	// tokens, when set, authorise every call by the bearer token on the HTTP
+	// request that carried it. Unset (stdio): every namespace is allowed.
+	tokens *Tokens
+}
+
+// NewMCP returns an MCP server whose tools read and write store: the
+// engram tools for agents (create_episode, add_episode_step,
+// complete_episode, get_episode, list_episodes, search_memory,
+// store_pattern, list_patterns, store_heuristic, memory_status). Run it over
+// stdio with mcp.StdioTransport; Server serves it over streamable HTTP at
+// /mcp. Tool arguments are decoded strictly and validated like HTTP bodies;
+// results are structured (the JSON the HTTP API answers), and failures are
+// tool errors whose structured content is the HTTP error shape.
+func NewMCP(store engram.Store, opts MCPOptions) (*mcp.Server, error) {
+	if opts.Namespace == "" {
+		opts.Namespace = engram.DefaultNamespace
+	}
+	if err := opts.Namespace.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "engram", Title: "engram agent memory", Version: opts.Version}, &mcp.ServerOptions{
+		Logger: opts.Logger,
+		Instructions: "engram stores what you learn. Record each task as an episode (create_episode), append the steps " +
+			"you take (add_episode_step), and complete it with the outcome (complete_episode). Before a task, " +
+			"search_memory and list_patterns for what worked before. Records live in a namespace; calls that " +
+			"name none use the session's.",
+	})
+	t := &mcpTools{store: store, opts: opts}
+	for _, tool := range t.tools() {
+		in, err := schemaFor(tool.in, tool.required...)
+		if err != nil {
+			return nil, fmt.Errorf("server: schema of tool %s: %w", tool.name, err)
+		}
+		in.Properties["namespace"] = namespaceSchema()
+		srv.AddTool(&mcp.Tool{Name: tool.name, Description: tool.desc, InputSchema: in,
+			Annotations: &mcp.ToolAnnotations{ReadOnlyHint: tool.readOnly}}, t.handler(tool))
+	}
+	return srv, nil
+}
+
+func namespaceSchema() *jsonschema.Schema {
+	return &jsonschema.Schema{Type: "string", Description: "the namespace to use; omit for the session's (1-64 characters of [a-z0-9_.-])"}
+}
+
+type mcpTools struct {
+	store engram.Store
+	opts  MCPOptions
+}
+
+// mcpTool is one tool: its input type (decoded strictly from the
+// arguments) and what it does with it.
+type mcpTool struct {
+	name, desc string
+	in         reflect.Type
+	required   []string
+	readOnly   bool
+	run        func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error)
+}
+
+// Tool inputs. Each embeds the record it writes, so an agent sends the
+// record's fields at the top level, plus an optional namespace.
+type (
+	createEpisodeIn struct {
+		Namespace string `json:"namespace,omitempty"`
+		engram.Episode
+	}
+	addStepIn struct {
+		Namespace string `json:"namespace,omitempty"`
+		EpisodeID string `json:"episode_id" jsonschema:"the open episode's id (a UUID)"`
+		engram.Step
+	}
+	completeIn struct {
+		Namespace string `json:"namespace,omitempty"`
+		EpisodeID string `json:"episode_id" jsonschema:"the open episode's id (a UUID)"`
+		engram.Completion
+	}
+	getEpisodeIn struct {
+		Namespace string `json:"namespace,omitempty"`
+		EpisodeID string `json:"episode_id" jsonschema:"the episode's id (a UUID)"`
+	}
+	listEpisodesIn struct {
+		Namespace string            `json:"namespace,omitempty"`
+		Since     *time.Time        `json:"since,omitempty" jsonschema:"only episodes started at or after this time (RFC 3339)"`
+		Until     *time.Time        `json:"until,omitempty" jsonschema:"only episodes started before this time (RFC 3339)"`
+		Domain    string            `json:"domain,omitempty" jsonschema:"only episodes of this context.domain"`
+		TaskType  engram.TaskType   `json:"task_type,omitempty"`
+		Tags      []string          `json:"tags,omitempty" jsonschema:"only episodes with every one of these tags"`
+		Metadata  map[string]string `json:"metadata,omitempty" jsonschema:"only episodes with every one of these metadata values"`
+		Complete  *bool             `json:"complete,omitempty" jsonschema:"true: only complete episodes; false: only open ones"`
+		Near      *nearIn           `json:"near,omitempty" jsonschema:"only episodes located within km of lat, lon"`
+		Limit     int               `json:"limit,omitempty" jsonschema:"episodes per page: 1-1000, default 100"`
+		Cursor    string            `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	}
+	nearIn struct {
+		Lat float64 `json:"lat"`
+		Lon float64 `json:"lon"`
+		KM  float64 `json:"km"`
+	}
+	searchIn struct {
+		Namespace string              `json:"namespace,omitempty"`
+		Query     string              `json:"query" jsonschema:"the words to search for"`
+		Kinds     []engram.SearchKind `json:"kinds,omitempty" jsonschema:"only hits of these kinds (default: all)"`
+		Any       bool                `json:"any,omitempty" jsonschema:"true: hits need any word, not every word"`
+		Limit     int                 `json:"limit,omitempty" jsonschema:"most hits: 1-1000, default 100"`
+	}
+	storePatternIn struct {
+		Namespace string `json:"namespace,omitempty"`
+		engram.Pattern
+	}
+	listPatternsIn struct {
+		Namespace string             `json:"namespace,omitempty"`
+		Domain    string             `json:"domain,omitempty"`
+		Kind      engram.PatternKind `json:"kind,omitempty"`
+		Tag       string             `json:"tag,omitempty"`
+		Limit     int                `json:"limit,omitempty"`
+		Cursor    string             `json:"cursor,omitempty"`
+	}
+	storeHeuristicIn struct {
+		Namespace string `json:"namespace,omitempty"`
+		engram.Heuristic
+	}
+	statusIn struct {
+		Namespace string `json:"namespace,omitempty"`
+	}
+)
+
+// MemoryStatus is the structured result of memory_status.
+type MemoryStatus struct {
+	Namespace engram.Namespace `json:"namespace"`
+	Counts    engram.Counts    `json:"counts"`
+	Status    *engram.Status   `json:"status"`
+}
+
+func (t *mcpTools) tools() []mcpTool {
+	return []mcpTool{
+		{name: "create_episode", in: reflect.TypeFor[createEpisodeIn](), required: []string{"task_description"},
+			desc: "Start recording a task: store a new episode (task_type, task_description, context, optional steps, tags, metadata). Returns the stored episode with its episode_id.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
+				ep := &in.(*createEpisodeIn).Episode
+				return ep, t.store.CreateEpisode(ctx, ns, ep)
+			}},
+		{name: "add_episode_step", in: reflect.TypeFor[addStepIn](), required: []string{"episode_id", "tool", "action"},
+			desc: "Append a step (tool, action, parameters, result, latency_ms) to an open episode. step_number is assigned when omitted. Returns the stored step.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
+				a := in.(*addStepIn)
+				id, err := engram.ParseEpisodeID(a.EpisodeID)
+				if err != nil {
+					return nil, err
+				}
+				return &a.Step, t.store.AppendStep(ctx, ns, id, &a.Step)
+			}},
+		{name: "complete_episode", in: reflect.TypeFor[completeIn](), required: []string{"episode_id", "outcome"},
+			desc: "Finish an episode: record its outcome (success with verdict, partial_success, failure with reason, abstained), reward and reflection. Returns the completed episode.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
+				c := in.(*completeIn)
+				id, err := engram.ParseEpisodeID(c.EpisodeID)
+				if err != nil {
+					return nil, err
+				}
+				return t.store.CompleteEpisode(ctx, ns, id, &c.Completion)
+			}},
+		{name: "get_episode", in: reflect.TypeFor[getEpisodeIn](), required: []string{"episode_id"}, readOnly: true,
+			desc: "Read one episode with all its steps.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
+				id, err := engram.ParseEpisodeID(in.(*getEpisodeIn).EpisodeID)
+				if err != nil {
+					return nil, err
+				}
+				ep, err := t.store.GetEpisode(ctx, ns, id)
+				if err != nil {
+					return nil, err
+				}
+				return struct {
+					*engram.Episode
+					Stale bool `json:"stale,omitempty"`
+				}{ep, ri.Stale}, nil
+			}},
+		{name: "list_episodes", in: reflect.TypeFor[listEpisodesIn](), readOnly: true,
+			desc: "List episodes, newest first, filtered by time, domain, task type, tags, metadata, completion or location. Pages with cursor.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
+				l := in.(*listEpisodesIn)
+				f := engram.EpisodeFilter{Domain: l.Domain, TaskType: l.TaskType, Tags: l.Tags, Metadata: l.Metadata,
+					Complete: l.Complete, Limit: l.Limit, Cursor: l.Cursor}
+				if l.Since != nil {
+					f.Since = *l.Since
+				}
+				if l.Until != nil {
+					f.Until = *l.Until
+				}
+				if l.Near != nil {
+					f.Near = &engram.GeoRadius{Lat: l.Near.Lat, Lon: l.Near.Lon, KM: l.Near.KM}
+				}
+				page, err := t.store.ListEpisodes(ctx, ns, f)
+				if err != nil {
+					return nil, err
+				}
+				if page.Episodes == nil {
+					page.Episodes = []*engram.Episode{}
+				}
+				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: ri.Stale}, nil
+			}},
+		{name: "search_memory", in: reflect.TypeFor[searchIn](), required: []string{"query"}, readOnly: true,
+			desc: "Keyword search (BM25, stemmed) over episodes, their steps and patterns. Returns hits with scores, ids and snippets.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
+				q := in.(*searchIn)
+				hits, err := t.store.Search(ctx, ns, engram.SearchQuery{Text: q.Query, Kinds: q.Kinds, Any: q.Any, Limit: q.Limit})
+				if err != nil {
+					return nil, err
+				}
+				if hits == nil {
+					hits = []engram.SearchHit{}
+				}
+				return &SearchResult{Hits: hits, Stale: ri.Stale}, nil
+			}},
+		{name: "store_pattern", in: reflect.TypeFor[storePatternIn](), required: []string{"kind"},
+			desc: "Store (create, or replace by pattern_id) a learned pattern. kind decides the fields: tool_sequence (tools), decision_point (condition, action), error_recovery (error_type, recovery_steps), context_pattern (context_features, recommended_approach).",
+			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
+				p := &in.(*storePatternIn).Pattern
+				return p, t.store.PutPattern(ctx, ns, p)
+			}},
+		{name: "list_patterns", in: reflect.TypeFor[listPatternsIn](), readOnly: true,
+			desc: "List patterns, most recently updated first, by domain, kind or tag.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
+				l := in.(*listPatternsIn)
+				page, err := t.store.ListPatterns(ctx, ns, engram.PatternFilter{Domain: l.Domain, Kind: l.Kind, Tag: l.Tag, Limit: l.Limit, Cursor: l.Cursor})
+				if err != nil {
+					return nil, err
+				}
+				if page.Patterns == nil {
+					page.Patterns = []*engram.Pattern{}
+				}
+				return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: ri.Stale}, nil
+			}},
+		{name: "store_heuristic", in: reflect.TypeFor[storeHeuristicIn](), required: []string{"condition", "action"},
+			desc: "Store (create, or replace by heuristic_id) a rule of thumb: when condition holds, do action, with a confidence (0-1) and evidence.",
+			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
+				h := &in.(*storeHeuristicIn).Heuristic
+				return h, t.store.PutHeuristic(ctx, ns, h)
+			}},
+		{name: "memory_status", in: reflect.TypeFor[statusIn](), readOnly: true,
+			desc: "How many records the namespace holds, and the state of the storage tiers (lag, staleness).",
+			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
+				n, err := t.store.Counts(ctx, ns)
+				if err != nil {
+					return nil, err
+				}
+				st, err := storeStatus(ctx, t.store)
+				if err != nil {
+					return nil, err
+				}
+				return &MemoryStatus{Namespace: ns, Counts: n, Status: st}, nil
+			}},
+	}
+}
+
+// handler decodes a call's arguments into a fresh input, resolves and
+// authorises its namespace, runs the tool and renders the result.
+func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		in := reflect.New(tool.in)
+		args := []byte(req.Params.Arguments)
+		if len(args) == 0 || string(args) == "null" {
+			args = []byte("{}")
+		}
+		if err := engram.DecodeJSONBytes(args, in.Interface()); err != nil {
+			return toolError(flatten(err)), nil
+		}
+		ns, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
+		if err != nil {
+			return toolError(err), nil
+		}
+		var ri engram.ReadInfo
+		out, err := tool.run(engram.WithReadInfo(ctx, &ri), ns, in.Interface(), &ri)
+		if err != nil {
+			return toolError(err), nil
+		}
+		text, err := json.Marshal(out)
+		if err != nil {
+			return toolError(err), nil
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(text)}}, StructuredContent: json.RawMessage(text)}, nil
+	}
+}
+
+// namespace resolves a call's namespace (its argument, else the HTTP
+// request's, else the default) and checks the caller may use it.
+func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (engram.Namespace, error) {
+	var h http.Header
+	if req.Extra != nil {
+		h = req.Extra.Header
+	}
+	ns := t.opts.Namespace
+	switch {
+	case arg != "":
+		ns = engram.Namespace(arg)
+	case len(h.Values(headerNamespace)) > 0:
+		ns = engram.Namespace(h.Get(headerNamespace))
+	}
+	if err := ns.Validate(); err != nil {
+		return "", err
+	}
+	if t.opts.tokens == nil {
+		return ns, nil
+	}
+	p, err := t.opts.tokens.authenticate(h)
+	if err != nil {
+		return "", err
+	}
+	if !p.allows(ns) {
+		return "", httpError(CodeForbidden, "this token may not use namespace %q", ns)
+	}
+	return ns, nil
+}
+
+// flatten drops the Go name of an embedded record from a decoding error's
+// field ("Episode.task_description" is "task_description" to the agent, who
+// sends the record's fields at the top level). JSON names are lower case, so
+// a leading capitalised segment can only be a Go type's name.
+func flatten(err error) error {
+	var e *engram.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	if first, rest, ok := strings.Cut(e.Field, "."); ok && first != "" && first[0] >= 'A' && first[0] <= 'Z' {
+		cp := *e
+		cp.Field = rest
+		return &cp
+	}
+	return err
+}
+
+// toolError renders err as a failed tool call whose structured content is
+// the HTTP API's error shape.
+func toolError(err error) *mcp.CallToolResult {
+	_, d := errorDetail(err)
+	body, _ := json.Marshal(ErrorBody{Error: d})
+	text := d.Code + ": " + d.Message
+	if d.Field != "" {
+		text = d.Code + ": " + d.Field + ": " + d.Message
+	}
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}, StructuredContent: json.RawMessage(body)}
+}
+
+func (s *Server) mcpHTTPHandler() http.Handler { return s.mcpHandler }
+
+// buildMCPHandler serves MCP over streamable HTTP, statelessly: every POST
+// stands alone, so any engram node can answer it and nothing lingers at
+// shutdown. The namespace query parameter is passed to the tools as the
+// X-Engram-Namespace header.
+func (s *Server) buildMCPHandler() (http.Handler, error) {
+	srv, err := NewMCP(s.store, MCPOptions{Version: s.opts.Version, Logger: s.log, tokens: s.opts.Tokens})
+	if err != nil {
+		return nil, err
+	}
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{
+		Stateless: true, JSONResponse: true, Logger: s.log, MaxRequestBodyBytes: s.opts.MaxBodyBytes,
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ns := r.URL.Query()["namespace"]; len(ns) > 0 {
+			r.Header.Set(headerNamespace, ns[0])
+		}
+		h.ServeHTTP(w, r)
+	}), nil
+}

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/jsonschema-go/jsonschema"
+)
+
+// buildOpenAPI renders the OpenAPI 3.1 document of the route table. Schemas
+// come from the Go types the handlers decode and encode (schemaFor), so the
+// document cannot drift from them.
+func (s *Server) buildOpenAPI() ([]byte, error) {
+	schemas := map[string]*jsonschema.Schema{}
+	ref := func(t reflect.Type) (map[string]any, error) {
+		name := schemaName(t)
+		if _, ok := schemas[name]; !ok {
+			sc, err := schemaFor(t)
+			if err != nil {
+				return nil, fmt.Errorf("server: schema of %s: %w", t, err)
+			}
+			schemas[name] = sc
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}, nil
+	}
+	errRef, err := ref(reflect.TypeFor[ErrorBody]())
+	if err != nil {
+		return nil, err
+	}
+	errResp := func(desc string) map[string]any {
+		return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": errRef}}}
+	}
+	paths := map[string]map[string]any{}
+	for _, rt := range s.routes {
+		if rt.NoDoc {
+			continue
+		}
+		op := map[string]any{"operationId": rt.Name, "summary": rt.Summary}
+		var params []any
+		for _, name := range rt.pathParams() {
+			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+		}
+		if rt.Scope == scopeNamespace {
+			params = append(params, map[string]any{"$ref": "#/components/parameters/namespace"}, map[string]any{"$ref": "#/components/parameters/namespaceHeader"})
+		}
+		for _, p := range rt.Query {
+			sc := map[string]any{"type": p.Type}
+			if p.Format != "" {
+				sc["format"] = p.Format
+			}
+			if p.Repeat {
+				sc = map[string]any{"type": "array", "items": sc}
+			}
+			params = append(params, map[string]any{"name": p.Name, "in": "query", "description": p.Desc, "schema": sc, "explode": true})
+		}
+		if len(params) > 0 {
+			op["parameters"] = params
+		}
+		if rt.Body != nil {
+			r, err := ref(rt.Body)
+			if err != nil {
+				return nil, err
+			}
+			op["requestBody"] = map[string]any{"required": !rt.BodyOptional, "content": map[string]any{"application/json": map[string]any{"schema": r}}}
+		}
+		ok := map[string]any{"description": "success"}
+		switch {
+		case rt.Resp != nil:
+			r, err := ref(rt.Resp)
+			if err != nil {
+				return nil, err
+			}
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": r}}
+		case rt.Name == "metrics":
+			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		case rt.Name == "openapi":
+			ok["content"] = map[string]any{"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}
+		}
+		if rt.Stale {
+			ok["headers"] = map[string]any{
+				headerStale: map[string]any{"description": "true when the answer came from a cache that may lag the durable tier (lists and search also say \"stale\": true in the body)", "schema": map[string]any{"type": "string", "enum": []string{"true"}}},
+				headerTier:  map[string]any{"description": "the tier that answered (ram, cache or durable), when the store reports it", "schema": map[string]any{"type": "string"}},
+			}
+		}
+		responses := map[string]any{strconv.Itoa(rt.Status): ok}
+		for _, code := range errorStatuses(rt) {
+			responses[strconv.Itoa(code)] = errResp(http.StatusText(code))
+		}
+		op["responses"] = responses
+		if rt.Scope == scopePublic {
+			op["security"] = []any{}
+		}
+		if paths[docPath(rt.Path)] == nil {
+			paths[docPath(rt.Path)] = map[string]any{}
+		}
+		paths[docPath(rt.Path)][strings.ToLower(rt.Method)] = op
+	}
+	doc := map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{
+			"title":   "engram",
+			"version": s.opts.Version,
+			"description": "Tiered, durable storage for AI-agent memory. Every error has the shape " +
+				`{"error": {"code", "message", "field"}}. The namespace of a request is the namespace query parameter, ` +
+				"else the X-Engram-Namespace header, else \"default\". Reads that may come from a stale cache say so in the " +
+				"X-Engram-Stale header and, for lists and search, in a \"stale\" member of the body.",
+		},
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer",
+				"description": "required on every endpoint except /healthz when the server has tokens"}},
+			"parameters": map[string]any{
+				"namespace": map[string]any{"name": "namespace", "in": "query", "description": "the namespace (default: \"default\"); 1-64 characters of [a-z0-9_.-]",
+					"schema": map[string]any{"type": "string"}},
+				"namespaceHeader": map[string]any{"name": headerNamespace, "in": "header", "description": "the namespace, when the query does not name one",
+					"schema": map[string]any{"type": "string"}},
+			},
+			"schemas": schemas,
+		},
+		"paths": paths,
+	}
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+// docPath turns a ServeMux pattern path into an OpenAPI path template.
+func docPath(p string) string { return strings.ReplaceAll(p, "...}", "}") }
+
+// errorStatuses lists the error statuses a route can answer.
+func errorStatuses(rt *route) []int {
+	set := map[int]bool{http.StatusInternalServerError: true}
+	if rt.Scope != scopePublic {
+		set[http.StatusUnauthorized] = true
+		set[http.StatusServiceUnavailable] = true
+		set[http.StatusBadRequest] = true
+	}
+	if !rt.Ops && rt.Scope != scopePublic {
+		set[http.StatusTooManyRequests] = true
+	}
+	if rt.Scope == scopeNamespace || rt.Scope == scopeAll {
+		set[http.StatusForbidden] = true
+	}
+	if rt.Body != nil {
+		set[http.StatusRequestEntityTooLarge] = true
+	}
+	if len(rt.pathParams()) > 0 || rt.Name == "completeEpisode" || rt.Name == "addRelationship" {
+		set[http.StatusNotFound] = true
+	}
+	if rt.Method == "POST" || rt.Method == "PUT" {
+		set[http.StatusConflict] = true
+	}
+	if rt.Name == "sync" {
+		set[http.StatusNotImplemented] = true
+	}
+	var out []int
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func (s *Server) openapi(c *call) (any, error) { return s.doc, nil }

@@ -1,0 +1,262 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/sqlstore"
+	"github.com/engramhq/engram/storetest"
+)
+
+type openAPIDoc struct {
+	OpenAPI    string                                          `json:"openapi"`
+	Paths      map[string]map[string]openAPIOp                 `json:"paths"`
+	Components struct{ Schemas map[string]*jsonschema.Schema } `json:"components"`
+}
+
+type openAPIOp struct {
+	OperationID string `json:"operationId"`
+	Parameters  []struct {
+		Ref  string `json:"$ref"`
+		Name string `json:"name"`
+		In   string `json:"in"`
+	} `json:"parameters"`
+	RequestBody *struct {
+		Content map[string]struct {
+			Schema struct {
+				Ref string `json:"$ref"`
+			} `json:"schema"`
+		} `json:"content"`
+	} `json:"requestBody"`
+	Responses map[string]struct {
+		Content map[string]struct {
+			Schema struct {
+				Ref string `json:"$ref"`
+			} `json:"schema"`
+		} `json:"content"`
+	} `json:"responses"`
+}
+
+func fetchDoc(t *testing.T, url string) *openAPIDoc {
+	t.Helper()
+	status, _, body := send(t, "GET", url+"/v1/openapi.json", "")
+	if status != 200 {
+		t.Fatalf("openapi.json: %d %s", status, body)
+	}
+	var doc openAPIDoc
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return &doc
+}
+
+// TestOpenAPIMatchesRoutes checks the document against the route table both
+// ways: every route is documented with its parameters, body and statuses,
+// and everything documented is routed.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	url, srv := serve(t, nil, Options{})
+	doc := fetchDoc(t, url)
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi %q", doc.OpenAPI)
+	}
+	seen := map[string]bool{}
+	for _, rt := range srv.routes {
+		if rt.NoDoc {
+			continue
+		}
+		op, ok := doc.Paths[docPath(rt.Path)][strings.ToLower(rt.Method)]
+		if !ok {
+			t.Errorf("%s %s is not documented", rt.Method, rt.Path)
+			continue
+		}
+		seen[rt.Method+" "+docPath(rt.Path)] = true
+		if op.OperationID != rt.Name {
+			t.Errorf("%s: operationId %q", rt.Name, op.OperationID)
+		}
+		var query, path []string
+		refs := 0
+		for _, p := range op.Parameters {
+			switch {
+			case p.Ref != "":
+				refs++
+			case p.In == "query":
+				query = append(query, p.Name)
+			case p.In == "path":
+				path = append(path, p.Name)
+			}
+		}
+		var want []string
+		for _, p := range rt.Query {
+			want = append(want, p.Name)
+		}
+		if !slices.Equal(query, want) {
+			t.Errorf("%s: documented query %v, handler reads %v", rt.Name, query, want)
+		}
+		if !slices.Equal(path, rt.pathParams()) {
+			t.Errorf("%s: documented path params %v, route has %v", rt.Name, path, rt.pathParams())
+		}
+		if (refs > 0) != (rt.Scope == scopeNamespace) {
+			t.Errorf("%s: namespace parameters documented: %v, route scope %v", rt.Name, refs > 0, rt.Scope)
+		}
+		if (op.RequestBody != nil) != (rt.Body != nil) {
+			t.Errorf("%s: request body documented: %v", rt.Name, op.RequestBody != nil)
+		} else if rt.Body != nil {
+			if ref := op.RequestBody.Content["application/json"].Schema.Ref; ref != "#/components/schemas/"+schemaName(rt.Body) {
+				t.Errorf("%s: body schema %q", rt.Name, ref)
+			}
+		}
+		if _, ok := op.Responses[strconv.Itoa(rt.Status)]; !ok {
+			t.Errorf("%s: success status %d not documented", rt.Name, rt.Status)
+		}
+		for code := range op.Responses {
+			if code != strconv.Itoa(rt.Status) && op.Responses[code].Content["application/json"].Schema.Ref != "#/components/schemas/ErrorBody" {
+				t.Errorf("%s: response %s is neither the success nor the error shape", rt.Name, code)
+			}
+		}
+	}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			if !seen[strings.ToUpper(m)+" "+p] {
+				t.Errorf("%s %s is documented but not routed", m, p)
+			}
+		}
+	}
+}
+
+// TestOpenAPIDescribesResponses calls every documented route that answers
+// JSON and validates the answer against the schema the document gives it:
+// the schemas describe what the handlers really send.
+func TestOpenAPIDescribesResponses(t *testing.T) {
+	url, srv := serve(t, syncingStore{openTestStore(t)}, Options{})
+	doc := fetchDoc(t, url)
+	covered := map[string]bool{}
+	validate := func(name, ref string, body []byte) {
+		t.Helper()
+		sc := doc.Components.Schemas[strings.TrimPrefix(ref, "#/components/schemas/")]
+		if sc == nil {
+			t.Fatalf("%s: no schema %q", name, ref)
+		}
+		rs, err := sc.Resolve(nil)
+		if err != nil {
+			t.Fatalf("%s: resolve %s: %v", name, ref, err)
+		}
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := rs.Validate(v); err != nil {
+			t.Errorf("%s: the answer does not match %s: %v\n%s", name, ref, err, body)
+		}
+	}
+	call := func(name, method, path string, body any) []byte {
+		t.Helper()
+		var r io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			r = strings.NewReader(string(b))
+		}
+		req, _ := http.NewRequest(method, url+path, r)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		var rt *route
+		for _, x := range srv.routes {
+			if x.Name == name {
+				rt = x
+			}
+		}
+		if rt == nil || resp.StatusCode != rt.Status {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
+		}
+		op := doc.Paths[docPath(rt.Path)][strings.ToLower(rt.Method)]
+		if ref := op.Responses[strconv.Itoa(rt.Status)].Content["application/json"].Schema.Ref; ref != "" {
+			validate(name, ref, data)
+			covered[name] = true
+		}
+		return data
+	}
+	ep, other := storetest.SampleEpisode(1), storetest.SampleEpisode(2)
+	var created engram.Episode
+	json.Unmarshal(call("createEpisode", "POST", "/v1/episodes", ep), &created)
+	var batch EpisodeBatch
+	json.Unmarshal(call("createEpisodes", "POST", "/v1/episodes:batch", EpisodeBatch{Episodes: []*engram.Episode{other}}), &batch)
+	id, id2 := created.ID.String(), batch.Episodes[0].ID.String()
+	call("getEpisode", "GET", "/v1/episodes/"+id, nil)
+	call("listEpisodes", "GET", "/v1/episodes?limit=1", nil)
+	created.TaskDescription = "updated"
+	call("updateEpisode", "PUT", "/v1/episodes/"+id, created)
+	call("appendStep", "POST", "/v1/episodes/"+id+"/steps", engram.Step{Tool: "t", Action: "a", Parameters: json.RawMessage(`{"x":1}`)})
+	call("completeEpisode", "POST", "/v1/episodes/"+id+"/complete", storetest.SampleCompletion(ep.StartTime.Add(1e9)))
+	call("addRelationship", "POST", "/v1/relationships", map[string]any{"from": id, "to": id2, "type": "follows"})
+	call("listRelationships", "GET", "/v1/episodes/"+id+"/relationships", nil)
+	var p engram.Pattern
+	for _, sp := range storetest.SamplePatterns() {
+		json.Unmarshal(call("putPattern", "POST", "/v1/patterns", sp), &p)
+	}
+	call("getPattern", "GET", "/v1/patterns/"+p.ID.String(), nil)
+	call("listPatterns", "GET", "/v1/patterns", nil)
+	var h engram.Heuristic
+	json.Unmarshal(call("putHeuristic", "POST", "/v1/heuristics", map[string]any{"condition": "c", "action": "a", "confidence": 0.5,
+		"evidence": map[string]any{"episode_ids": []string{id}, "success_rate": 1, "sample_size": 1}}), &h)
+	call("getHeuristic", "GET", "/v1/heuristics/"+h.ID.String(), nil)
+	call("listHeuristics", "GET", "/v1/heuristics", nil)
+	call("putEmbedding", "POST", "/v1/embeddings", map[string]any{"item_id": id, "item_type": "episode", "vector": []float32{1, 2}})
+	call("putEmbeddings", "POST", "/v1/embeddings:batch", map[string]any{"embeddings": []any{map[string]any{"item_id": id, "item_type": "episode", "model": "m/v2", "vector": []float32{3}}}})
+	call("getEmbedding", "GET", "/v1/embeddings/episode/"+id+"/m%2Fv2", nil)
+	call("listEmbeddings", "GET", "/v1/embeddings", nil)
+	call("search", "GET", "/v1/search?q=retry", nil)
+	call("counts", "GET", "/v1/counts", nil)
+	call("changes", "GET", "/v1/changes?after=1&limit=5", nil)
+	call("lastSeq", "GET", "/v1/changes/seq", nil)
+	call("namespaces", "GET", "/v1/namespaces", nil)
+	call("status", "GET", "/v1/status", nil)
+	call("sync", "POST", "/v1/sync", map[string]any{"full": true, "validate": true})
+	call("healthz", "GET", "/healthz", nil)
+	call("readyz", "GET", "/readyz", nil)
+	call("removeRelationship", "DELETE", "/v1/relationships/"+id+"/"+id2+"/follows", nil)
+	call("deleteEmbedding", "DELETE", "/v1/embeddings/episode/"+id+"/default", nil)
+	call("deletePattern", "DELETE", "/v1/patterns/"+p.ID.String(), nil)
+	call("deleteHeuristic", "DELETE", "/v1/heuristics/"+h.ID.String(), nil)
+	call("deleteEpisode", "DELETE", "/v1/episodes/"+id, nil)
+	// The error shape too.
+	status, _, body := send(t, "GET", url+"/v1/episodes/"+id, "")
+	if status != 404 {
+		t.Fatalf("deleted episode: %d", status)
+	}
+	validate("error", "#/components/schemas/ErrorBody", body)
+	for _, rt := range srv.routes {
+		if rt.Resp != nil && !rt.NoDoc && !covered[rt.Name] {
+			t.Errorf("route %s answers JSON but no request here checked it", rt.Name)
+		}
+	}
+}
+
+// syncingStore adds a Syncer to a store, as a tiered store has.
+type syncingStore struct{ engram.Store }
+
+func (s syncingStore) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.SyncReport, error) {
+	return &engram.SyncReport{Full: opts.Full, Validation: &engram.ValidationReport{OK: true}}, nil
+}
+
+func openTestStore(t *testing.T) engram.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: filepath.Join(t.TempDir(), "engram.db"), Synchronous: sqlstore.SyncOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
