@@ -276,8 +276,10 @@ func progress(opts engram.SyncOptions, done, total int64) {
 	}
 }
 
-// needsFullSync: the cache has never been synced but the durable store has
-// data (a new, lost or discarded cache file).
+// needsFullSync: the cache is empty and has never been synced, but the
+// durable store has data (a new, lost or discarded cache file). A cache
+// synced while the store was empty also has watermark 0, but it has since
+// received the records written through this Memory, so it is not empty.
 func (m *Memory) needsFullSync(ctx context.Context) bool {
 	m.fileMu.RLock()
 	defer m.fileMu.RUnlock()
@@ -287,6 +289,9 @@ func (m *Memory) needsFullSync(ctx context.Context) bool {
 	}
 	wm, err := tgt.Watermark(ctx)
 	if err != nil || wm != 0 {
+		return false
+	}
+	if st, err := tgt.Stats(ctx); err != nil || st.Entries > 0 {
 		return false
 	}
 	last, err := m.LastSeq(ctx)

@@ -125,6 +125,15 @@ func isPathName(s string) bool {
 
 // writeError sends err in the error shape and logs what a client is not told.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client went away (or the server is shutting down) mid-request:
+		// nobody reads this answer, and it is not the server failing.
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request abandoned",
+			slog.String("request_id", requestID(r.Context())), slog.String("error", err.Error()))
+		s.metrics.errors.WithLabelValues("abandoned").Inc()
+		w.WriteHeader(statusClientClosedRequest)
+		return
+	}
 	status, d := errorDetail(err)
 	if status >= 500 && status != http.StatusNotImplemented {
 		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
@@ -136,6 +145,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.metrics.errors.WithLabelValues(d.Code).Inc()
 	writeJSON(w, status, ErrorBody{Error: d})
 }
+
+// statusClientClosedRequest is the status logged for a request whose client
+// disconnected before the answer (the nginx convention; never seen by a client).
+const statusClientClosedRequest = 499
 
 // writeJSON sends v as the response body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
