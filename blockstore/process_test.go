@@ -21,8 +21,8 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// Tests here re-run the test binary as a child process (TestChildProcess
-// with ENGRAM_BLOCKSTORE_CHILD set) to hold locks, write concurrently and be
+// Tests here re-run the test binary as a child process (TestMain runs the
+// role ENGRAM_BLOCKSTORE_CHILD names instead of the tests) to hold locks, write concurrently and be
 // killed.
 const (
 	envChild = "ENGRAM_BLOCKSTORE_CHILD" // the child's role
@@ -33,18 +33,18 @@ const (
 
 func child(t *testing.T, role, path string, extra ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envChild+"="+role, envPath+"="+path)
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stderr = os.Stderr
 	return cmd
 }
 
-// TestChildProcess is not a test: it is what the child processes run.
-func TestChildProcess(t *testing.T) {
+// TestMain runs the tests, or, in a child process, its role.
+func TestMain(m *testing.M) {
 	role := os.Getenv(envChild)
 	if role == "" {
-		t.Skip("the child process of the multi-process tests")
+		os.Exit(m.Run())
 	}
 	path := os.Getenv(envPath)
 	var err error
