@@ -16,15 +16,29 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// The first signal cancels ctx, and commands wind down (engram serve
-	// drains its requests); restoring the default handling then makes a
-	// second signal end the process at once.
-	context.AfterFunc(ctx, stop)
+	ctx, cancel := context.WithCancel(context.Background())
+	// The first SIGINT or SIGTERM cancels ctx, and commands wind down (engram
+	// serve drains its requests). A second one ends the process at once, dying
+	// of that signal. The channel stays registered until then, so the second
+	// signal cannot slip past while the first is being handled.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		second := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		if s, ok := second.(syscall.Signal); ok {
+			syscall.Kill(os.Getpid(), s) // delivered asynchronously: wait for it
+			time.Sleep(time.Second)
+		}
+		os.Exit(130)
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(code)
 }
