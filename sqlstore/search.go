@@ -140,6 +140,9 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 			id := engram.EpisodeID{UUID: u}
 			h.EpisodeID = &id
 		}
+		// The indexed text is the record's fields one per line; a snippet
+		// reads better with them on one.
+		h.Snippet = strings.ReplaceAll(h.Snippet, "\n", " · ")
 		hits = append(hits, h)
 	}
 	if err := rows.Err(); err != nil {
