@@ -109,9 +109,26 @@ func (c *check) metadata(field string, m map[string]string) {
 }
 
 func (c *check) time(field string, t time.Time) {
-	if c.err == nil && (t.Year() < 1 || t.Year() > 9999) {
-		c.failf(field, "year %d is outside 0001-9999", t.Year())
+	if c.err == nil {
+		c.fail(CheckTime(field, t))
 	}
+}
+
+// Times are stored as nanoseconds since 1970 in a signed 64-bit integer, so
+// they must lie between MinTime and MaxTime.
+var (
+	MinTime = time.Unix(0, math.MinInt64).UTC() // 1677-09-21T00:12:43.145224192Z
+	MaxTime = time.Unix(0, math.MaxInt64).UTC() // 2262-04-11T23:47:16.854775807Z
+)
+
+// CheckTime returns an EINVALID error naming field when t is outside
+// MinTime..MaxTime, and nil otherwise.
+func CheckTime(field string, t time.Time) *Error {
+	if t.Before(MinTime) || t.After(MaxTime) {
+		return Invalid(field, "%s is outside the times engram stores, %s to %s",
+			t.UTC().Format(time.RFC3339), MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+	}
+	return nil
 }
 
 func (c *check) enum(field, v string, valid []string) {

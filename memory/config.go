@@ -99,9 +99,6 @@ type SyncConfig struct {
 	// Interval runs an incremental sync this often in the background; 0:
 	// never (the server sets it).
 	Interval time.Duration
-	// OnOpen runs a sync when Open returns: full when the cache is empty
-	// and the durable store is not, incremental otherwise.
-	OnOpen bool
 }
 
 func (c *Config) ensureDefaults() {

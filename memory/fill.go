@@ -9,12 +9,12 @@ import (
 	"github.com/engramhq/engram"
 )
 
-// fillFrom puts into c (nil: count only, for a dry run) the records a full
+// fillFrom passes to apply (nil: count only, for a dry run) the records a full
 // sync caches: the MaxEpisodesCache most recent episodes across every
 // namespace, then, unless configured out, every pattern, heuristic and
 // embedding. Records go in batches of BatchSize; a last commit sets the
 // watermark to from, the change-feed position read before the fill began.
-func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts engram.SyncOptions, rep *engram.SyncReport) error {
+func (m *Memory) fillFrom(ctx context.Context, apply func(context.Context, *engram.CacheBatch) error, from uint64, opts engram.SyncOptions, rep *engram.SyncReport) error {
 	nss, err := m.Namespaces(ctx)
 	if err != nil {
 		return err
@@ -42,8 +42,8 @@ func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts
 	g.Go(func() error {
 		var done int64
 		for b := range batches {
-			if c != nil && len(b.Writes) > 0 {
-				if err := c.Apply(gctx, b); err != nil {
+			if apply != nil && len(b.Writes) > 0 {
+				if err := apply(gctx, b); err != nil {
 					return err
 				}
 			}
@@ -55,12 +55,12 @@ func (m *Memory) fillFrom(ctx context.Context, c engram.Cache, from uint64, opts
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if c == nil {
+	if apply == nil {
 		return nil
 	}
 	var last engram.CacheBatch
 	last.SetWatermark(from)
-	return c.Apply(ctx, &last)
+	return apply(ctx, &last)
 }
 
 // readAll reads what a full sync caches and hands it to emit in batches of

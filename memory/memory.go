@@ -64,10 +64,15 @@ var (
 
 const numStripes = 512
 
-// stripe orders the writes and cache fills of the keys that hash to it.
+// closeSyncTimeout bounds the sync Close runs.
+const closeSyncTimeout = 5 * time.Second
+
+// stripe orders the writes, fills and sync commits of the keys that hash
+// to it. Both counters are guarded by mu.
 type stripe struct {
-	mu  sync.Mutex
-	gen uint64 // bumped by every acknowledged write; guarded by mu
+	mu    sync.Mutex
+	gen   uint64 // bumped by every acknowledged write and sync commit
+	fills uint64 // bumped by every fill
 }
 
 // Memory is engram's tiered store. Safe for concurrent use.
@@ -84,6 +89,7 @@ type Memory struct {
 	cacheFailed atomic.Uint64 // cache writes that failed after a durable success
 	fills       atomic.Uint64 // records read from a slower tier and put into faster ones
 	fillsLost   atomic.Uint64 // fills dropped because a write raced them
+	wrote       atomic.Bool   // an acknowledged write went through this Memory
 
 	// fileMu guards the cache file's handle: read-locked by every use,
 	// write-locked to swap in a rebuilt file or close it.
@@ -107,7 +113,8 @@ type Memory struct {
 	bgCtx  context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	closed atomic.Bool
+	closed atomic.Bool // Close has begun: no new background work
+	shut   atomic.Bool // the tiers are closing or closed: calls fail
 }
 
 // Open opens every tier described by cfg, creating files and directories as
@@ -126,6 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	} else {
 		s, err := sqlstore.Open(ctx, cfg.SQL)
 		if err != nil {
+			m.cancel()
 			return nil, err
 		}
 		m.durable, m.sql = s, s
@@ -148,6 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	if !cfg.NoRAM {
 		r, err := ramcache.New(cfg.RAM)
 		if err != nil {
+			m.cancel()
 			m.closeDurable()
 			return nil, err
 		}
@@ -157,40 +166,122 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	case cfg.NoCache:
 		m.fileState = "disabled"
 	default:
-		os.Remove(cfg.CachePath + rebuildSuffix) // a rebuild killed before its swap
 		f, err := boltcache.Open(cfg.CachePath, cfg.Cache)
 		switch {
 		case err == nil:
 			m.file = f
+			// Only the holder of the file may remove a rebuild that a killed
+			// full sync left behind.
+			os.Remove(cfg.CachePath + rebuildSuffix)
 		case errors.Is(err, engram.ErrLocked):
 			m.fileState = "locked by another process; running on the durable store and RAM"
 			m.log.Warn("memory: cache file held by another process; running without it", "path", cfg.CachePath)
 		default:
+			m.cancel()
 			m.closeTiers()
 			return nil, fmt.Errorf("memory: open cache: %w", err)
 		}
 	}
 	m.loadSyncState()
-	if cfg.Sync.OnOpen {
-		if _, err := m.Sync(ctx, engram.SyncOptions{Full: m.needsFullSync(ctx)}); err != nil {
-			m.log.Warn("memory: sync on open failed", "err", err)
-		}
-	}
-	if cfg.Sync.Interval > 0 {
+	m.catchUpOnOpen(ctx)
+	if cfg.Sync.Interval > 0 && m.hasTier() {
 		m.wg.Add(1)
 		go m.periodicSync()
 	}
 	return m, nil
 }
 
+// hasTier reports whether there is any cache tier to keep in step.
+func (m *Memory) hasTier() bool {
+	m.fileMu.RLock()
+	defer m.fileMu.RUnlock()
+	return m.file != nil || m.ram != nil
+}
+
+// catchUpOnOpen brings the cache up to the change feed before Memory serves
+// anything from it: records other processes changed while this one was not
+// running must not be served from a file that predates them. A never-synced
+// or empty cache is reset (resetIfUnsynced); otherwise an incremental sync
+// applies what it missed (its cost is the lag, not the store's size). If the
+// durable store cannot be reached, the cache is served marked stale until a
+// sync succeeds.
+func (m *Memory) catchUpOnOpen(ctx context.Context) {
+	m.fileMu.RLock()
+	tgt, _, err := m.target()
+	m.fileMu.RUnlock()
+	if err != nil {
+		return
+	}
+	reset, err := m.resetIfUnsynced(ctx, tgt)
+	if err == nil && !reset {
+		_, err = m.Sync(ctx, engram.SyncOptions{})
+	}
+	if err != nil {
+		m.markStale()
+		m.log.Warn("memory: could not bring the cache up to date at open; serving it as stale", "err", err)
+	}
+}
+
+// resetIfUnsynced empties c when it was never synced (watermark 0) and gives
+// an empty c the change feed's position, reporting whether it did. An empty
+// cache reflects any durable state; a never-synced one cannot say what it
+// reflects, and replaying the whole feed into it would cost as much as
+// rebuilding it.
+func (m *Memory) resetIfUnsynced(ctx context.Context, c engram.Cache) (bool, error) {
+	st, err := c.Stats(ctx)
+	if err != nil {
+		return false, err
+	}
+	wm, err := c.Watermark(ctx)
+	if err != nil {
+		return false, err
+	}
+	if wm > 0 && st.Entries > 0 {
+		return false, nil
+	}
+	last, err := m.LastSeq(ctx)
+	if err != nil {
+		return false, err
+	}
+	if st.Entries > 0 {
+		if err := c.Clear(ctx); err != nil {
+			return false, err
+		}
+	}
+	var b engram.CacheBatch
+	b.SetWatermark(last)
+	return true, c.Apply(ctx, &b)
+}
+
+// syncOnClose advances the cache's watermark past this process's own writes
+// before it lets the file go, so the next process to open it does not replay
+// them. Bounded: a store that does not answer is left for the next open.
+func (m *Memory) syncOnClose() {
+	if !m.wrote.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), closeSyncTimeout)
+	defer cancel()
+	if _, err := m.Sync(ctx, engram.SyncOptions{}); err != nil {
+		m.log.Warn("memory: sync at close failed; the next open catches up", "err", err)
+	}
+}
+
 // Close stops background syncs and closes every tier Memory opened. Calls
 // after Close fail with EUNAVAILABLE.
 func (m *Memory) Close() error {
+	// Under mu, so that maybeRecover either sees closed or has added its
+	// goroutine to wg before Wait.
+	m.mu.Lock()
 	if m.closed.Swap(true) {
+		m.mu.Unlock()
 		return nil
 	}
+	m.mu.Unlock()
 	m.cancel()
 	m.wg.Wait()
+	m.syncOnClose()
+	m.shut.Store(true)
 	return m.closeTiers()
 }
 
@@ -227,7 +318,7 @@ var errClosed = &engram.Error{Code: engram.EUNAVAILABLE, Message: "memory: close
 // EUNAVAILABLE failures mark the memory stale; a success while stale starts
 // a background sync to catch up.
 func (m *Memory) call(fn func() error) error {
-	if m.closed.Load() {
+	if m.shut.Load() {
 		return errClosed
 	}
 	_, err := m.breaker.Execute(func() (any, error) { return nil, fn() })
@@ -267,8 +358,8 @@ func (m *Memory) maybeRecover() {
 		return
 	}
 	m.mu.recovering = true
-	m.mu.Unlock()
 	m.wg.Add(1)
+	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		if _, err := m.Sync(m.bgCtx, engram.SyncOptions{}); err != nil && m.bgCtx.Err() == nil {
@@ -337,10 +428,16 @@ func (m *Memory) unlockKeys(idx []int, bump bool) {
 }
 
 func (m *Memory) gen(k engram.CacheKey) uint64 {
+	g, _ := m.counters(k)
+	return g
+}
+
+// counters returns the generation and fill count of k's stripe.
+func (m *Memory) counters(k engram.CacheKey) (gen, fills uint64) {
 	s := &m.stripes[m.stripeIndex(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.gen
+	return s.gen, s.fills
 }
 
 // applyTiers writes b to every cache tier. A tier that fails gets its keys

@@ -20,7 +20,7 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	if err := key.Namespace.Validate(); err != nil {
 		return zero, err
 	}
-	if m.closed.Load() {
+	if m.shut.Load() {
 		return zero, errClosed
 	}
 	// The generation is read before any tier: a write acknowledged after
@@ -74,6 +74,7 @@ func (m *Memory) fill(ctx context.Context, key engram.CacheKey, ts []tier, b *en
 		m.fillsLost.Add(1)
 		return
 	}
+	s.fills++
 	m.applyTiers(ctx, ts, b)
 	m.fills.Add(1)
 }

@@ -13,7 +13,7 @@ import (
 
 // Status describes the tiers (see engram.StatusReporter).
 func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
-	if m.closed.Load() {
+	if m.shut.Load() {
 		return nil, errClosed
 	}
 	st := &engram.Status{Tiers: []engram.TierStatus{}}
@@ -177,28 +177,43 @@ func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationRep
 			return nil, err
 		}
 		rep.Checked++
-		r := fetched{key: k}
-		if err := m.fetch(ctx, &r); err != nil {
-			return nil, err
+		// Writes go on while validation runs: a difference is checked again
+		// with the key's stripe held, so a write of this process in between
+		// is not reported as a problem.
+		problemOf := func() (string, error) {
+			r := fetched{key: k}
+			if err := m.fetch(ctx, &r); err != nil {
+				return "", err
+			}
+			durable, cached, err := m.pair(ctx, r)
+			switch {
+			case err != nil:
+				return "", err
+			case cached == nil:
+				return "", nil // expired, evicted or deleted since Keys listed it
+			case durable == nil && k.Kind == engram.KindEmbedding:
+				return fmt.Sprintf("cached embedding %s (orphaned) is not in the durable store", k), nil
+			case durable == nil:
+				return fmt.Sprintf("cached record %s is not in the durable store", k), nil
+			case m.cfg.Sync.ValidateChecksums && digest(durable) != digest(cached):
+				return fmt.Sprintf("cached %s differs from the durable record", k), nil
+			}
+			return "", nil
 		}
-		durable, cached, err := m.pair(ctx, r)
+		p, err := problemOf()
+		if err == nil && p != "" {
+			idx := m.lockKeys([]engram.CacheKey{k})
+			p, err = problemOf()
+			m.unlockKeys(idx, false)
+		}
 		if err != nil {
 			return nil, err
 		}
+		if p != "" {
+			problem("%s", p)
+		}
 		if k.Kind == engram.KindEpisode {
 			cachedEpisodes++
-		}
-		switch {
-		case durable == nil:
-			what := "record"
-			if k.Kind == engram.KindEmbedding {
-				what = "embedding (orphaned)"
-			}
-			problem("cached %s %s is not in the durable store", what, k)
-		case cached == nil:
-			// Expired or evicted since Keys listed it: not a problem.
-		case m.cfg.Sync.ValidateChecksums && digest(durable) != digest(cached):
-			problem("cached %s differs from the durable record", k)
 		}
 	}
 	if full {

@@ -20,12 +20,20 @@ import (
 // catch it up, validate it and swap it in. An incremental sync of a cache
 // that was never synced runs as a full one. One sync runs at a time.
 func (m *Memory) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.SyncReport, error) {
-	if m.closed.Load() {
-		return nil, errClosed
-	}
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
 	start := time.Now()
+	if !opts.DryRun {
+		m.reopenFile(ctx)
+	}
+	if !m.hasTier() {
+		// Nothing to keep in step: a sync has nothing to do, and succeeds.
+		rep := &engram.SyncReport{Full: opts.Full, DryRun: opts.DryRun, Errors: []string{}}
+		if !opts.DryRun {
+			m.recordSync(nil)
+		}
+		return rep, nil
+	}
 	if !opts.Full && m.needsFullSync(ctx) {
 		// A cache that was never synced (new, lost, or discarded) is rebuilt
 		// rather than replaying the whole change feed into it.
@@ -109,12 +117,13 @@ func (m *Memory) incrementalSync(ctx context.Context, opts engram.SyncOptions, r
 // fetched is the durable state of one changed key: a record to put, or
 // nothing (delete).
 type fetched struct {
-	key engram.CacheKey
-	gen uint64
-	ep  *engram.Episode
-	pat *engram.Pattern
-	heu *engram.Heuristic
-	emb *engram.Embedding
+	key   engram.CacheKey
+	gen   uint64 // the key's stripe counters when the fetch began
+	fills uint64
+	ep    *engram.Episode
+	pat   *engram.Pattern
+	heu   *engram.Heuristic
+	emb   *engram.Embedding
 }
 
 // applyChanges fetches the current durable state of every key in changes
@@ -144,7 +153,7 @@ func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, tgt 
 	for i, key := range order {
 		results[i] = fetched{key: key}
 		if stripes {
-			results[i].gen = m.gen(key)
+			results[i].gen, results[i].fills = m.counters(key)
 		}
 		if byKey[key] == engram.OpDelete || m.skipped(key.Kind) {
 			continue
@@ -182,10 +191,17 @@ func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, tgt 
 	if stripes {
 		idx = m.lockKeys(order)
 		defer m.unlockKeys(idx, true)
-		// A key written since its fetch already holds that newer write.
+		// A key written since its fetch already holds that newer write: leave
+		// it. A key a read filled since (with a record perhaps newer than the
+		// fetch, from another process's write) is dropped, not overwritten.
 		kept := b.Writes[:0]
 		for i, w := range b.Writes {
-			if results[i].gen == m.stripes[m.stripeIndex(w.Key)].gen {
+			st := &m.stripes[m.stripeIndex(w.Key)]
+			switch {
+			case results[i].gen != st.gen:
+			case results[i].fills != st.fills:
+				kept = append(kept, engram.CacheWrite{Key: w.Key})
+			default:
 				kept = append(kept, w)
 			}
 		}
@@ -343,15 +359,7 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 		return m.fillFrom(ctx, nil, from, opts, rep)
 	}
 	if !hasFile {
-		if err := m.ram.Clear(ctx); err != nil {
-			return err
-		}
-		if err := m.fillFrom(ctx, m.ram, from, opts, rep); err != nil {
-			return err
-		}
-		rep.WatermarkAfter, err = m.ram.Watermark(ctx)
-		m.clearSuspect(engram.TierRAM)
-		return err
+		return m.rebuildRAM(ctx, from, opts, rep)
 	}
 
 	path := m.cfg.CachePath + rebuildSuffix
@@ -371,7 +379,7 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 			os.Remove(path)
 		}
 	}()
-	if err := m.fillFrom(ctx, nf, from, opts, rep); err != nil {
+	if err := m.fillFrom(ctx, nf.Apply, from, opts, rep); err != nil {
 		return err
 	}
 	// Catch up outside the lock, then check the file.
@@ -385,39 +393,35 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 	if check.Structure != "ok" || len(check.Bad) > 0 {
 		return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("memory: full sync: the new cache file failed its check (%s, %d bad records); the old one stays", check.Structure, len(check.Bad))}
 	}
-	// Swap: no reader or writer holds the file while this lock is held.
-	m.fileMu.Lock()
-	defer m.fileMu.Unlock()
-	if _, err := m.catchUp(ctx, nf, rep); err != nil {
-		return err
-	}
-	if err := nf.Close(); err != nil {
-		return fmt.Errorf("memory: full sync: close the new file: %w", err)
-	}
-	keep = true
-	if err := m.file.Close(); err != nil {
-		m.log.Warn("memory: full sync: close the old cache file", "err", err)
-	}
-	m.file = nil
-	if err := os.Rename(path, m.cfg.CachePath); err != nil {
-		m.fileState = "unavailable: " + err.Error()
-		return fmt.Errorf("memory: full sync: swap in the new file: %w", err)
-	}
-	f, err := boltcache.Open(m.cfg.CachePath, m.cfg.Cache)
-	if err != nil {
-		m.fileState = "unavailable: " + err.Error()
-		return fmt.Errorf("memory: full sync: reopen the cache: %w", err)
-	}
-	m.file, m.fileState = f, ""
-	if m.ram != nil {
-		if err := m.ram.Clear(ctx); err != nil {
-			m.markSuspect(engram.TierRAM, "could not be cleared after a full sync: "+err.Error())
-		} else {
-			m.clearSuspect(engram.TierRAM)
+	// Swap: no reader or writer holds the file meanwhile. The new file is
+	// renamed over the old one while the old handle is still open, so a
+	// failed rename leaves everything as it was.
+	err = m.swapIn(ctx, func() error {
+		if _, err := m.catchUp(ctx, nf, rep); err != nil {
+			return err
 		}
-	}
-	m.clearSuspect(engram.TierCache)
-	rep.WatermarkAfter, err = f.Watermark(ctx)
+		if err := nf.Close(); err != nil {
+			return fmt.Errorf("memory: full sync: close the new file: %w", err)
+		}
+		if err := os.Rename(path, m.cfg.CachePath); err != nil {
+			return fmt.Errorf("memory: full sync: swap in the new file: %w", err)
+		}
+		keep = true
+		if err := m.file.Close(); err != nil {
+			m.log.Warn("memory: full sync: close the old cache file", "err", err)
+		}
+		f, err := boltcache.Open(m.cfg.CachePath, m.cfg.Cache)
+		if err != nil {
+			// Another process took the new file between the close and this
+			// open; a later sync tries again (reopenFile).
+			m.file, m.fileState = nil, "unavailable after a full sync: "+err.Error()
+			return fmt.Errorf("memory: full sync: reopen the cache: %w", err)
+		}
+		m.file, m.fileState = f, ""
+		m.clearSuspect(engram.TierCache)
+		rep.WatermarkAfter, err = f.Watermark(ctx)
+		return err
+	})
 	return err
 }
 
@@ -448,4 +452,141 @@ func (m *Memory) clearSuspect(t engram.Tier) {
 	m.mu.Lock()
 	delete(m.mu.suspect, t)
 	m.mu.Unlock()
+}
+
+// reopenFile tries again to get the cache file when this Memory runs
+// without it (another process held it at open, or a swap failed). A file it
+// gets is brought up to the change feed before it is read from, the same way
+// a rebuilt file is swapped in; the RAM tier, which followed its own
+// watermark meanwhile, is cleared. Failures are silent: the Memory goes on
+// without the file. The caller holds syncMu.
+func (m *Memory) reopenFile(ctx context.Context) {
+	if m.cfg.NoCache {
+		return
+	}
+	m.fileMu.RLock()
+	has := m.file != nil
+	m.fileMu.RUnlock()
+	if has {
+		return
+	}
+	o := m.cfg.Cache
+	o.LockTimeout = -1 // a quick try: the holder may be a long-running server
+	f, err := boltcache.Open(m.cfg.CachePath, o)
+	if err != nil {
+		return
+	}
+	os.Remove(m.cfg.CachePath + rebuildSuffix)
+	rep := &engram.SyncReport{}
+	err = func() error {
+		if reset, err := m.resetIfUnsynced(ctx, f); err != nil || reset {
+			return err
+		}
+		_, err := m.catchUp(ctx, f, rep)
+		return err
+	}()
+	if err == nil {
+		err = m.swapIn(ctx, func() error {
+			if _, err := m.catchUp(ctx, f, rep); err != nil {
+				return err
+			}
+			m.file, m.fileState = f, ""
+			return nil
+		})
+	}
+	if err != nil {
+		f.Close()
+		m.log.Warn("memory: reopened the cache file but could not bring it up to date; running without it", "err", err)
+		return
+	}
+	m.log.Info("memory: the cache file is ours again", "path", m.cfg.CachePath)
+}
+
+// swapTimeout bounds how long a swap waits for the readers and writers of
+// the current cache file to let go.
+const swapTimeout = 30 * time.Second
+
+// swapIn runs fn with the cache file's write lock held: no reader or writer
+// uses a tier meanwhile. It waits for the lock with TryLock rather than Lock,
+// because a waiting Lock would stop new readers too, and a reader must never
+// queue behind a writer stuck in a slow durable call. The RAM tier is
+// cleared afterwards (it may hold what the old file did).
+func (m *Memory) swapIn(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(swapTimeout)
+	for !m.fileMu.TryLock() {
+		if time.Now().After(deadline) {
+			return &engram.Error{Code: engram.EUNAVAILABLE, Message: "memory: the cache is too busy to swap files; try again"}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
+	defer m.fileMu.Unlock()
+	if err := fn(); err != nil {
+		return err
+	}
+	if m.ram != nil {
+		if err := m.ram.Clear(ctx); err != nil {
+			m.markSuspect(engram.TierRAM, "could not be cleared after a cache file swap: "+err.Error())
+		} else {
+			m.clearSuspect(engram.TierRAM)
+		}
+	}
+	return nil
+}
+
+// rebuildRAM is a full sync without a cache file: the RAM tier is the
+// target, and it is in use while it is rebuilt. Every stripe's counters are
+// read first; the tier is cleared and filled, and a record whose key was
+// written or filled since (its copy there may be newer than what the fill
+// read) is left out of the fill. The changes made meanwhile are then applied
+// like an incremental sync.
+func (m *Memory) rebuildRAM(ctx context.Context, from uint64, opts engram.SyncOptions, rep *engram.SyncReport) error {
+	var snap [numStripes][2]uint64
+	for i := range m.stripes {
+		st := &m.stripes[i]
+		st.mu.Lock()
+		snap[i] = [2]uint64{st.gen, st.fills}
+		st.mu.Unlock()
+	}
+	if err := m.ram.Clear(ctx); err != nil {
+		return err
+	}
+	checked := func(ctx context.Context, b *engram.CacheBatch) error {
+		keys := make([]engram.CacheKey, len(b.Writes))
+		for i, w := range b.Writes {
+			keys[i] = w.Key
+		}
+		idx := m.lockKeys(keys)
+		defer m.unlockKeys(idx, false)
+		kept := b.Writes[:0]
+		for _, w := range b.Writes {
+			i := m.stripeIndex(w.Key)
+			if snap[i] == [2]uint64{m.stripes[i].gen, m.stripes[i].fills} {
+				kept = append(kept, w)
+			}
+		}
+		b.Writes = kept
+		return m.ram.Apply(ctx, b)
+	}
+	if err := m.fillFrom(ctx, checked, from, opts, rep); err != nil {
+		return err
+	}
+	m.clearSuspect(engram.TierRAM)
+	for wm := from; ; {
+		changes, err := m.Changes(ctx, wm, m.cfg.Sync.BatchSize)
+		if err != nil {
+			return err
+		}
+		if len(changes) == 0 {
+			rep.WatermarkAfter = wm
+			return nil
+		}
+		next := changes[len(changes)-1].Seq
+		if err := m.applyChanges(ctx, changes, tier{engram.TierRAM, m.ram}, nil, next, false, true, rep); err != nil {
+			return err
+		}
+		wm = next
+	}
 }

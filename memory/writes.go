@@ -8,9 +8,10 @@ import (
 
 // write runs a durable write with the stripes of keys locked and, when it is
 // acknowledged, bumps their generations and applies after's batch to the
-// cache tiers. Holding the stripes orders the tier update against fills and
-// other writes of the same keys. A nil keys list locks nothing (creates: no
-// reader can hold an older copy of a record that did not exist).
+// cache tiers. Holding the stripes orders the tier update against fills, sync
+// commits and other writes of the same keys. A write the durable store
+// refused changes nothing in the tiers either: the stores engram has roll a
+// failed transaction back, so a failed write's outcome is never in doubt.
 //
 // Lock order, everywhere: the cache file's read lock (tiers), then stripes.
 func (m *Memory) write(ctx context.Context, keys []engram.CacheKey, durable func() error, after func(b *engram.CacheBatch)) error {
@@ -23,20 +24,41 @@ func (m *Memory) write(ctx context.Context, keys []engram.CacheKey, durable func
 		return err
 	}
 	defer m.unlockKeys(idx, true)
+	m.wrote.Store(true)
 	var b engram.CacheBatch
 	after(&b)
 	m.applyTiers(ctx, ts, &b)
 	return nil
 }
 
+// CreateEpisode assigns the id here when it is zero, so that the new key's
+// stripe is held while the tiers are updated: an append or delete of the same
+// id racing the create is ordered after it.
 func (m *Memory) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engram.Episode) error {
-	return m.write(ctx, nil,
+	var keys []engram.CacheKey
+	if ep != nil {
+		if ep.ID.IsZero() {
+			ep.ID = engram.NewEpisodeID()
+		}
+		keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
+	}
+	return m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisode(ctx, ns, ep) },
 		func(b *engram.CacheBatch) { b.PutEpisode(ns, ep) })
 }
 
 func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*engram.Episode) error {
-	return m.write(ctx, nil,
+	var keys []engram.CacheKey
+	for _, ep := range eps {
+		if ep == nil {
+			continue
+		}
+		if ep.ID.IsZero() {
+			ep.ID = engram.NewEpisodeID()
+		}
+		keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
+	}
+	return m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisodes(ctx, ns, eps) },
 		func(b *engram.CacheBatch) {
 			for _, ep := range eps {
@@ -66,14 +88,20 @@ func (m *Memory) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engr
 	// The durable delete takes the episode's embeddings with it; find their
 	// keys first so the tiers drop them too. One added between this list and
 	// the delete is caught by the next incremental sync.
-	page, err := durableRead(m, ctx, func() (engram.EmbeddingPage, error) {
-		return m.durable.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{ItemType: engram.ItemEpisode, ItemID: id.UUID, Limit: engram.MaxQueryLimit})
-	})
-	if err != nil {
-		return err
-	}
-	for _, e := range page.Embeddings {
-		keys = append(keys, engram.EmbeddingCacheKey(ns, e.Key()))
+	for cur := ""; ; {
+		page, err := durableRead(m, ctx, func() (engram.EmbeddingPage, error) {
+			return m.durable.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{ItemType: engram.ItemEpisode, ItemID: id.UUID,
+				Limit: engram.MaxQueryLimit, Cursor: cur})
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range page.Embeddings {
+			keys = append(keys, engram.EmbeddingCacheKey(ns, e.Key()))
+		}
+		if cur = page.NextCursor; cur == "" {
+			break
+		}
 	}
 	return m.write(ctx, keys,
 		func() error { return m.durable.DeleteEpisode(ctx, ns, id) },
@@ -109,7 +137,10 @@ func (m *Memory) CompleteEpisode(ctx context.Context, ns engram.Namespace, id en
 
 func (m *Memory) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.Pattern) error {
 	var keys []engram.CacheKey
-	if p != nil && !p.ID.IsZero() {
+	if p != nil {
+		if p.ID.IsZero() {
+			p.ID = engram.NewPatternID()
+		}
 		keys = append(keys, engram.PatternCacheKey(ns, p.ID))
 	}
 	return m.write(ctx, keys,
@@ -126,7 +157,10 @@ func (m *Memory) DeletePattern(ctx context.Context, ns engram.Namespace, id engr
 
 func (m *Memory) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram.Heuristic) error {
 	var keys []engram.CacheKey
-	if h != nil && !h.ID.IsZero() {
+	if h != nil {
+		if h.ID.IsZero() {
+			h.ID = engram.NewHeuristicID()
+		}
 		keys = append(keys, engram.HeuristicCacheKey(ns, h.ID))
 	}
 	return m.write(ctx, keys,
@@ -155,11 +189,12 @@ func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []
 	return m.write(ctx, keys,
 		func() error { return m.durable.PutEmbeddings(ctx, ns, embs) },
 		func(b *engram.CacheBatch) {
-			if m.cfg.Sync.SkipEmbeddings {
-				return
-			}
 			for _, e := range embs {
-				b.PutEmbedding(ns, e)
+				if m.cfg.Sync.SkipEmbeddings {
+					b.Delete(engram.EmbeddingCacheKey(ns, e.Key())) // not cached: drop any copy a read filled
+				} else {
+					b.PutEmbedding(ns, e)
+				}
 			}
 		})
 }

@@ -39,9 +39,15 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 	q := query{}
 	q.add(`e.namespace = ?`, string(ns))
 	if !f.Since.IsZero() {
+		if err := engram.CheckTime("since", f.Since); err != nil {
+			return page, err
+		}
 		q.add(`e.start_time >= ?`, nanos(f.Since))
 	}
 	if !f.Until.IsZero() {
+		if err := engram.CheckTime("until", f.Until); err != nil {
+			return page, err
+		}
 		if !f.Since.IsZero() && !f.Until.After(f.Since) {
 			return page, engram.Invalid("until", "must be after since")
 		}

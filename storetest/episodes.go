@@ -350,6 +350,8 @@ func testValidation(t *testing.T, open OpenStore) {
 		{"ErrStepParametersNotObject", func(e *engram.Episode) { e.Steps[0].Parameters = json.RawMessage(`"str"`) }, engram.EINVALID, "steps[0].parameters"},
 		{"ErrEndBeforeStart", func(e *engram.Episode) { t := e.StartTime.Add(-time.Second); e.EndTime = &t }, engram.EINVALID, "end_time"},
 		{"ErrLatitude", func(e *engram.Episode) { e.Location.Lat = 91 }, engram.EINVALID, "location.lat"},
+		{"ErrTimeBeyondStorage", func(e *engram.Episode) { e.StartTime = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) }, engram.EINVALID, "start_time"},
+		{"ErrTimeBeforeStorage", func(e *engram.Episode) { e.StartTime = time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC) }, engram.EINVALID, "start_time"},
 		{"ErrLongitudeNaN", func(e *engram.Episode) { e.Location.Lon = nan() }, engram.EINVALID, "location.lon"},
 		{"ErrInvalidUTF8", func(e *engram.Episode) { e.TaskDescription = "bad \xc3\x28 bytes" }, engram.EINVALID, "task_description"},
 		{"ErrMetadataValueTooLong", func(e *engram.Episode) { e.Metadata["k"] = strings.Repeat("v", engram.MaxTextBytes+1) }, engram.ETOOLARGE, `metadata["k"]`},

@@ -142,6 +142,8 @@ func testList(t *testing.T, open OpenStore) {
 		WantCode(t, err, engram.EINVALID, "until")
 		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Tags: []string{"a b"}})
 		WantCode(t, err, engram.EINVALID, "tags[0]")
+		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)})
+		WantCode(t, err, engram.EINVALID, "since")
 	})
 	t.Run("DefaultLimit", func(t *testing.T) {
 		extra := make([]*engram.Episode, engram.DefaultQueryLimit)

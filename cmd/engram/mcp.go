@@ -35,7 +35,7 @@ Example agent configuration (Claude Desktop, Cursor and others):
 			if a.server != "" {
 				store, err = a.openRemote()
 			} else {
-				store, err = a.openServeStore(ctx, log, 0)
+				store, err = a.openServeStore(ctx, log, DefaultSyncInterval)
 			}
 			if err != nil {
 				return err

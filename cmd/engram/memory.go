@@ -122,12 +122,15 @@ alone). While a server holds the cache file, ask it to sync instead
 			if !ok {
 				return fmt.Errorf("this store cannot sync")
 			}
-			if st, ok := s.(engram.StatusReporter); ok && a.server == "" {
-				if status, err := st.Status(cmd.Context()); err == nil {
-					for _, t := range status.Tiers {
-						if t.Tier == engram.TierCache && t.State != "ok" && !opts.DryRun {
-							fmt.Fprintf(a.stderr, "warning: cache file %s: %s\n", t.State, t.Detail)
-						}
+			if st, ok := s.(engram.StatusReporter); ok && a.server == "" && !a.sync.noCache {
+				status, err := st.Status(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, t := range status.Tiers {
+					if t.Tier == engram.TierCache && t.State != "ok" {
+						return &engram.Error{Code: engram.ELOCKED, Message: fmt.Sprintf(
+							"the cache file is not ours (%s): if a server holds it, ask it to sync (POST /v1/sync, or engram --server URL sync)", t.Detail)}
 					}
 				}
 			}

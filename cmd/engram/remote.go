@@ -43,7 +43,6 @@ func (a *app) openServeStore(ctx context.Context, log *slog.Logger, syncInterval
 	// records instead of copying them.
 	cfg.ShareRecords = true
 	cfg.Sync.Interval = syncInterval
-	cfg.Sync.OnOpen = syncInterval > 0
 	m, err := memory.Open(ctx, cfg)
 	if err != nil {
 		return nil, err

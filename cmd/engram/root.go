@@ -206,12 +206,26 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	if a.output != "text" && a.output != "json" {
 		return usagef("--output %q: want text or json", a.output)
 	}
+	if a.server != "" {
+		switch top := topCommand(cmd); top {
+		case "db", "cache", "blocks", "heads":
+			return usagef("engram %s works on the files of --data-dir; --server does not apply", top)
+		}
+	}
 	ns, err := engram.ParseNamespace(a.namespace)
 	if err != nil {
 		return usagef("--namespace: %v", err)
 	}
 	a.ns = ns
 	return nil
+}
+
+// topCommand is the name of cmd's ancestor just below the root.
+func topCommand(cmd *cobra.Command) string {
+	for cmd.HasParent() && cmd.Parent().HasParent() {
+		cmd = cmd.Parent()
+	}
+	return cmd.Name()
 }
 
 // envName is the environment variable that sets a flag.
