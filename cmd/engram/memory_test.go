@@ -73,11 +73,19 @@ func TestCommandsWorkWhileAnotherProcessHoldsTheCache(t *testing.T) {
 	}
 	var ep engram.Episode
 	c.json(&ep, `{"task_description":"written while the cache is held"}`, "episode", "add", "--cache-lock-timeout", "10ms")
+	c.fails(exitError, "the cache file is not ours", "", "sync", "--cache-lock-timeout", "10ms")
 	var st engram.Status
 	c.json(&st, "", "status", "--cache-lock-timeout", "10ms")
 	for _, ts := range st.Tiers {
 		if ts.Tier == engram.TierCache && (ts.State != "degraded" || !strings.Contains(ts.Detail, "locked")) {
 			t.Fatalf("cache tier while held: %+v", ts)
 		}
+	}
+}
+
+func TestFileCommandsRefuseServer(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"db", "stats"}, {"cache", "stats"}, {"blocks", "stat"}, {"heads", "list"}} {
+		c.fails(exitUsage, "--server does not apply", "", append(args, "--server", "http://127.0.0.1:1")...)
 	}
 }
