@@ -175,7 +175,7 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 			os.Remove(cfg.CachePath + rebuildSuffix)
 		case errors.Is(err, engram.ErrLocked):
 			m.fileState = "locked by another process; running on the durable store and RAM"
-			m.log.Warn("memory: cache file held by another process; running without it", "path", cfg.CachePath)
+			m.log.Info("memory: cache file held by another process; running without it", "path", cfg.CachePath)
 		default:
 			m.cancel()
 			m.closeTiers()
