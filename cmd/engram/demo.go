@@ -96,7 +96,7 @@ second run adds to the first.`,
 				return err
 			}
 			say("\nnamespace %s now holds %d episodes, %d steps, %d patterns, %d heuristics.\n", a.ns, counts.Episodes, counts.Steps, counts.Patterns, counts.Heuristics)
-			say("Try: go run ./cmd/engram episode list    (or: search parser, db stats, --help)\n")
+			say("Try: go run ./cmd/engram episode list    (or: search retry, status, db stats, --help)\n")
 			if a.output == "json" {
 				created := make([]engram.EpisodeID, len(eps))
 				for i, ep := range eps {
