@@ -19,7 +19,7 @@ import (
 // episodes of 6 steps, 1,946 bytes encoded on average; 10,000 of them are
 // loaded before the reads. Each reports p50 and p99 latency per operation
 // (per batch for BatchedPuts) and operations (records) per second. See
-// BENCHMARKS-cache.md for the numbers and scripts/bench-cache.sh to rerun.
+// BENCHMARKS.md (cache tiers) for the numbers and scripts/bench-cache.sh to rerun.
 
 const (
 	benchRecords = 10_000

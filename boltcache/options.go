@@ -50,7 +50,7 @@ type Options struct {
 	// so the cache survives an OS crash or power loss too.
 	//
 	// By default commits are not fsynced, which makes a single put about
-	// ten times faster (BENCHMARKS-cache.md). That is safe for a cache
+	// ten times faster (BENCHMARKS.md (cache tiers)). That is safe for a cache
 	// because of what Open does after an unclean shutdown: a process that
 	// dies (kill -9, a panic, the OOM killer) loses nothing, since its
 	// writes are in the OS page cache and a page write is never torn by a
@@ -61,7 +61,7 @@ type Options struct {
 	Sync bool
 	// SkipOpenCheck skips the structural check of the file on Open. The
 	// check reads the whole file once (about 0.7 s per GiB from the page
-	// cache, BENCHMARKS-cache.md); without it a file damaged on disk can
+	// cache, BENCHMARKS.md (cache tiers)); without it a file damaged on disk can
 	// crash the process.
 	SkipOpenCheck bool
 	// Clock drives expiry and the sweeper. nil: the wall clock.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The cache benchmarks of BENCHMARKS-cache.md, in one run: the machine, the
+# The cache benchmarks of BENCHMARKS.md (cache tiers), in one run: the machine, the
 # Go benchmarks of the RAM tier and the cache file, and Redis GET/SET of the
 # same value size on loopback as the reference.
 #

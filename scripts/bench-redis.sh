@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measure Redis GET and SET of values the size of a cached episode on
 # loopback, as the reference the cache benchmarks compare against
-# (BENCHMARKS-cache.md). Starts a throwaway redis-server on 127.0.0.1 on a
+# (BENCHMARKS.md (cache tiers)). Starts a throwaway redis-server on 127.0.0.1 on a
 # free port, without persistence, runs redis-benchmark, and stops it.
 #
 #   scripts/bench-redis.sh [value-bytes] [requests]
