@@ -50,9 +50,7 @@ func (s *Store) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*
 				string(ns), string(key.ItemType), id, key.Model, len(e.Vector), encodeVector(e.Vector), created); err != nil {
 				return err
 			}
-			if err := t.change(ns, engram.KindEmbedding, key.String(), op); err != nil {
-				return err
-			}
+			t.change(ns, engram.KindEmbedding, key.String(), op)
 		}
 		return nil
 	})
@@ -107,7 +105,8 @@ func (s *Store) DeleteEmbedding(ctx context.Context, ns engram.Namespace, key en
 		} else if n == 0 {
 			return engram.NotFound("embedding", key)
 		}
-		return t.change(ns, engram.KindEmbedding, key.String(), engram.OpDelete)
+		t.change(ns, engram.KindEmbedding, key.String(), engram.OpDelete)
+		return nil
 	})
 }
 

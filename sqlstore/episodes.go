@@ -171,7 +171,8 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 			return err
 		}
 	}
-	return t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpInsert)
+	t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpInsert)
+	return nil
 }
 
 // indexEpisode writes the episode's tag, metadata and spatiotemporal rows.
@@ -357,7 +358,8 @@ func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, 
 		return err
 	}
 	t.indexEpisode(ns, ep, id)
-	return t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpUpdate)
+	t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpUpdate)
+	return nil
 }
 
 func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engram.EpisodeID) error {
@@ -393,17 +395,14 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 			return engram.NotFound("episode", id)
 		}
 		for _, r := range rels {
-			if err := t.change(ns, engram.KindRelationship, r, engram.OpDelete); err != nil {
-				return err
-			}
+			t.change(ns, engram.KindRelationship, r, engram.OpDelete)
 		}
 		for _, m := range models {
 			k := engram.EmbeddingKey{ItemType: engram.ItemEpisode, ItemID: id.UUID, Model: m}
-			if err := t.change(ns, engram.KindEmbedding, k.String(), engram.OpDelete); err != nil {
-				return err
-			}
+			t.change(ns, engram.KindEmbedding, k.String(), engram.OpDelete)
 		}
-		return t.change(ns, engram.KindEpisode, id.String(), engram.OpDelete)
+		t.change(ns, engram.KindEpisode, id.String(), engram.OpDelete)
+		return nil
 	})
 }
 
@@ -476,7 +475,8 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 			WHERE namespace = ? AND episode_id = ?`, step.StepNumber, len(doc), nanos(t.now), string(ns), key); err != nil {
 			return err
 		}
-		return t.change(ns, engram.KindEpisode, id.String(), engram.OpUpdate)
+		t.change(ns, engram.KindEpisode, id.String(), engram.OpUpdate)
+		return nil
 	})
 }
 

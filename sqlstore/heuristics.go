@@ -38,7 +38,8 @@ func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, string(ns), id, h.Domain, h.Confidence, nanos(h.CreatedAt), nanos(h.UpdatedAt), doc); err != nil {
 			return err
 		}
-		return t.change(ns, engram.KindHeuristic, h.ID.String(), op)
+		t.change(ns, engram.KindHeuristic, h.ID.String(), op)
+		return nil
 	})
 }
 
@@ -61,7 +62,8 @@ func (s *Store) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id eng
 		if err := t.deleteRow("heuristic", `DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, idBytes(id.UUID), id.UUID); err != nil {
 			return err
 		}
-		return t.change(ns, engram.KindHeuristic, id.String(), engram.OpDelete)
+		t.change(ns, engram.KindHeuristic, id.String(), engram.OpDelete)
+		return nil
 	})
 }
 

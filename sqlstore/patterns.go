@@ -53,7 +53,8 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 		for _, tag := range p.Tags {
 			t.insert("pattern_tags", string(ns), id, tag)
 		}
-		return t.change(ns, engram.KindPattern, p.ID.String(), op)
+		t.change(ns, engram.KindPattern, p.ID.String(), op)
+		return nil
 	})
 }
 
@@ -116,7 +117,8 @@ func (s *Store) DeletePattern(ctx context.Context, ns engram.Namespace, id engra
 		if err := t.deleteRow("pattern", `DELETE FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, key, id.UUID); err != nil {
 			return err
 		}
-		return t.change(ns, engram.KindPattern, id.String(), engram.OpDelete)
+		t.change(ns, engram.KindPattern, id.String(), engram.OpDelete)
+		return nil
 	})
 }
 

@@ -46,7 +46,8 @@ func (s *Store) AddRelationship(ctx context.Context, ns engram.Namespace, r *eng
 			string(ns), from, to, string(r.Type), r.Weight, created); err != nil {
 			return err
 		}
-		return t.change(ns, engram.KindRelationship, relKey(r.From, r.To, r.Type), op)
+		t.change(ns, engram.KindRelationship, relKey(r.From, r.To, r.Type), op)
+		return nil
 	})
 }
 
@@ -79,7 +80,8 @@ func (s *Store) RemoveRelationship(ctx context.Context, ns engram.Namespace, fro
 		} else if n == 0 {
 			return engram.NotFound("relationship", key)
 		}
-		return t.change(ns, engram.KindRelationship, key, engram.OpDelete)
+		t.change(ns, engram.KindRelationship, key, engram.OpDelete)
+		return nil
 	})
 }
 

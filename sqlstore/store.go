@@ -268,9 +268,8 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 }
 
 // change appends one change-feed entry (written at commit, in order).
-func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op engram.ChangeOp) error {
+func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op engram.ChangeOp) {
 	t.insert("changes", string(ns), string(kind), key, string(op), t.now.UnixNano())
-	return nil
 }
 
 // write runs fn in one write transaction and commits it. Any error rolls
