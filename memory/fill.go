@@ -103,55 +103,40 @@ func (m *Memory) readAll(ctx context.Context, nss []engram.Namespace, rep *engra
 	}
 	for _, ns := range nss {
 		if !m.cfg.Sync.SkipPatterns {
-			for cur := ""; ; {
-				page, err := m.ListPatterns(ctx, ns, engram.PatternFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
-				if err != nil {
-					return err
-				}
-				for _, p := range page.Patterns {
-					b.PutPattern(ns, p)
-					rep.Patterns++
-					if err := add(); err != nil {
-						return err
-					}
-				}
-				if cur = page.NextCursor; cur == "" {
-					break
-				}
+			err := eachPage(func(cur string) ([]*engram.Pattern, string, error) {
+				p, err := m.ListPatterns(ctx, ns, engram.PatternFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
+				return p.Patterns, p.NextCursor, err
+			}, func(p *engram.Pattern) error {
+				b.PutPattern(ns, p)
+				rep.Patterns++
+				return add()
+			})
+			if err != nil {
+				return err
 			}
-			for cur := ""; ; {
-				page, err := m.ListHeuristics(ctx, ns, engram.HeuristicFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
-				if err != nil {
-					return err
-				}
-				for _, h := range page.Heuristics {
-					b.PutHeuristic(ns, h)
-					rep.Heuristics++
-					if err := add(); err != nil {
-						return err
-					}
-				}
-				if cur = page.NextCursor; cur == "" {
-					break
-				}
+			err = eachPage(func(cur string) ([]*engram.Heuristic, string, error) {
+				p, err := m.ListHeuristics(ctx, ns, engram.HeuristicFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
+				return p.Heuristics, p.NextCursor, err
+			}, func(h *engram.Heuristic) error {
+				b.PutHeuristic(ns, h)
+				rep.Heuristics++
+				return add()
+			})
+			if err != nil {
+				return err
 			}
 		}
 		if !m.cfg.Sync.SkipEmbeddings {
-			for cur := ""; ; {
-				page, err := m.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
-				if err != nil {
-					return err
-				}
-				for _, e := range page.Embeddings {
-					b.PutEmbedding(ns, e)
-					rep.Embeddings++
-					if err := add(); err != nil {
-						return err
-					}
-				}
-				if cur = page.NextCursor; cur == "" {
-					break
-				}
+			err := eachPage(func(cur string) ([]*engram.Embedding, string, error) {
+				p, err := m.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{Limit: m.cfg.Sync.BatchSize, Cursor: cur})
+				return p.Embeddings, p.NextCursor, err
+			}, func(e *engram.Embedding) error {
+				b.PutEmbedding(ns, e)
+				rep.Embeddings++
+				return add()
+			})
+			if err != nil {
+				return err
 			}
 		}
 	}
@@ -159,6 +144,24 @@ func (m *Memory) readAll(ctx context.Context, nss []engram.Namespace, rep *engra
 		return emit(b)
 	}
 	return nil
+}
+
+// eachPage calls each for every record of a cursor-paged listing.
+func eachPage[T any](page func(cursor string) ([]T, string, error), each func(T) error) error {
+	for cur := ""; ; {
+		recs, next, err := page(cur)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if err := each(r); err != nil {
+				return err
+			}
+		}
+		if cur = next; cur == "" {
+			return nil
+		}
+	}
 }
 
 // fillTotal estimates how many records fillFrom will write, for progress.

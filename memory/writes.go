@@ -88,20 +88,16 @@ func (m *Memory) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engr
 	// The durable delete takes the episode's embeddings with it; find their
 	// keys first so the tiers drop them too. One added between this list and
 	// the delete is caught by the next incremental sync.
-	for cur := ""; ; {
-		page, err := durableRead(m, ctx, func() (engram.EmbeddingPage, error) {
-			return m.durable.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{ItemType: engram.ItemEpisode, ItemID: id.UUID,
-				Limit: engram.MaxQueryLimit, Cursor: cur})
-		})
-		if err != nil {
-			return err
-		}
-		for _, e := range page.Embeddings {
-			keys = append(keys, engram.EmbeddingCacheKey(ns, e.Key()))
-		}
-		if cur = page.NextCursor; cur == "" {
-			break
-		}
+	err := eachPage(func(cur string) ([]*engram.Embedding, string, error) {
+		p, err := m.ListEmbeddings(ctx, ns, engram.EmbeddingFilter{ItemType: engram.ItemEpisode, ItemID: id.UUID,
+			Limit: engram.MaxQueryLimit, Cursor: cur})
+		return p.Embeddings, p.NextCursor, err
+	}, func(e *engram.Embedding) error {
+		keys = append(keys, engram.EmbeddingCacheKey(ns, e.Key()))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return m.write(ctx, keys,
 		func() error { return m.durable.DeleteEpisode(ctx, ns, id) },
