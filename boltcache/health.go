@@ -37,14 +37,24 @@ type Health struct {
 // Health checks the file's structure (in a write transaction, so writes wait
 // for it; it reads the whole file) and reports sizes, free disk space and
 // the last error a read or write met.
-func (c *Cache) Health(ctx context.Context) (Health, error) {
-	h := Health{Path: c.path, Recreated: c.recreated, UncleanShutdown: c.unclean, Check: "ok"}
-	if err := c.submit(ctx, &writeReq{special: specialCheck}, true); err != nil {
-		if !errors.Is(err, engram.ErrCorrupt) {
-			return h, err
+func (c *Cache) Health(ctx context.Context) (Health, error) { return c.health(ctx, true) }
+
+// QuickHealth is Health without the structural check, which reads the whole
+// file and holds up writes meanwhile: for status pages and metrics, asked
+// often. Check reads "not run".
+func (c *Cache) QuickHealth(ctx context.Context) (Health, error) { return c.health(ctx, false) }
+
+func (c *Cache) health(ctx context.Context, check bool) (Health, error) {
+	h := Health{Path: c.path, Recreated: c.recreated, UncleanShutdown: c.unclean, Check: "not run"}
+	if check {
+		h.Check = "ok"
+		if err := c.submit(ctx, &writeReq{special: specialCheck}, true); err != nil {
+			if !errors.Is(err, engram.ErrCorrupt) {
+				return h, err
+			}
+			h.Check = err.Error()
+			h.Problems = append(h.Problems, "structural check failed: "+err.Error())
 		}
-		h.Check = err.Error()
-		h.Problems = append(h.Problems, "structural check failed: "+err.Error())
 	}
 	if st, err := os.Stat(c.path); err == nil {
 		h.FileSize = st.Size()

@@ -46,3 +46,22 @@ func TestKeysListsEveryRecord(t *testing.T) {
 	sort.Strings(want)
 	storetest.Equal(t, "keys", got, want)
 }
+
+func TestQuickHealthSkipsTheCheck(t *testing.T) {
+	c, err := Open(filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	full, err := c.Health(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick, err := c.QuickHealth(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Check != "ok" || quick.Check != "not run" || !quick.Healthy || quick.Path != full.Path || quick.DiskFree == 0 {
+		t.Fatalf("full %+v\nquick %+v", full, quick)
+	}
+}

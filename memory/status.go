@@ -51,7 +51,7 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 		if s, err := m.file.Stats(ctx); err == nil {
 			ts.Stats = statsMap(s)
 		}
-		if h, err := m.file.Health(ctx); err == nil && !h.Healthy {
+		if h, err := m.file.QuickHealth(ctx); err == nil && !h.Healthy {
 			ts.State, ts.Detail = "degraded", fmt.Sprintf("%s: %v", m.file.Path(), h.Problems)
 		}
 		if why := suspect[engram.TierCache]; why != "" {
