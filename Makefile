@@ -5,9 +5,10 @@
 #   make fuzz    each fuzz target for FUZZTIME (default 10s)
 
 GO          ?= go
-GOBIN       ?= $(shell $(GO) env GOPATH)/bin
-STATICCHECK ?= $(GOBIN)/staticcheck
-STATICCHECK_VERSION ?= 2026.2.2
+# Tools are pinned by module version in tools/go.mod and built into .bin/ (ignored by git),
+# so a fresh clone needs nothing installed by hand and nothing on PATH.
+BIN         := $(CURDIR)/.bin
+STATICCHECK := $(BIN)/staticcheck
 FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
@@ -36,8 +37,8 @@ unit:
 
 tools: $(STATICCHECK)
 
-$(STATICCHECK):
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(STATICCHECK): tools/go.mod tools/go.sum
+	cd tools && GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
