@@ -16,6 +16,17 @@ const (
 	ECORRUPT     = "corrupt"     // stored bytes failed verification
 	ELOCKED      = "locked"      // another process holds a file we need
 	EINTERNAL    = "internal"    // a bug or an unexpected failure
+	// EUNKNOWN: the durable commit's outcome is unknown (its sync to disk
+	// failed after the write was handed to the file system). The write may or
+	// may not be there after a restart; retry it with the same idempotency key
+	// to settle it.
+	EUNKNOWN = "unknown"
+	// ENOSPACE: a write was refused because a file system is full. Reads keep
+	// working; writes succeed again once space is freed, without a restart.
+	ENOSPACE = "no_space"
+	// EGONE: the change feed no longer holds the entries asked for (they are
+	// older than its retention horizon). A reader that gets it rebuilds.
+	EGONE = "gone"
 )
 
 // Error is the one error type engram returns at its API boundary. Code is one
@@ -67,6 +78,9 @@ var (
 	ErrUnavailable = &Error{Code: EUNAVAILABLE}
 	ErrCorrupt     = &Error{Code: ECORRUPT}
 	ErrLocked      = &Error{Code: ELOCKED}
+	ErrUnknown     = &Error{Code: EUNKNOWN}
+	ErrNoSpace     = &Error{Code: ENOSPACE}
+	ErrGone        = &Error{Code: EGONE}
 )
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for
@@ -102,6 +116,13 @@ func Invalid(field, format string, args ...any) *Error {
 func TooLarge(field string, size, limit int) *Error {
 	return &Error{Code: ETOOLARGE, Field: field,
 		Message: fmt.Sprintf("is %d bytes; the limit is %s", size, FormatBytes(limit))}
+}
+
+// TooMany returns an ETOOLARGE error saying field has n entries (what: "steps",
+// "entries", "dimensions") against limit.
+func TooMany(field string, n int, what string, limit int) *Error {
+	return &Error{Code: ETOOLARGE, Field: field,
+		Message: fmt.Sprintf("has %d %s; the limit is %d", n, what, limit)}
 }
 
 // NotFound returns an ENOTFOUND error naming what was not found.

@@ -20,4 +20,6 @@ const (
 	DefaultQueryLimit       = 100  // records per page when a query names no limit
 	MaxQueryLimit           = 1000 // the most records one page may hold
 	MaxSearchQueryBytes     = 1 << 10
+	MaxFilterTags           = 32 // tag= filters in one query
+	MaxFilterMetadata       = 32 // metadata key=value filters in one query
 )

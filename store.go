@@ -19,6 +19,12 @@ import (
 //
 // Every committed change appends to the change feed in the same transaction
 // (see Changes).
+//
+// Every write may carry an idempotency key (WithIdempotencyKey). A write whose
+// key was already committed in the namespace is not applied again: it returns
+// the original outcome (the record passed in is filled as the first call
+// filled it), or ECONFLICT when the key was used for a different request.
+// A write that failed with EUNKNOWN is settled by retrying it with its key.
 type Store interface {
 	// CreateEpisode stores a new episode with its steps. ECONFLICT if the id exists.
 	CreateEpisode(ctx context.Context, ns Namespace, ep *Episode) error
@@ -84,6 +90,17 @@ type Store interface {
 	// Changes returns up to limit change-feed entries with Seq > after, in
 	// Seq order, across all namespaces. LastSeq is the highest Seq written
 	// (0 for an empty store).
+	//
+	// The feed is gap-free in visibility order: once any reader has seen
+	// an entry with Seq N (from Changes or LastSeq), no entry with Seq <= N
+	// that it has not seen can ever appear later. A reader that resumes from
+	// the highest Seq it saw therefore never misses a change. Stores whose
+	// sequence values can commit out of order (concurrent writers on a
+	// server database) must hold back entries behind an uncommitted one.
+	//
+	// The feed has a retention horizon: entries older than it may be dropped.
+	// When entries after `after` have been dropped, Changes answers EGONE and
+	// the reader must rebuild from the records themselves.
 	Changes(ctx context.Context, after uint64, limit int) ([]Change, error)
 	LastSeq(ctx context.Context) (uint64, error)
 

@@ -2,6 +2,7 @@ package engram
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -18,7 +19,11 @@ const (
 // attaches one to the context with WithReadInfo; stores that serve reads
 // from several tiers fill it in (ReportRead). Stores that do not leave it
 // untouched, which callers must read as "durable, not stale".
+//
+// ReadInfo is safe for concurrent use while a call fills it (a call may fan
+// out reads); read its fields once the call has returned, or with Get.
 type ReadInfo struct {
+	mu   sync.Mutex
 	Tier Tier `json:"tier"`
 	// Stale is true when the durable tier could not be reached and the record
 	// came from a cache that may lag behind it.
@@ -36,9 +41,19 @@ func WithReadInfo(ctx context.Context, ri *ReadInfo) context.Context {
 // When a call makes several reads, a stale one keeps the whole call stale.
 func ReportRead(ctx context.Context, tier Tier, stale bool) {
 	if ri, ok := ctx.Value(readInfoKey{}).(*ReadInfo); ok && ri != nil {
+		ri.mu.Lock()
 		ri.Tier = tier
 		ri.Stale = ri.Stale || stale
+		ri.mu.Unlock()
 	}
+}
+
+// Get returns the tier and staleness reported so far; safe to call while
+// reads are still reporting.
+func (ri *ReadInfo) Get() (Tier, bool) {
+	ri.mu.Lock()
+	defer ri.mu.Unlock()
+	return ri.Tier, ri.Stale
 }
 
 // Syncer is implemented by stores that keep a cache in step with the durable

@@ -52,7 +52,7 @@ func (c *check) text(field, s string, max int, required bool) {
 
 func (c *check) texts(field string, list []string, max int) {
 	if len(list) > MaxListItems {
-		c.failf(field, "has %d entries; the limit is %d", len(list), MaxListItems)
+		c.fail(TooMany(field, len(list), "entries", MaxListItems))
 	}
 	for i, s := range list {
 		c.text(fmt.Sprintf("%s[%d]", field, i), s, max, false)
@@ -80,7 +80,7 @@ func (c *check) nonNegative(field string, v int64) {
 
 func (c *check) tags(field string, tags []string) {
 	if c.err == nil && len(tags) > MaxTags {
-		c.failf(field, "has %d tags; the limit is %d", len(tags), MaxTags)
+		c.fail(TooMany(field, len(tags), "tags", MaxTags))
 	}
 	for i, t := range tags {
 		if c.err != nil {
@@ -94,7 +94,7 @@ func (c *check) tags(field string, tags []string) {
 
 func (c *check) metadata(field string, m map[string]string) {
 	if c.err == nil && len(m) > MaxMetadataEntries {
-		c.failf(field, "has %d keys; the limit is %d", len(m), MaxMetadataEntries)
+		c.fail(TooMany(field, len(m), "keys", MaxMetadataEntries))
 	}
 	for k, v := range m {
 		if c.err != nil {
@@ -268,7 +268,7 @@ func (e *Episode) Validate() error {
 		}
 	}
 	if len(e.Steps) > MaxSteps {
-		c.failf("steps", "has %d steps; the limit is %d", len(e.Steps), MaxSteps)
+		c.fail(TooMany("steps", len(e.Steps), "steps", MaxSteps))
 	}
 	prev := 0
 	for i := range e.Steps {
@@ -293,10 +293,10 @@ func (e *Episode) Validate() error {
 		c.fail(e.Reflection.validate("reflection"))
 	}
 	if len(e.Patterns) > MaxListItems {
-		c.failf("patterns", "has %d entries; the limit is %d", len(e.Patterns), MaxListItems)
+		c.fail(TooMany("patterns", len(e.Patterns), "entries", MaxListItems))
 	}
 	if len(e.Heuristics) > MaxListItems {
-		c.failf("heuristics", "has %d entries; the limit is %d", len(e.Heuristics), MaxListItems)
+		c.fail(TooMany("heuristics", len(e.Heuristics), "entries", MaxListItems))
 	}
 	c.tags("tags", e.Tags)
 	c.metadata("metadata", e.Metadata)
@@ -535,7 +535,7 @@ func (p *Pattern) Validate() error {
 		c.texts("context_features", p.ContextFeatures, MaxTextBytes)
 		c.text("recommended_approach", p.RecommendedApproach, MaxTextBytes, true)
 		if c.err == nil && len(p.Evidence) > MaxListItems {
-			c.failf("evidence", "has %d entries; the limit is %d", len(p.Evidence), MaxListItems)
+			c.fail(TooMany("evidence", len(p.Evidence), "entries", MaxListItems))
 		}
 	}
 	c.text("domain", p.Domain, MaxNameBytes, true)
@@ -576,7 +576,7 @@ func (h *Heuristic) Validate() error {
 	c.text("action", h.Action, MaxTextBytes, true)
 	c.unit("confidence", h.Confidence)
 	if len(h.Evidence.EpisodeIDs) > MaxListItems {
-		c.failf("evidence.episode_ids", "has %d entries; the limit is %d", len(h.Evidence.EpisodeIDs), MaxListItems)
+		c.fail(TooMany("evidence.episode_ids", len(h.Evidence.EpisodeIDs), "entries", MaxListItems))
 	}
 	c.unit("evidence.success_rate", h.Evidence.SuccessRate)
 	c.nonNegative("evidence.sample_size", h.Evidence.SampleSize)
@@ -601,8 +601,12 @@ func (e *Embedding) Validate() error {
 		c.failf("item_id", "is required")
 	}
 	c.text("model", e.Model, MaxNameBytes, true)
-	if c.err == nil && (len(e.Vector) < 1 || len(e.Vector) > MaxVectorDim) {
-		c.failf("vector", "has dimension %d; the dimension must be 1-%d", len(e.Vector), MaxVectorDim)
+	switch {
+	case c.err != nil:
+	case len(e.Vector) < 1:
+		c.failf("vector", "is empty; the dimension must be 1-%d", MaxVectorDim)
+	case len(e.Vector) > MaxVectorDim:
+		c.fail(TooMany("vector", len(e.Vector), "dimensions", MaxVectorDim))
 	}
 	for i, v := range e.Vector {
 		if c.err != nil {

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
-	"github.com/engramhq/engram/internal/clock"
+	"github.com/engramhq/engram/clock"
 )
 
 // Defaults for the zero values of Options.

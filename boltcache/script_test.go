@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
-	"github.com/engramhq/engram/internal/clock"
+	"github.com/engramhq/engram/clock"
 	"github.com/engramhq/engram/internal/script"
 )
 

@@ -51,7 +51,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/boltcache"
-	"github.com/engramhq/engram/internal/clock"
+	"github.com/engramhq/engram/clock"
 	"github.com/engramhq/engram/ramcache"
 	"github.com/engramhq/engram/sqlstore"
 )

@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
-	"github.com/engramhq/engram/internal/clock"
+	"github.com/engramhq/engram/clock"
 	"github.com/maypok86/otter/v2"
 )
 

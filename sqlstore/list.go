@@ -36,6 +36,12 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 	if err != nil {
 		return page, err
 	}
+	if len(f.Tags) > engram.MaxFilterTags {
+		return page, engram.Invalid("tag", "has %d tag filters; the limit is %d", len(f.Tags), engram.MaxFilterTags)
+	}
+	if len(f.Metadata) > engram.MaxFilterMetadata {
+		return page, engram.Invalid("metadata", "has %d metadata filters; the limit is %d", len(f.Metadata), engram.MaxFilterMetadata)
+	}
 	q := query{}
 	q.add(`e.namespace = ?`, string(ns))
 	if !f.Since.IsZero() {

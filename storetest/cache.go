@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
-	"github.com/engramhq/engram/internal/clock"
+	"github.com/engramhq/engram/clock"
 )
 
 // CacheConfig is what a conformance test asks of the cache it is given.
