@@ -18,6 +18,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/clock"
+	"github.com/engramhq/engram/internal/boltfile"
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -32,16 +33,20 @@ var (
 	metaTable    = []byte("meta")
 	recencyTable = []byte("recency") // index key -> read tick (uint64), written lazily
 
+	// Every meta value is stored checksummed (meta.go).
 	keyFormat    = []byte("format")    // formatName
 	keyState     = []byte("state")     // stateClosed, stateOpenSync, or stateOpenNoSync and a boot id
 	keyWatermark = []byte("watermark") // uint64, big-endian
 	keyTick      = []byte("tick")      // the LRU clock, uint64
 	keyCounters  = []byte("counters")  // lifetime counters, uvarints
+	keyRecreated = []byte("recreated") // the last Recreation (meta.go)
 )
 
-// formatName names the file format: table layout and record format. A file
-// of any other format is discarded on open. Change it with recordVersion.
-const formatName = "engram.boltcache/1"
+// formatName names the file format: table layout, record format and meta
+// value format. A file of any other format is discarded on open. Change it
+// with recordVersion or metaVersion. Version 1 stored meta values without
+// checksums.
+const formatName = "engram.boltcache/2"
 
 const (
 	stateOpenSync   = "open"
@@ -74,10 +79,14 @@ type Cache struct {
 	log    *slog.Logger
 	clock  clock.Clock
 
-	// recreated says why Open discarded the file it found ("" if it did not);
-	// unclean that the previous session did not close the file.
-	recreated string
-	unclean   bool
+	// recreated says why Open discarded the file it found ("" if it did not),
+	// damaged whether because it failed a check; lastRecreation is the record
+	// the file keeps of the last time (this open's, or an earlier one's).
+	// unclean says the previous session did not close the file.
+	recreated      string
+	damaged        bool
+	lastRecreation *Recreation
+	unclean        bool
 
 	tick atomic.Uint64 // the LRU clock: every put and hit takes the next value
 
@@ -173,7 +182,7 @@ func Open(path string, o Options) (*Cache, error) {
 		return nil, err
 	}
 	if c.recreated != "" {
-		c.log.Warn("boltcache: discarded the cache file and started empty", "path", path, "reason", c.recreated)
+		c.log.Warn("boltcache: discarded the cache file and started empty", "path", path, "reason", c.recreated, "damaged", c.damaged)
 	}
 	c.wg.Add(1)
 	go c.commitLoop()
@@ -194,7 +203,6 @@ func (c *Cache) open() error {
 			return err
 		}
 		if why != "" { // open again, truncating
-			c.recreated = why
 			if db != nil {
 				_ = db.Close()
 			}
@@ -218,17 +226,14 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
 		return nil, "", fileErr(err)
 	}
-	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := boltfile.Lock(c.path, boltfile.LockOptions{Flag: os.O_RDWR | os.O_CREATE, Perm: 0o600,
+		Timeout: max(c.opts.LockTimeout, 0), OnWaiting: c.opts.lockWaiting})
 	if err != nil {
-		return nil, "", fileErr(err)
-	}
-	if err := lockFile(f, max(c.opts.LockTimeout, 0)); err != nil {
-		_ = f.Close()
-		if errors.Is(err, errWouldBlock) {
+		if errors.Is(err, boltfile.ErrLocked) {
 			return nil, "", &engram.Error{Code: engram.ELOCKED,
 				Message: fmt.Sprintf("boltcache: %s is locked by another process (waited %s)", c.path, max(c.opts.LockTimeout, 0))}
 		}
-		return nil, "", unavailable("lock "+c.path, err)
+		return nil, "", fileErr(err)
 	}
 	if !truncate && !c.opts.SkipOpenCheck {
 		st, err := f.Stat()
@@ -236,8 +241,8 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 			_ = f.Close()
 			return nil, "", fileErr(err)
 		}
-		if err := checkFileStructure(f, st.Size()); err != nil {
-			why = "structural check failed: " + err.Error()
+		if err := boltfile.Check(f, st.Size()); err != nil {
+			c.recreated, c.damaged = "structural check failed: "+err.Error(), true
 			truncate = true
 		}
 	}
@@ -261,7 +266,8 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 		if truncate {
 			return nil, "", unavailable("create "+c.path, err)
 		}
-		return nil, "bbolt could not open it: " + err.Error(), nil
+		c.recreated, c.damaged = "bbolt could not open it: "+err.Error(), true
+		return nil, c.recreated, nil
 	}
 	reason, err := c.prepare(db)
 	if err != nil {
@@ -272,20 +278,20 @@ func (c *Cache) openFile(truncate bool) (db *bolt.DB, why string, err error) {
 		_ = db.Close()
 		return nil, "", unavailable("create "+c.path, errors.New(reason))
 	}
-	if why != "" {
-		c.recreated = why // truncated above; Open logs why
-	}
 	return db, reason, nil
 }
 
-// prepare checks the format and state of a freshly opened file, creates the
-// tables of a new one and marks it open. why is set when the file must be
-// recreated.
+// prepare checks the format, meta values and state of a freshly opened
+// file, creates the tables of a new one and marks it open. why is set (and
+// c.recreated with it) when the file must be recreated.
 func (c *Cache) prepare(db *bolt.DB) (why string, err error) {
 	boot := bootID()
 	state := stateOpenSync
 	if !c.opts.Sync {
 		state = stateOpenNoSync + boot
+	}
+	recreate := func(reason string, damaged bool) {
+		why, c.recreated, c.damaged = reason, reason, damaged
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaTable)
@@ -301,33 +307,60 @@ func (c *Cache) prepare(db *bolt.DB) (why string, err error) {
 				}
 			}
 			meta = tx.Bucket(metaTable)
-			if err := meta.Put(keyFormat, []byte(formatName)); err != nil {
+			if err := putMeta(meta, keyFormat, []byte(formatName)); err != nil {
 				return err
 			}
-			return meta.Put(keyState, []byte(state))
+			if c.recreated != "" {
+				r := Recreation{At: c.clock.Now().UTC(), Reason: c.recreated, Damaged: c.damaged}
+				c.lastRecreation = &r
+				if err := putMeta(meta, keyRecreated, encodeRecreation(r)); err != nil {
+					return err
+				}
+			}
+			return putMeta(meta, keyState, []byte(state))
 		}
-		if got := string(meta.Get(keyFormat)); got != formatName {
-			why = fmt.Sprintf("file format %q, this version reads %q", got, formatName)
+		raw := meta.Get(keyFormat)
+		got, err := decodeMeta(keyFormat, raw)
+		switch {
+		case err == nil && string(got) == formatName:
+		case err == nil:
+			recreate(fmt.Sprintf("file format %q, this version reads %q", got, formatName), false)
+			return nil
+		case bytes.HasPrefix(raw, []byte("engram.boltcache/")): // version 1 stored it plain
+			recreate(fmt.Sprintf("file format %q, this version reads %q", raw, formatName), false)
+			return nil
+		default:
+			recreate(err.Error(), true)
+			return nil
+		}
+		if err := checkMetaTx(tx); err != nil {
+			// Above all the watermark: trusting a damaged one would skip
+			// changes, so the file starts empty and is refilled in full.
+			recreate(err.Error(), true)
 			return nil
 		}
 		for _, name := range append(tableNames[1:], recencyTable) {
 			if tx.Bucket(name) == nil {
-				why = fmt.Sprintf("table %s is missing", name)
+				recreate(fmt.Sprintf("table %s is missing", name), true)
 				return nil
 			}
 		}
-		switch prev := string(meta.Get(keyState)); {
+		if r, ok, _ := getRecreation(meta); ok {
+			c.lastRecreation = &r
+		}
+		prevB, _, _ := getMeta(meta, keyState)
+		switch prev := string(prevB); {
 		case prev == stateClosed:
 		case strings.HasPrefix(prev, stateOpenNoSync):
 			if then := strings.TrimPrefix(prev, stateOpenNoSync); then == "" || then != boot {
-				why = "the last session did not close the file, ran without Sync, and the machine has restarted since"
+				recreate("the last session did not close the file, ran without Sync, and the machine has restarted since", false)
 				return nil
 			}
 			c.unclean = true // the process died but the machine did not: its writes are all in the file
 		default:
 			c.unclean = true
 		}
-		return meta.Put(keyState, []byte(state))
+		return putMeta(meta, keyState, []byte(state))
 	})
 	return why, err
 }
@@ -339,10 +372,11 @@ func (c *Cache) loadIndex() error {
 	var maxTick uint64
 	err := c.db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(metaTable)
-		c.ctr.decode(meta.Get(keyCounters))
-		if v := meta.Get(keyTick); len(v) == 8 {
-			maxTick = binary.BigEndian.Uint64(v)
+		// prepare verified the meta values.
+		if v, ok, _ := getMeta(meta, keyCounters); ok {
+			c.ctr.decode(v)
 		}
+		maxTick, _ = getMetaUint64(meta, keyTick)
 		rec := tx.Bucket(recencyTable)
 		for code := kindCode(1); int(code) <= numKinds; code++ {
 			err := tx.Bucket(tableNames[code]).ForEach(func(k, v []byte) error {
@@ -658,20 +692,42 @@ func (c *Cache) applyWrites(ctx context.Context, writes []engram.CacheWrite, wat
 	return c.submit(ctx, req, true)
 }
 
-// Watermark returns the watermark the last Apply with one committed.
+// Watermark returns the watermark the last Apply with one committed, 0 for
+// a file that never had one. A stored watermark that fails its checksum (the
+// file was changed under the running process; Open discards such a file) is
+// an ECORRUPT error naming the file, never a number.
 func (c *Cache) Watermark(ctx context.Context) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	var w uint64
+	var bad error
 	err := c.view(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(metaTable).Get(keyWatermark); len(v) == 8 {
-			w = binary.BigEndian.Uint64(v)
-		}
+		w, bad = getMetaUint64(tx.Bucket(metaTable), keyWatermark)
 		return nil
 	})
+	if err == nil && bad != nil {
+		err = &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("boltcache: %s: the sync watermark is damaged; reopening the file recreates it", c.path), Err: bad}
+		c.setErr(err)
+		return 0, err
+	}
 	return w, err
 }
+
+// LastRecreation returns the record the file keeps of the last time Open
+// discarded a file at its path and started it empty (ok false if never).
+// Recreated reports whether that happened when this Cache was opened.
+func (c *Cache) LastRecreation() (r Recreation, ok bool) {
+	if c.lastRecreation == nil {
+		return Recreation{}, false
+	}
+	return *c.lastRecreation, true
+}
+
+// Recreated says why Open discarded the file it found and started empty
+// ("" when it did not): then the file's watermark is 0 and it must be
+// refilled in full.
+func (c *Cache) Recreated() string { return c.recreated }
 
 // Clear removes every record and resets the watermark to 0, in one commit.
 func (c *Cache) Clear(ctx context.Context) error {

@@ -36,7 +36,7 @@ func mustOpen(t *testing.T, o boltcache.Options) *boltcache.Cache {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
+	checkAtCleanup(t, c)
 	return c
 }
 
@@ -113,5 +113,17 @@ func mustOpenAt(t *testing.T, path string) *boltcache.Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkAtCleanup(t, c)
 	return c
+}
+
+// checkAtCleanup closes c when the test ends (unless the test did) and runs
+// boltcache.CheckFile on its file: every test leaves a sound file behind.
+func checkAtCleanup(t *testing.T, c *boltcache.Cache) {
+	t.Cleanup(func() {
+		_ = c.Close()
+		if err := boltcache.CheckFile(c.Path()); err != nil {
+			t.Errorf("file left by the test: %v", err)
+		}
+	})
 }

@@ -197,6 +197,7 @@ func TestKillDuringWrites(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: Open after SIGKILL: %v", round, err)
 		}
+		registerCheck(t, c)
 		if c.recreated != "" {
 			t.Fatalf("round %d: the file was recreated after SIGKILL: %s", round, c.recreated)
 		}
@@ -222,6 +223,7 @@ func TestKillDuringWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	registerCheck(t, c)
 	check(rounds, c, 1, w)
 	c.Close()
 	t.Logf("%d kills, %d batches committed", rounds, w)
@@ -245,10 +247,10 @@ func TestUnsyncedFileFromAnotherBootIsDiscarded(t *testing.T) {
 		}
 		err = db.Update(func(tx *bolt.Tx) error {
 			m := tx.Bucket(metaTable)
-			if got := string(m.Get(keyState)); got != stateOpenNoSync+bootID() {
-				t.Errorf("the killed session left state %q, want %q", got, stateOpenNoSync+bootID())
+			if got, _, err := getMeta(m, keyState); err != nil || string(got) != stateOpenNoSync+bootID() {
+				t.Errorf("the killed session left state %q (%v), want %q", got, err, stateOpenNoSync+bootID())
 			}
-			return m.Put(keyState, []byte(stateOpenNoSync+recorded))
+			return putMeta(m, keyState, []byte(stateOpenNoSync+recorded))
 		})
 		db.Close()
 		if err != nil {
@@ -258,6 +260,7 @@ func TestUnsyncedFileFromAnotherBootIsDiscarded(t *testing.T) {
 		if err != nil {
 			t.Fatalf("boot id %q: Open: %v", recorded, err)
 		}
+		registerCheck(t, c)
 		if !strings.Contains(c.recreated, "restarted") {
 			t.Fatalf("boot id %q: recreated = %q, want the restart reason", recorded, c.recreated)
 		}

@@ -15,10 +15,7 @@ import (
 // committer stalls on a first request, queues 50 puts from their own
 // goroutines behind it, releases the lock, and wants the 50 in one commit.
 func TestConcurrentPutsShareOneCommit(t *testing.T) {
-	c, err := Open(filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1, Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openChecked(t, filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1, Logger: discardLogger()})
 	defer c.Close()
 	ctx := context.Background()
 	tx, err := c.db.Begin(true) // the committer's next transaction waits for this one

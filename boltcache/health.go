@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/boltfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,8 +29,11 @@ type Health struct {
 	Check       string     `json:"check"`
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
-	// Recreated says why Open discarded the file it found, if it did.
-	Recreated string `json:"recreated,omitempty"`
+	// Recreated says why Open discarded the file it found, if it did;
+	// LastRecreation is the file's record of the last time that happened
+	// (this open or an earlier one).
+	Recreated      string      `json:"recreated,omitempty"`
+	LastRecreation *Recreation `json:"last_recreation,omitempty"`
 	// UncleanShutdown: the previous session did not close the file.
 	UncleanShutdown bool `json:"unclean_shutdown"`
 }
@@ -45,7 +49,7 @@ func (c *Cache) Health(ctx context.Context) (Health, error) { return c.health(ct
 func (c *Cache) QuickHealth(ctx context.Context) (Health, error) { return c.health(ctx, false) }
 
 func (c *Cache) health(ctx context.Context, check bool) (Health, error) {
-	h := Health{Path: c.path, Recreated: c.recreated, UncleanShutdown: c.unclean, Check: "not run"}
+	h := Health{Path: c.path, Recreated: c.recreated, LastRecreation: c.lastRecreation, UncleanShutdown: c.unclean, Check: "not run"}
 	if check {
 		h.Check = "ok"
 		if err := c.submit(ctx, &writeReq{special: specialCheck}, true); err != nil {
@@ -59,7 +63,7 @@ func (c *Cache) health(ctx context.Context, check bool) (Health, error) {
 	if st, err := os.Stat(c.path); err == nil {
 		h.FileSize = st.Size()
 	}
-	if free, err := diskFree(filepath.Dir(c.path)); err == nil {
+	if free, err := boltfile.DiskFree(filepath.Dir(c.path)); err == nil {
 		h.DiskFree = free
 		if free < MinDiskFree {
 			h.Problems = append(h.Problems, fmt.Sprintf("only %d bytes free on disk", free))
@@ -92,7 +96,10 @@ func (c *Cache) checkTx(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	if err := checkFileStructure(f, st.Size()); err != nil {
+	if err := boltfile.Check(f, st.Size()); err != nil {
+		return &engram.Error{Code: engram.ECORRUPT, Message: err.Error()}
+	}
+	if err := checkMetaTx(tx); err != nil {
 		return &engram.Error{Code: engram.ECORRUPT, Message: err.Error()}
 	}
 	var msgs []string
@@ -112,7 +119,12 @@ type CheckReport struct {
 	Expired   int         `json:"expired"` // intact but past their expiry
 	Bad       []BadRecord `json:"bad,omitempty"`
 	Removed   int         `json:"removed"`   // bad records deleted
-	Structure string      `json:"structure"` // "ok" or the first inconsistency
+	Structure string      `json:"structure"` // "ok" or the first inconsistency (of the structure or a meta value)
+	// Recreated says why Open discarded the file it found, if it did (the
+	// check then ran on the new, empty file); RecreatedDamaged, whether it
+	// was because the file failed a check.
+	Recreated        string `json:"recreated,omitempty"`
+	RecreatedDamaged bool   `json:"recreated_damaged,omitempty"`
 }
 
 // BadRecord is a record that failed verification.
@@ -122,13 +134,14 @@ type BadRecord struct {
 	Reason string `json:"reason"`
 }
 
-// Check verifies the file's structure and every record in it: envelope,
-// checksum and payload. With remove, bad records are deleted (unless
+// Check verifies the file's structure, every meta value (checksum; the
+// watermark among them) and every record in it: envelope, checksum and
+// payload. With remove, bad records are deleted (unless
 // rewritten meanwhile). Use it to validate a freshly built cache before
 // swapping it in: a file whose report has no Bad records and Structure "ok"
 // holds exactly what was put into it.
 func (c *Cache) Check(ctx context.Context, remove bool) (CheckReport, error) {
-	rep := CheckReport{Structure: "ok"}
+	rep := CheckReport{Structure: "ok", Recreated: c.recreated, RecreatedDamaged: c.recreated != "" && c.damaged}
 	if err := c.submit(ctx, &writeReq{special: specialCheck}, true); err != nil {
 		if !errors.Is(err, engram.ErrCorrupt) {
 			return rep, err
@@ -200,4 +213,71 @@ func describeKey(ik []byte) string {
 	var id engram.UUID
 	copy(id[:], rest)
 	return ns + "/" + id.String()
+}
+
+// CheckFile checks the cache file at path as a consistency check after a
+// test: this package's structural check and bbolt's own, every meta value,
+// and every record's checksum and encoding. The file must not be open (it
+// takes the file's lock, shared, waiting up to a second). nil means the file
+// is sound; an error lists what is wrong and names the file. Nothing is
+// changed.
+func CheckFile(path string) error {
+	f, err := boltfile.Lock(path, boltfile.LockOptions{Flag: os.O_RDONLY, Shared: true, Timeout: time.Second})
+	if err != nil {
+		return fmt.Errorf("boltcache: check %s: %w", path, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return fmt.Errorf("boltcache: check %s: %w", path, err)
+	}
+	if err := boltfile.Check(f, st.Size()); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("boltcache: check %s: structure: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second,
+		OpenFile: func(string, int, os.FileMode) (*os.File, error) { return f, nil }})
+	if err != nil {
+		return fmt.Errorf("boltcache: check %s: %w", path, err)
+	}
+	defer db.Close()
+	cd, err := newCodecs(DefaultCompressThreshold, DefaultCompressLevel)
+	if err != nil {
+		return err
+	}
+	defer cd.close()
+	var problems []string
+	err = db.View(func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			problems = append(problems, "bbolt: "+err.Error())
+		}
+		if err := checkMetaTx(tx); err != nil {
+			problems = append(problems, err.Error())
+			return nil
+		}
+		if got, _, _ := getMeta(tx.Bucket(metaTable), keyFormat); string(got) != formatName {
+			problems = append(problems, fmt.Sprintf("file format %q, want %q", got, formatName))
+		}
+		for code := kindCode(1); int(code) <= numKinds; code++ {
+			b := tx.Bucket(tableNames[code])
+			if b == nil {
+				problems = append(problems, fmt.Sprintf("table %s is missing", tableNames[code]))
+				continue
+			}
+			_ = b.ForEach(func(k, v []byte) error {
+				if _, err := cd.decodeRecord(k, v, code); err != nil {
+					problems = append(problems, fmt.Sprintf("%s %s: %v", code, describeKey(append([]byte{byte(code)}, k...)), err))
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("boltcache: check %s: %s", path, strings.Join(problems, "; "))}
+	}
+	return nil
 }

@@ -12,10 +12,7 @@ import (
 )
 
 func TestKeysListsEveryRecord(t *testing.T) {
-	c, err := Open(filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openChecked(t, filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1})
 	defer c.Close()
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -48,10 +45,7 @@ func TestKeysListsEveryRecord(t *testing.T) {
 }
 
 func TestQuickHealthSkipsTheCheck(t *testing.T) {
-	c, err := Open(filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := openChecked(t, filepath.Join(t.TempDir(), "cache.db"), Options{TTLCheckInterval: -1})
 	defer c.Close()
 	full, err := c.Health(context.Background())
 	if err != nil {

@@ -71,7 +71,8 @@ type Options struct {
 	// nil: slog.Default().
 	Logger *slog.Logger
 
-	sweepDone chan int // tests: each background sweep sends how many it removed
+	sweepDone   chan int // tests: each background sweep sends how many it removed
+	lockWaiting func()   // tests: called once when Open finds the file locked and starts waiting
 }
 
 // EnsureDefaults returns o with every zero field set to its default.

@@ -129,6 +129,7 @@ func (h *scriptHarness) do(t *testing.T, c *script.Command) string {
 			return fail(err)
 		}
 		h.c = cache
+		registerCheck(t, cache)
 		return ""
 	case "put":
 		w := h.put(t, c, c.KV["id"], atoiOr(c, "pad", 0))

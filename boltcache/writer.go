@@ -184,7 +184,7 @@ func (c *Cache) commit(group []*writeReq) (err error) {
 				return err
 			}
 			if r.watermark != nil {
-				if err := tx.Bucket(metaTable).Put(keyWatermark, binary.BigEndian.AppendUint64(nil, *r.watermark)); err != nil {
+				if err := putMetaUint64(tx.Bucket(metaTable), keyWatermark, *r.watermark); err != nil {
 					return err
 				}
 			}
@@ -409,14 +409,14 @@ func (c *Cache) flushTx(tx *bolt.Tx, closing bool) error {
 		}
 	}
 	meta := tx.Bucket(metaTable)
-	if err := meta.Put(keyTick, binary.BigEndian.AppendUint64(nil, c.tick.Load())); err != nil {
+	if err := putMetaUint64(meta, keyTick, c.tick.Load()); err != nil {
 		return err
 	}
-	if err := meta.Put(keyCounters, c.ctr.encode()); err != nil {
+	if err := putMeta(meta, keyCounters, c.ctr.encode()); err != nil {
 		return err
 	}
 	if closing {
-		return meta.Put(keyState, []byte(stateClosed))
+		return putMeta(meta, keyState, []byte(stateClosed))
 	}
 	return nil
 }

@@ -1,4 +1,12 @@
-package boltcache
+// Package boltfile reads bbolt files with plain reads, trusting nothing in
+// them, for the two packages that keep bbolt files (boltcache, blockstore).
+// bbolt trusts its file: a flipped page id or a truncated file can make it
+// read outside its mapping (a fault that recover cannot catch when it
+// happens in one of bbolt's own goroutines, as its Check and its freelist
+// rebuild run) or descend a cycle forever. Check rules that out before the
+// file is mapped; Metas reads the two meta pages; Lock takes the file's lock
+// and makes sure it is the file at the path.
+package boltfile
 
 import (
 	"bytes"
@@ -8,21 +16,25 @@ import (
 	"io"
 )
 
-// checkFileStructure validates a bbolt file with plain reads before bbolt
-// maps it. bbolt trusts its file: a flipped page id or a truncated file can
-// make it read outside its mapping (a fault that recover cannot catch) or
-// descend a cycle forever. This walk takes nothing on trust: every page id is
-// checked against the high-water mark and the file size before it is read,
-// every page is visited at most once, and every element must lie inside its
-// page. It checks what bbolt's own Tx.Check checks (reachability, double
-// references, freed pages in use, key order) without ever panicking.
+// Check validates a bbolt file of size bytes with plain reads before bbolt
+// maps it. It takes nothing on trust: every page id is checked against the
+// high-water mark and the file size before it is read (a file shorter than
+// the high-water mark times the page size fails), every page is visited at
+// most once, every element must lie inside its page, and elements must be
+// packed as bbolt writes them (each one's bytes right after the previous
+// one's, the page no larger than they need), which catches a damaged element
+// count or offset. It checks what bbolt's own Tx.Check checks (reachability,
+// double references, freed pages in use, key order) without ever panicking.
+// A file without a synced freelist (bbolt's NoFreelistSync) has its free
+// pages unreachable by definition; only reachable pages are checked then.
+// An empty file passes: bbolt initialises it.
 //
 // It knows the bbolt file format, version 2: a page is a 16-byte header (id
 // u64, flags u16, count u16, overflow u32) and its elements; pages 0 and 1
 // are meta pages; the newest valid meta names the root bucket, the freelist
 // and the high-water mark. Integers are in the machine's byte order, as
 // bbolt writes them.
-func checkFileStructure(r io.ReaderAt, size int64) (err error) {
+func Check(r io.ReaderAt, size int64) error {
 	if size == 0 {
 		return nil // bbolt initialises an empty file
 	}
@@ -59,21 +71,25 @@ type boltMeta struct {
 
 // parseMeta decodes and validates a meta (magic, version, FNV-64a checksum)
 // as bbolt's Meta.Validate does; b starts at the meta, after the page header.
-func parseMeta(b []byte) (boltMeta, bool) {
+// why says what is wrong, "" when nothing is.
+func parseMeta(b []byte) (m boltMeta, why string) {
 	if len(b) < metaSize {
-		return boltMeta{}, false
+		return boltMeta{}, "truncated"
 	}
 	le := binary.NativeEndian
-	if le.Uint32(b[0:]) != boltMagic || le.Uint32(b[4:]) != boltVersion {
-		return boltMeta{}, false
+	if le.Uint32(b[0:]) != boltMagic {
+		return boltMeta{}, fmt.Sprintf("magic %#x, not bbolt's", le.Uint32(b[0:]))
+	}
+	if le.Uint32(b[4:]) != boltVersion {
+		return boltMeta{}, fmt.Sprintf("bbolt file version %d, not %d", le.Uint32(b[4:]), boltVersion)
 	}
 	h := fnv.New64a()
 	h.Write(b[:56])
-	if h.Sum64() != le.Uint64(b[56:]) {
-		return boltMeta{}, false
+	if sum := le.Uint64(b[56:]); h.Sum64() != sum {
+		return boltMeta{}, fmt.Sprintf("checksum %016x, want %016x", sum, h.Sum64())
 	}
 	return boltMeta{pageSize: le.Uint32(b[8:]), root: le.Uint64(b[16:]), freelist: le.Uint64(b[32:]),
-		hwm: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}, true
+		hwm: le.Uint64(b[40:]), txid: le.Uint64(b[48:])}, ""
 }
 
 type structCheck struct {
@@ -100,7 +116,7 @@ func (c *structCheck) read(off int64, n int) ([]byte, error) {
 // meta 1 found by trying the page sizes bbolt may have used.
 func (c *structCheck) pageSizeOf() (int, error) {
 	if b, err := c.read(0, int(min(int64(4096), c.size))); err == nil && len(b) >= pageHeaderSize+metaSize {
-		if m, ok := parseMeta(b[pageHeaderSize:]); ok {
+		if m, why := parseMeta(b[pageHeaderSize:]); why == "" {
 			return int(m.pageSize), nil
 		}
 	}
@@ -113,7 +129,7 @@ func (c *structCheck) pageSizeOf() (int, error) {
 		if err != nil || len(b) < pageHeaderSize+metaSize {
 			continue
 		}
-		if m, ok := parseMeta(b[pageHeaderSize:]); ok {
+		if m, why := parseMeta(b[pageHeaderSize:]); why == "" {
 			return int(m.pageSize), nil
 		}
 	}
@@ -139,7 +155,7 @@ func (c *structCheck) run() error {
 		if err != nil {
 			return err
 		}
-		if m, ok := parseMeta(b); ok && (!found || m.txid > meta.txid) {
+		if m, why := parseMeta(b); why == "" && (!found || m.txid > meta.txid) {
 			meta, found = m, true
 		}
 	}
@@ -164,6 +180,9 @@ func (c *structCheck) run() error {
 	}
 	if err := c.checkTree(meta.root); err != nil {
 		return err
+	}
+	if meta.freelist == noFreelist {
+		return nil // the unreachable pages are the free ones
 	}
 	for id := uint64(0); id < c.hwm; id++ {
 		if !bit(c.seen, id) && !bit(c.freed, id) {
@@ -259,6 +278,7 @@ type pending struct {
 	lo, hi []byte
 	first  []byte
 	depth  int
+	inline bool // an inline bucket's page inside a value: no pages of its own
 }
 
 // checkTree walks the bucket tree rooted at page root, and every bucket
@@ -299,6 +319,7 @@ func (c *structCheck) checkPage(p []byte, pg pending) ([]pending, error) {
 	var next []pending
 	var prev []byte
 	keys := make([][]byte, n)
+	end := uint64(pageHeaderSize + n*elementSize) // where the next element's bytes must start
 	for i := 0; i < n; i++ {
 		off := uint64(pageHeaderSize + i*elementSize)
 		e := p[off : off+elementSize]
@@ -311,6 +332,13 @@ func (c *structCheck) checkPage(p []byte, pg pending) ([]pending, error) {
 		kstart := off + pos
 		if kstart+ksize+vsize > uint64(len(p)) {
 			return nil, fmt.Errorf("element %d runs past the page", i)
+		}
+		if kstart != end {
+			return nil, fmt.Errorf("element %d starts at byte %d, not %d where the previous one ends", i, kstart, end)
+		}
+		end = kstart + ksize + vsize
+		if flags == leafPageFlag && le.Uint32(e[0:])&^bucketLeafFlag != 0 {
+			return nil, fmt.Errorf("element %d: unknown flags %#x", i, le.Uint32(e[0:]))
 		}
 		key := p[kstart : kstart+ksize]
 		if ksize == 0 {
@@ -348,12 +376,18 @@ func (c *structCheck) checkPage(p []byte, pg pending) ([]pending, error) {
 		if len(inline) < pageHeaderSize || le.Uint16(inline[8:]) != leafPageFlag {
 			return nil, fmt.Errorf("element %d: bad inline bucket", i)
 		}
-		sub, err := c.checkPage(inline, pending{depth: pg.depth + 1})
+		sub, err := c.checkPage(inline, pending{depth: pg.depth + 1, inline: true})
 		if err != nil {
 			return nil, fmt.Errorf("element %d: inline bucket: %w", i, err)
 		}
 		if len(sub) > 0 {
 			return nil, fmt.Errorf("element %d: inline bucket holds a bucket", i)
+		}
+	}
+	if !pg.inline {
+		// bbolt allocates the pages a node needs and no more.
+		if need := (end + uint64(c.pageSize) - 1) / uint64(c.pageSize); uint64(len(p))/uint64(c.pageSize) != need {
+			return nil, fmt.Errorf("%d bytes of elements on %d pages", end, len(p)/c.pageSize)
 		}
 	}
 	if flags == branchPageFlag {
