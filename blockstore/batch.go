@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/engramhq/engram"
 	bolt "go.etcd.io/bbolt"
@@ -37,6 +38,9 @@ func (s *Store) Batch(ctx context.Context) (*Batch, error) {
 	if s.readOnly {
 		return nil, fmt.Errorf("blockstore: batch: %w", errReadOnly)
 	}
+	if f := s.failed.Load(); f != nil {
+		return nil, *f
+	}
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return nil, fmt.Errorf("blockstore: batch: %w", err)
@@ -63,10 +67,12 @@ func (b *Batch) PutTrusted(c engram.CID, data []byte) error {
 	return b.put(c, data)
 }
 
-func (b *Batch) put(c engram.CID, data []byte) error {
+func (b *Batch) put(c engram.CID, data []byte) (err error) {
 	if b.tx == nil {
 		return errBatchDone
 	}
+	defer b.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	b.s.beginWrites(c)
 	b.cids = append(b.cids, c)
 	if err := putBlock(b.blocks, []byte(c.KeyString()), data); err != nil {
@@ -78,16 +84,44 @@ func (b *Batch) put(c engram.CID, data []byte) error {
 }
 
 // Has reports whether the block is stored, counting the batch's own puts.
-func (b *Batch) Has(c engram.CID) bool {
-	return b.tx != nil && b.blocks.Get([]byte(c.KeyString())) != nil
+func (b *Batch) Has(c engram.CID) (ok bool) {
+	if b.tx == nil {
+		return false
+	}
+	var err error
+	defer b.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return b.blocks.Get([]byte(c.KeyString())) != nil
+}
+
+// recoverFault, deferred, turns a panic inside bbolt into the store's
+// failure (see Store.view) and ends the batch.
+func (b *Batch) recoverFault(err *error) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	e := damaged(b.s.path, fmt.Sprintf("bbolt panicked writing it: %v", p))
+	b.s.failed.Store(&e)
+	*err = e
+	if b.tx != nil {
+		func() {
+			defer func() { _ = recover() }()
+			_ = b.tx.Rollback()
+		}()
+		b.tx = nil
+		b.s.endWrites(b.cids...)
+	}
 }
 
 // UpdateHeads changes the op heads as Store.Update does, inside the batch:
 // the blocks and the head that names them become durable together.
-func (b *Batch) UpdateHeads(add engram.CID, supersedes []engram.CID) error {
+func (b *Batch) UpdateHeads(add engram.CID, supersedes []engram.CID) (err error) {
 	if b.tx == nil {
 		return errBatchDone
 	}
+	defer b.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	if err := updateHeads(b.tx, add, supersedes); err != nil {
 		return fmt.Errorf("blockstore: batch update op heads (add %s): %w", add, err)
 	}
@@ -99,14 +133,17 @@ func (b *Batch) Len() (blocks int, bytes int64) { return b.n, b.bytes }
 
 // Commit makes everything in the batch durable at once, with one fsync.
 // After Commit the batch is done, whatever it returns.
-func (b *Batch) Commit() error {
+func (b *Batch) Commit() (err error) {
 	if b.tx == nil {
 		return errBatchDone
 	}
-	tx := b.tx
+	defer b.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	err = b.tx.Commit() // a panic leaves b.tx for recoverFault to roll back
 	b.tx = nil
-	defer b.s.endWrites(b.cids...)
-	if err := tx.Commit(); err != nil {
+	b.s.endWrites(b.cids...)
+	if err != nil {
+		err = noSpace(err)
 		return fmt.Errorf("blockstore: batch commit (%d blocks): %w", b.n, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/dag"
@@ -119,7 +120,7 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (GCStats, error) {
 
 	marked := make(map[string]struct{})
 	var candidates []string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		roots := append([]engram.CID(nil), o.Roots...)
 		for _, bucket := range [][]byte{bucketHeads, bucketPins} {
 			cids, err := cidKeys(tx.Bucket(bucket))
@@ -172,7 +173,12 @@ func (s *Store) GC(ctx context.Context, opts *GCOptions) (GCStats, error) {
 
 // sweep deletes the unmarked keys in one write transaction, holding s.mu
 // until it has committed (see beginWrites).
-func (s *Store) sweep(keys []string, marked map[string]struct{}, st *GCStats) error {
+func (s *Store) sweep(keys []string, marked map[string]struct{}, st *GCStats) (err error) {
+	if f := s.failed.Load(); f != nil {
+		return *f
+	}
+	defer s.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	tx, err := s.db.Begin(true)
 	if err != nil {
 		return err

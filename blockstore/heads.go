@@ -96,7 +96,7 @@ func (s *Store) cidSet(ctx context.Context, bucket []byte) ([]engram.CID, error)
 		return nil, err
 	}
 	var out []engram.CID
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = cidKeys(tx.Bucket(bucket))
 		return err

@@ -205,7 +205,7 @@ func (s *Store) StoreKNNEdges(ctx context.Context, x *KNNEdges) error {
 	}
 	key, val := knnKey(x.Root), encodeKNN(x)
 	var same bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		same = bytes.Equal(tx.Bucket(bucketKNN).Get(key), val)
 		return nil
 	}); err != nil {
@@ -233,7 +233,7 @@ func (s *Store) LoadKNNEdges(ctx context.Context, root engram.CID) (*KNNEdges, e
 		return nil, err
 	}
 	var val []byte
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		val = bytes.Clone(tx.Bucket(bucketKNN).Get(knnKey(root)))
 		return nil
 	}); err != nil {

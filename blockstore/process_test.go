@@ -55,6 +55,8 @@ func TestMain(m *testing.M) {
 		err = childWriter(path)
 	case "heads":
 		err = childHeads(path, os.Getenv(envName))
+	case "damaged":
+		err = childDamaged(path)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}

@@ -30,11 +30,15 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/dag"
+	"github.com/engramhq/engram/internal/boltfile"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -88,6 +92,10 @@ type Store struct {
 
 	gcRun sync.Mutex // held for a whole GC: one at a time
 
+	// failed is set when bbolt panicked: the file is damaged and every call
+	// returns this error.
+	failed atomic.Pointer[error]
+
 	mu sync.Mutex // guards gc and writing
 	// gc is non-nil while a GC runs: it records the blocks written since its
 	// mark began, which the sweep must keep.
@@ -106,6 +114,16 @@ type Store struct {
 // idempotent, including after the previous process was killed. If another
 // process holds the file, it waits up to opts.LockTimeout and then returns an
 // ELOCKED error naming path. A read-only open of a missing file is ENOTFOUND.
+//
+// The file is the only copy of its blocks, so it is never trusted: before
+// bbolt maps it, its structure is checked with plain reads (every page in
+// bounds of the file and of the meta's high-water mark, reached once, its
+// elements packed and in key order). A file that fails, or that bbolt cannot
+// open, is an ECORRUPT error naming the file, saying what is wrong and
+// suggesting engram blocks salvage; it is left as it is. A new file is
+// initialised under a temporary name and linked into place once complete
+// (file and directory fsynced), so a failed creation (a full disk) leaves no
+// half-written blocks.db behind.
 func OpenOrInit(path string, opts *Options) (*Store, error) {
 	var o Options
 	if opts != nil {
@@ -118,16 +136,47 @@ func OpenOrInit(path string, opts *Options) (*Store, error) {
 	case timeout < 0:
 		timeout = time.Nanosecond // bbolt treats 0 as "wait forever"
 	}
-	if o.ReadOnly {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("blockstore: open %s: %w", path, engram.NotFound("blockstore", path))
+	if !o.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
 		}
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	}
+	f, err := lockExisting(path, o.ReadOnly, timeout)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	if err := boltfile.Check(f, st.Size()); err != nil {
+		_ = f.Close()
+		return nil, damaged(path, err.Error())
+	}
+	s := &Store{path: path, readOnly: o.ReadOnly, writing: make(map[string]int)}
+	db, err := s.openBolt(f, o.ReadOnly, timeout)
+	if err != nil {
+		return nil, err
+	}
+	s.db = db
+	if o.ReadOnly {
+		err = s.view(s.checkFormat)
+	} else {
+		err = s.update(s.initTables)
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// boltOptions are the options every open of a store file uses.
+func boltOptions(readOnly bool, timeout time.Duration, f *os.File) *bolt.Options {
+	return &bolt.Options{
 		Timeout:  timeout,
-		ReadOnly: o.ReadOnly,
+		ReadOnly: readOnly,
 		// The freelist is rebuilt by scanning on open instead of written on
 		// every commit: fewer pages per fsync, and nothing to get wrong on a crash.
 		NoFreelistSync: true,
@@ -136,25 +185,153 @@ func OpenOrInit(path string, opts *Options) (*Store, error) {
 		// it need not wait for long read transactions (GC's mark, Verify)
 		// to end before remapping.
 		InitialMmapSize: initialMmapSize,
-	})
-	if errors.Is(err, bolterrors.ErrTimeout) {
+		OpenFile:        func(string, int, os.FileMode) (*os.File, error) { return f, nil },
+	}
+}
+
+// openBolt opens the checked, locked file f with bbolt, turning a panic or
+// memory fault inside bbolt into an ECORRUPT error. bbolt closes f on error.
+func (s *Store) openBolt(f *os.File, readOnly bool, timeout time.Duration) (db *bolt.DB, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			_ = f.Close()
+			db, err = nil, damaged(s.path, fmt.Sprintf("bbolt panicked opening it: %v", p))
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	db, err = bolt.Open(s.path, 0o600, boltOptions(readOnly, timeout, f))
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, &engram.Error{Code: engram.ELOCKED,
-			Message: fmt.Sprintf("blockstore %s is locked by another process (waited %s)", path, timeout)}
+			Message: fmt.Sprintf("blockstore %s is locked by another process (waited %s)", s.path, timeout)}
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
+		return nil, damaged(s.path, err.Error())
+	case err != nil:
+		return nil, fmt.Errorf("blockstore: open %s: %w", s.path, err)
+	}
+	return db, nil
+}
+
+// lockExisting opens and locks the file at path (shared when readOnly),
+// creating and initialising it first when it is missing or empty and not
+// readOnly. The lock is on the file at path (boltfile.Lock checks).
+func lockExisting(path string, readOnly bool, timeout time.Duration) (*os.File, error) {
+	lo := boltfile.LockOptions{Flag: os.O_RDWR, Timeout: timeout, Shared: readOnly}
+	if readOnly {
+		lo.Flag = os.O_RDONLY
+	}
+	for range 3 {
+		f, err := boltfile.Lock(path, lo)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && readOnly:
+			return nil, fmt.Errorf("blockstore: open %s: %w", path, engram.NotFound("blockstore", path))
+		case errors.Is(err, os.ErrNotExist):
+			if err := create(path, false); err != nil {
+				return nil, err
+			}
+			continue
+		case errors.Is(err, boltfile.ErrLocked):
+			return nil, &engram.Error{Code: engram.ELOCKED,
+				Message: fmt.Sprintf("blockstore %s is locked by another process (waited %s)", path, timeout)}
+		case err != nil:
+			return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
+		}
+		if st.Size() > 0 || readOnly {
+			return f, nil
+		}
+		// An empty file (created by hand, or by an engram before files were
+		// created whole): nothing to lose. Replace it, holding its lock.
+		err = create(path, true)
+		_ = f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("blockstore: open %s: the file keeps changing under the open", path)
+}
+
+// create initialises a store file under a temporary name in path's
+// directory and links it into place: an existing file at path wins unless
+// replace (then it is renamed over). The file and the directory are fsynced
+// first, so path never names a file that is not complete.
+func create(path string, replace bool) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("blockstore: create %s: %w", path, err)
+	}
+	name := tmp.Name()
+	defer os.Remove(name) // after a link, only the temporary name goes
+	s := &Store{path: name, writing: make(map[string]int)}
+	db, err := s.openBolt(tmp, false, time.Second)
+	if err != nil {
+		return fmt.Errorf("blockstore: create %s: %w", path, err)
+	}
+	s.db = db
+	err = s.update(s.initTables)
+	if err == nil {
+		err = db.Sync()
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
+		return fmt.Errorf("blockstore: create %s: %w", path, noSpace(err))
 	}
-	s := &Store{db: db, path: path, readOnly: o.ReadOnly, writing: make(map[string]int)}
-	if o.ReadOnly {
-		err = db.View(s.checkFormat)
-	} else {
-		err = db.Update(s.initTables)
+	if replace {
+		err = os.Rename(name, path)
+	} else if err = os.Link(name, path); errors.Is(err, os.ErrExist) {
+		return nil // another process created it meanwhile: use that one
 	}
 	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("blockstore: open %s: %w", path, err)
+		return fmt.Errorf("blockstore: create %s: %w", path, err)
 	}
-	return s, nil
+	if err := boltfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("blockstore: create %s: sync the directory: %w", path, err)
+	}
+	return nil
+}
+
+// noSpace marks a full disk as ENOSPACE.
+func noSpace(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return &engram.Error{Code: engram.ENOSPACE, Message: "the disk is full", Err: err}
+	}
+	return err
+}
+
+// damaged is the ECORRUPT error of a store file that fails a check: it
+// names the file, says what is wrong and how to get the intact blocks out.
+func damaged(path, what string) error {
+	return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf(
+		"blockstore: %s is damaged: %s; copy every intact block to a new file with: engram blocks salvage %s NEW.db", path, what, path)}
+}
+
+// view runs fn in a read transaction; update in a write transaction. A
+// panic or memory fault inside bbolt (a file damaged under the running
+// process) becomes an ECORRUPT error naming the file, and from then on the
+// store answers every call with it: bbolt's state in memory is suspect.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	if f := s.failed.Load(); f != nil {
+		return *f
+	}
+	defer s.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return s.db.View(fn)
+}
+
+// recoverFault, deferred, turns a panic into the store's failure.
+func (s *Store) recoverFault(err *error) {
+	if p := recover(); p != nil {
+		e := damaged(s.path, fmt.Sprintf("bbolt panicked reading it: %v", p))
+		s.failed.Store(&e)
+		*err = e
+	}
 }
 
 func (s *Store) initTables(tx *bolt.Tx) error {
@@ -198,12 +375,18 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// update runs fn in a write transaction, refusing on a read-only store.
-func (s *Store) update(fn func(tx *bolt.Tx) error) error {
+// update runs fn in a write transaction (see view), refusing on a
+// read-only store.
+func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	if s.readOnly {
 		return errReadOnly
 	}
-	return s.db.Update(fn)
+	if f := s.failed.Load(); f != nil {
+		return *f
+	}
+	defer s.recoverFault(&err)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	return noSpace(s.db.Update(fn))
 }
 
 var errReadOnly = &engram.Error{Code: engram.EINVALID, Message: "the blockstore is open read-only"}
@@ -216,7 +399,7 @@ func (s *Store) Has(ctx context.Context, c engram.CID) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ok = tx.Bucket(bucketBlocks).Get([]byte(c.KeyString())) != nil
 		return nil
 	})
@@ -233,7 +416,7 @@ func (s *Store) Get(ctx context.Context, c engram.CID) ([]byte, error) {
 		return nil, err
 	}
 	var data []byte
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlocks).Get([]byte(c.KeyString()))
 		if v == nil {
 			return notFound(c)
@@ -242,7 +425,7 @@ func (s *Store) Get(ctx context.Context, c engram.CID) ([]byte, error) {
 		return nil
 	})
 	if err == nil {
-		err = corruptUnlessVerified(c, data)
+		err = s.corruptUnlessVerified(c, data)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("blockstore: get %s: %w", c, err)
@@ -251,9 +434,9 @@ func (s *Store) Get(ctx context.Context, c engram.CID) ([]byte, error) {
 }
 
 // corruptUnlessVerified reports stored bytes that do not hash to their CID.
-func corruptUnlessVerified(c engram.CID, data []byte) error {
+func (s *Store) corruptUnlessVerified(c engram.CID, data []byte) error {
 	if err := dag.Verify(c, data); err != nil {
-		return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("block %s is corrupt", c), Err: err}
+		return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("block %s in %s is corrupt (putting its bytes again repairs it)", c, s.path), Err: err}
 	}
 	return nil
 }
@@ -308,7 +491,7 @@ func (s *Store) put(ctx context.Context, c engram.CID, data []byte) error {
 	s.beginWrites(c)
 	defer s.endWrites(c)
 	var present bool
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketBlocks).Get(key)
 		present = v != nil && bytes.Equal(v, data)
 		return nil
@@ -361,7 +544,7 @@ func (s *Store) putMany(ctx context.Context, blocks []engram.Block) error {
 	// here may have grown by then (a GC between the two), and writing only
 	// that stale subset could leave a DAG with holes.
 	allPresent := true
-	if err := s.db.View(func(tx *bolt.Tx) error {
+	if err := s.view(func(tx *bolt.Tx) error {
 		bk := tx.Bucket(bucketBlocks)
 		for _, b := range blocks {
 			if v := bk.Get([]byte(b.CID.KeyString())); v == nil || !bytes.Equal(v, b.Data) {
@@ -456,7 +639,7 @@ func (s *Store) scan(ctx context.Context, bucket []byte, withValues bool) iter.S
 				return
 			}
 			chunk = chunk[:0]
-			err := s.db.View(func(tx *bolt.Tx) error {
+			err := s.view(func(tx *bolt.Tx) error {
 				cur := tx.Bucket(bucket).Cursor()
 				var k, v []byte
 				if after == nil {

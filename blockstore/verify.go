@@ -5,16 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/dag"
+	"github.com/engramhq/engram/internal/boltfile"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Stats describe what the file holds.
 type Stats struct {
-	Path          string `json:"path"`
+	Path string `json:"path"`
+	// FileBytes is the file's size (what ls -l shows). bbolt grows the file
+	// ahead of need, so most of it may be unused (and, on most file systems,
+	// not allocated on disk); UsedBytes is the part its pages occupy (the
+	// high-water mark times the page size), free pages for reuse included.
 	FileBytes     int64  `json:"file_bytes"`
+	UsedBytes     int64  `json:"used_bytes"`
 	Blocks        int    `json:"blocks"`
 	BlockBytes    int64  `json:"block_bytes"`
 	RawBlocks     int    `json:"raw_blocks"`
@@ -30,8 +37,8 @@ func (s *Store) Stat(ctx context.Context) (Stats, error) {
 	if err := ctx.Err(); err != nil {
 		return st, err
 	}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		st.FileBytes = tx.Size()
+	err := s.view(func(tx *bolt.Tx) error {
+		st.UsedBytes = tx.Size()
 		err := tx.Bucket(bucketBlocks).ForEach(func(k, v []byte) error {
 			st.Blocks++
 			st.BlockBytes += int64(len(v))
@@ -68,7 +75,11 @@ type VerifyReport struct {
 	KNNIndexes int            `json:"knn_indexes"`
 	Corrupt    []CorruptEntry `json:"corrupt"`   // blocks and indexes whose bytes fail verification
 	Missing    []MissingBlock `json:"missing"`   // reachable from a head or pin but absent
-	Structure  []string       `json:"structure"` // bbolt page-level consistency errors
+	// Structure lists damage to the file itself: a meta page that fails its
+	// checksum (when it is the newer one, the last committed transaction is
+	// lost: bbolt opened the file from the older one) and page-level
+	// inconsistencies (this package's check and bbolt's).
+	Structure []string `json:"structure"`
 }
 
 // CorruptEntry names a stored record that failed verification.
@@ -97,7 +108,12 @@ func (r *VerifyReport) OK() bool {
 // one read transaction.
 func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	r := &VerifyReport{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	probs, err := s.fileProblems()
+	if err != nil {
+		return r, fmt.Errorf("blockstore: verify: %w", err)
+	}
+	r.Structure = append(r.Structure, probs...)
+	err = s.view(func(tx *bolt.Tx) error {
 		for err := range tx.Check() {
 			r.Structure = append(r.Structure, err.Error())
 		}
@@ -125,7 +141,7 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 	for _, e := range r.Corrupt {
 		corrupt[e.Key] = true
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		var roots []engram.CID
 		for _, b := range []struct {
 			name []byte
@@ -156,6 +172,42 @@ func (s *Store) Verify(ctx context.Context) (*VerifyReport, error) {
 		return r, fmt.Errorf("blockstore: verify: %w", err)
 	}
 	return r, nil
+}
+
+// fileProblems reads both meta pages and checks the file's structure with
+// plain reads, holding bbolt's writer lock (without writing) on a writable
+// store so no commit changes the file meanwhile.
+func (s *Store) fileProblems() (probs []string, err error) {
+	if !s.readOnly {
+		if f := s.failed.Load(); f != nil {
+			return nil, *f
+		}
+		defer s.recoverFault(&err)
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		tx, err := s.db.Begin(true)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = tx.Rollback() }()
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	metas, err := boltfile.Metas(f, st.Size())
+	if err != nil {
+		return []string{err.Error()}, nil
+	}
+	probs = boltfile.MetaProblems(metas)
+	if err := boltfile.Check(f, st.Size()); err != nil {
+		probs = append(probs, err.Error())
+	}
+	return probs, nil
 }
 
 func problem(err error) string {
