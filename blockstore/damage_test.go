@@ -224,3 +224,102 @@ func TestDamagedFileNeverCrashes(t *testing.T) {
 	}
 	t.Logf("%d damaged files, %d reported as damaged", len(cases), reported)
 }
+
+// TestVerifyReportsARolledBackTransaction flips a byte in the newer meta
+// page. bbolt then opens the file as it was one transaction earlier (the
+// pin, committed last, is gone); Verify must say so.
+func TestVerifyReportsARolledBackTransaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "blocks.db")
+	buildDamageFile(t, path)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := db.Info().PageSize
+	var txid int
+	_ = db.View(func(tx *bolt.Tx) error { txid = tx.ID(); return nil })
+	db.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := int64(txid%2) * int64(ps) // bbolt writes the meta of transaction t to page t%2
+	if _, err := f.WriteAt([]byte{0xFF}, newer+16+20); err != nil { // inside the root bucket's sequence
+		t.Fatal(err)
+	}
+	f.Close()
+
+	s, err := OpenOrInit(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	blocks, _ := damageCorpus()
+	if pins, err := s.Pins(ctx); err != nil || len(pins) != 0 {
+		t.Fatalf("pins %v, %v: the damage did not roll the last transaction back", pins, err)
+	}
+	if ok, _ := s.Has(ctx, blocks[0].CID); !ok {
+		t.Fatal("earlier transactions are gone too")
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() || len(rep.Structure) != 1 || !strings.Contains(rep.Structure[0], "rolled back") {
+		t.Fatalf("Verify structure %q; want the lost transaction reported", rep.Structure)
+	}
+}
+
+// TestCreateOnAFullDisk creates a store on a file system with too little
+// room for it. The open fails with ENOSPACE and leaves no blocks.db (nor a
+// temporary file) behind, so once there is room the next open creates a
+// sound store, instead of finding a half-written file.
+func TestCreateOnAFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	if err := f.Truncate(56 << 10); err != nil { // leave 8 KiB: two of the four pages bbolt writes first
+		t.Fatal(err)
+	}
+	f.Close()
+
+	path := filepath.Join(dir, "blocks.db")
+	s, err := OpenOrInit(path, nil)
+	if err == nil {
+		s.Close()
+		t.Fatal("OpenOrInit succeeded on a full disk")
+	}
+	if !errors.Is(err, engram.ErrNoSpace) {
+		t.Fatalf("OpenOrInit on a full disk: %v; want ENOSPACE", err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 1 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("a failed creation left %v behind", names)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path)
+	b := rawBlock("after the disk had room again")
+	put(t, s, b)
+	if got, err := s.Get(ctx, b.CID); err != nil || !bytes.Equal(got, b.Data) {
+		t.Fatalf("Get: %q, %v", got, err)
+	}
+}

@@ -207,7 +207,7 @@ func (s *Store) openBolt(f *os.File, readOnly bool, timeout time.Duration) (db *
 	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrVersionMismatch), errors.Is(err, bolterrors.ErrChecksum):
 		return nil, damaged(s.path, err.Error())
 	case err != nil:
-		return nil, fmt.Errorf("blockstore: open %s: %w", s.path, err)
+		return nil, fmt.Errorf("blockstore: open %s: %w", s.path, noSpace(err))
 	}
 	return db, nil
 }
