@@ -243,7 +243,7 @@ func TestVerifyReportsARolledBackTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer := int64(txid%2) * int64(ps) // bbolt writes the meta of transaction t to page t%2
+	newer := int64(txid%2) * int64(ps)                              // bbolt writes the meta of transaction t to page t%2
 	if _, err := f.WriteAt([]byte{0xFF}, newer+16+20); err != nil { // inside the root bucket's sequence
 		t.Fatal(err)
 	}

@@ -20,15 +20,15 @@ type Stats struct {
 	// ahead of need, so most of it may be unused (and, on most file systems,
 	// not allocated on disk); UsedBytes is the part its pages occupy (the
 	// high-water mark times the page size), free pages for reuse included.
-	FileBytes     int64  `json:"file_bytes"`
-	UsedBytes     int64  `json:"used_bytes"`
-	Blocks        int    `json:"blocks"`
-	BlockBytes    int64  `json:"block_bytes"`
-	RawBlocks     int    `json:"raw_blocks"`
-	DagCBORBlocks int    `json:"dag_cbor_blocks"`
-	Heads         int    `json:"heads"`
-	Pins          int    `json:"pins"`
-	KNNIndexes    int    `json:"knn_indexes"`
+	FileBytes     int64 `json:"file_bytes"`
+	UsedBytes     int64 `json:"used_bytes"`
+	Blocks        int   `json:"blocks"`
+	BlockBytes    int64 `json:"block_bytes"`
+	RawBlocks     int   `json:"raw_blocks"`
+	DagCBORBlocks int   `json:"dag_cbor_blocks"`
+	Heads         int   `json:"heads"`
+	Pins          int   `json:"pins"`
+	KNNIndexes    int   `json:"knn_indexes"`
 }
 
 // Stat counts blocks, bytes, heads, pins and KNN indexes from one snapshot.
@@ -73,8 +73,8 @@ type VerifyReport struct {
 	Heads      int            `json:"heads"`
 	Pins       int            `json:"pins"`
 	KNNIndexes int            `json:"knn_indexes"`
-	Corrupt    []CorruptEntry `json:"corrupt"`   // blocks and indexes whose bytes fail verification
-	Missing    []MissingBlock `json:"missing"`   // reachable from a head or pin but absent
+	Corrupt    []CorruptEntry `json:"corrupt"` // blocks and indexes whose bytes fail verification
+	Missing    []MissingBlock `json:"missing"` // reachable from a head or pin but absent
 	// Structure lists damage to the file itself: a meta page that fails its
 	// checksum (when it is the newer one, the last committed transaction is
 	// lost: bbolt opened the file from the older one) and page-level
