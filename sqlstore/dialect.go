@@ -21,6 +21,9 @@ type dialect struct {
 	name       string
 	driver     string
 	migrations fs.FS // NNNN_name.sql files, applied in order
+	// migrationSteps are Go steps run after a migration's SQL, in its
+	// transaction, by migration name (data changes SQL cannot express).
+	migrationSteps map[string]func(t *tx) error
 	// dsn builds the connection string for the writer or a reader.
 	dsn func(o Options, reader bool) string
 	// rebind rewrites ? placeholders into the dialect's form.
@@ -45,9 +48,12 @@ var sqliteDialect = &dialect{
 	name:       "sqlite",
 	driver:     "sqlite",
 	migrations: mustSub(sqliteMigrations, "migrations/sqlite"),
-	dsn:        sqliteDSN,
-	rebind:     func(q string) string { return q },
-	classify:   sqliteClassify,
+	migrationSteps: map[string]func(t *tx) error{
+		"0002_record_digests": fillDigests,
+	},
+	dsn:      sqliteDSN,
+	rebind:   func(q string) string { return q },
+	classify: sqliteClassify,
 	ftsSearch: func(kindFilter string) string {
 		return `SELECT kind, ref_id, step_number, -bm25(search_fts) AS score, snippet(search_fts, 0, '[', ']', '...', 16)
 		   FROM search_fts WHERE search_fts MATCH ? AND namespace = ?` + kindFilter + `

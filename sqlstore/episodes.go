@@ -77,7 +77,7 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 		return err
 	}
 	if len(eps) > engram.MaxBatch {
-		return engram.Invalid("episodes", "has %d episodes; the limit is %d per batch", len(eps), engram.MaxBatch)
+		return engram.TooMany("episodes", len(eps), "episodes in one batch", engram.MaxBatch)
 	}
 	now := s.now()
 	encs := make([]*encodedEpisode, len(eps))
@@ -164,7 +164,7 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 		last = ep.Steps[n-1].StepNumber
 	}
 	t.insert("episodes", string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), ftsID, enc.doc)
+		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), ftsID, enc.doc, docDigest(enc.doc))
 	t.indexEpisode(ns, ep, id)
 	for i := range ep.Steps {
 		if err := t.insertStep(ns, id, &ep.Steps[i], enc.steps[i]); err != nil {
@@ -208,7 +208,7 @@ func (t *tx) insertStep(ns engram.Namespace, id []byte, st *engram.Step, doc []b
 	if err != nil {
 		return err
 	}
-	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, ftsID, doc)
+	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, ftsID, doc, docDigest(doc))
 	return nil
 }
 
@@ -223,9 +223,9 @@ func (s *Store) GetEpisode(ctx context.Context, ns engram.Namespace, id engram.E
 	return ep, nil
 }
 
-const getEpisodeSQL = `SELECT 0, doc, created_at, updated_at FROM episodes WHERE namespace = ? AND episode_id = ?
+const getEpisodeSQL = `SELECT 0, doc, digest, created_at, updated_at FROM episodes WHERE namespace = ? AND episode_id = ?
 	UNION ALL
-	SELECT step_number, doc, 0, 0 FROM steps WHERE namespace = ? AND episode_id = ?
+	SELECT step_number, doc, digest, 0, 0 FROM steps WHERE namespace = ? AND episode_id = ?
 	ORDER BY 1`
 
 // queryEpisode reads an episode and its steps in one statement (one
@@ -245,7 +245,7 @@ func (s *Store) queryEpisode(ctx context.Context, t *tx, ns engram.Namespace, id
 	if err != nil {
 		return nil, err
 	}
-	ep, err := scanEpisodeWithSteps(rows)
+	ep, err := s.scanEpisodeWithSteps(rows, id)
 	if err != nil {
 		return nil, err
 	}
@@ -255,21 +255,22 @@ func (s *Store) queryEpisode(ctx context.Context, t *tx, ns engram.Namespace, id
 	return ep, nil
 }
 
-// scanEpisodeWithSteps reads rows of (0, episode doc, created, updated)
-// followed by (step_number, step doc, _, _). It returns nil for no rows.
-func scanEpisodeWithSteps(rows *sql.Rows) (*engram.Episode, error) {
+// scanEpisodeWithSteps reads rows of (0, episode doc, digest, created,
+// updated) followed by (step_number, step doc, digest, _, _), verifying
+// every digest. It returns nil for no rows.
+func (s *Store) scanEpisodeWithSteps(rows *sql.Rows, id engram.EpisodeID) (*engram.Episode, error) {
 	defer rows.Close()
 	var ep *engram.Episode
-	var doc []byte
+	var doc, digest []byte
 	for rows.Next() {
 		var n int
 		var created, updated int64
-		if err := rows.Scan(&n, &doc, &created, &updated); err != nil {
+		if err := rows.Scan(&n, &doc, &digest, &created, &updated); err != nil {
 			return nil, err
 		}
 		if n == 0 {
 			ep = new(engram.Episode)
-			if err := decodeDoc("episode", doc, ep); err != nil {
+			if err := s.decodeVerified("episode", id.String(), doc, digest, ep); err != nil {
 				return nil, err
 			}
 			ep.CreatedAt, ep.UpdatedAt = fromNanos(created), fromNanos(updated)
@@ -280,7 +281,7 @@ func scanEpisodeWithSteps(rows *sql.Rows) (*engram.Episode, error) {
 			return nil, &engram.Error{Code: engram.ECORRUPT, Message: "steps without their episode"}
 		}
 		ep.Steps = append(ep.Steps, engram.Step{})
-		if err := decodeDoc("step", doc, &ep.Steps[len(ep.Steps)-1]); err != nil {
+		if err := s.decodeVerified("step", stepKey(id.UUID, n), doc, digest, &ep.Steps[len(ep.Steps)-1]); err != nil {
 			return nil, err
 		}
 	}
@@ -349,9 +350,9 @@ func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, 
 		end = sql.NullInt64{Int64: nanos(*ep.EndTime), Valid: true}
 	}
 	if _, err := t.exec(`UPDATE episodes SET task_type = ?, domain = ?, language = ?, start_time = ?, end_time = ?,
-		complete = ?, updated_at = ?, fts_rowid = ?, doc = ? WHERE namespace = ? AND episode_id = ?`,
+		complete = ?, updated_at = ?, fts_rowid = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
 		string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.UpdatedAt), ftsID, doc, string(ns), id); err != nil {
+		ep.Complete(), nanos(ep.UpdatedAt), ftsID, doc, docDigest(doc), string(ns), id); err != nil {
 		return err
 	}
 	if err := t.unindexEpisode(ns, id); err != nil {
@@ -409,6 +410,7 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 // episodeState is what a step append or completion needs to know.
 type episodeState struct {
 	doc        []byte
+	digest     []byte
 	created    int64
 	complete   bool
 	stepCount  int
@@ -418,8 +420,8 @@ type episodeState struct {
 
 func (t *tx) episodeState(ns engram.Namespace, id engram.EpisodeID) (*episodeState, error) {
 	var st episodeState
-	err := t.queryRow(`SELECT doc, created_at, complete, step_count, last_step, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`,
-		string(ns), idBytes(id.UUID)).Scan(&st.doc, &st.created, &st.complete, &st.stepCount, &st.lastStep, &st.stepsBytes)
+	err := t.queryRow(`SELECT doc, digest, created_at, complete, step_count, last_step, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`,
+		string(ns), idBytes(id.UUID)).Scan(&st.doc, &st.digest, &st.created, &st.complete, &st.stepCount, &st.lastStep, &st.stepsBytes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, engram.NotFound("episode", id)
 	}
@@ -448,7 +450,7 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
 		}
 		if st.stepCount >= engram.MaxSteps {
-			return engram.Invalid("steps", "episode %s has %d steps; the limit is %d", id, st.stepCount, engram.MaxSteps)
+			return engram.TooMany("steps", st.stepCount+1, "steps in episode "+id.String(), engram.MaxSteps)
 		}
 		if step.StepNumber == 0 {
 			step.StepNumber = st.lastStep + 1
@@ -501,7 +503,7 @@ func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id eng
 			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete already", id)}
 		}
 		var ep engram.Episode
-		if err := decodeDoc("episode", st.doc, &ep); err != nil {
+		if err := t.s.decodeVerified("episode", id.String(), st.doc, st.digest, &ep); err != nil {
 			return err
 		}
 		if c.EndTime.Before(ep.StartTime) {

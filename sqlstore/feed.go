@@ -133,7 +133,9 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 
 // Check runs the database's own integrity checks and engram's consistency
 // checks (every search row points at a record; episodes' step counters match
-// their steps). It returns the problems found, none when the database is sound.
+// their steps), then reads every record: each document must match its
+// digest and decode, each embedding must match its digest. It returns the
+// problems found (one per damaged record), none when the database is sound.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
 	var problems []string
 	for _, q := range s.d.integrity {
@@ -185,7 +187,11 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			problems = append(problems, fmtCount(n, c.what))
 		}
 	}
-	return problems, nil
+	damaged, err := s.checkRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(problems, damaged...), nil
 }
 
 func asString(v any) string {

@@ -34,8 +34,8 @@ func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram
 		if _, err := t.exec(`DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, string(ns), id); err != nil {
 			return err
 		}
-		if _, err := t.exec(`INSERT INTO heuristics (namespace, heuristic_id, domain, confidence, created_at, updated_at, doc)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, string(ns), id, h.Domain, h.Confidence, nanos(h.CreatedAt), nanos(h.UpdatedAt), doc); err != nil {
+		if _, err := t.exec(`INSERT INTO heuristics (namespace, heuristic_id, domain, confidence, created_at, updated_at, doc, digest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(ns), id, h.Domain, h.Confidence, nanos(h.CreatedAt), nanos(h.UpdatedAt), doc, docDigest(doc)); err != nil {
 			return err
 		}
 		t.change(ns, engram.KindHeuristic, h.ID.String(), op)
@@ -48,7 +48,7 @@ func (s *Store) GetHeuristic(ctx context.Context, ns engram.Namespace, id engram
 		return nil, err
 	}
 	h := new(engram.Heuristic)
-	if err := s.getDoc(ctx, "heuristic", `SELECT doc FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id.UUID, h); err != nil {
+	if err := s.getDoc(ctx, "heuristic", `SELECT doc, digest FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id.UUID, h); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -83,10 +83,10 @@ func (s *Store) ListHeuristics(ctx context.Context, ns engram.Namespace, f engra
 		}
 		q.add(`h.confidence >= ?`, f.MinConfidence)
 	}
-	next, err := s.listDocs(ctx, "heuristics", `SELECT h.doc, h.updated_at, h.heuristic_id FROM heuristics h`, `h.updated_at`, `h.heuristic_id`,
-		q, f.Limit, f.Cursor, func(doc []byte) error {
+	next, err := s.listDocs(ctx, "heuristics", `SELECT h.doc, h.digest, h.updated_at, h.heuristic_id FROM heuristics h`, `h.updated_at`, `h.heuristic_id`,
+		q, f.Limit, f.Cursor, func(key string, doc, digest []byte) error {
 			h := new(engram.Heuristic)
-			if err := decodeDoc("heuristic", doc, h); err != nil {
+			if err := s.decodeVerified("heuristic", key, doc, digest, h); err != nil {
 				return err
 			}
 			page.Heuristics = append(page.Heuristics, h)

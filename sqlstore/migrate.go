@@ -96,6 +96,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := t.tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
+			if step := s.d.migrationSteps[m.name]; step != nil {
+				if err := step(t); err != nil {
+					return err
+				}
+			}
 			_, err := t.tx.ExecContext(ctx, s.d.rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, t.now.UnixNano())
 			return err

@@ -244,7 +244,11 @@ func testEmbeddings(t *testing.T, open OpenStore) {
 		} {
 			bad := c.e
 			err := s.PutEmbeddings(ctx(), ns, []*engram.Embedding{good, &bad})
-			WantCode(t, err, engram.EINVALID, c.field)
+			code := engram.EINVALID
+			if len(bad.Vector) > engram.MaxVectorDim {
+				code = engram.ETOOLARGE // a count limit
+			}
+			WantCode(t, err, code, c.field)
 			if !strings.Contains(err.Error(), "embeddings[1]") {
 				t.Fatalf("batch error does not name the embedding: %v", err)
 			}
