@@ -67,6 +67,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}
+	if s.readOnly != "" {
+		applied, err := s.appliedVersion(ctx)
+		if err != nil {
+			return err
+		}
+		if applied != len(ms) {
+			return &engram.Error{Code: engram.EUNAVAILABLE, Field: "schema_version", Message: fmt.Sprintf(
+				"%s; its schema version is %d and this engram needs %d, which it cannot migrate to without writing", s.readOnly, applied, len(ms))}
+		}
+		return nil
+	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return s.wrap("open "+s.opts.Path, err)

@@ -61,6 +61,15 @@ type Options struct {
 	MaxReaders int
 	// Now is the clock for created_at, updated_at and change times; nil: time.Now.
 	Now func() time.Time
+	// ReadOnly opens an existing database for reading only: every write
+	// fails with EUNAVAILABLE. A database whose file or directory this
+	// process cannot write (a read-only mount, an immutable file) is opened
+	// read-only whatever this says.
+	ReadOnly bool
+
+	// immutable: set by Open for a read-only database that nobody can be
+	// writing (see readOnlyReason).
+	immutable bool
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -101,6 +110,9 @@ type Store struct {
 	w    *sql.DB // exactly one connection: every write, serialised
 	r    *sql.DB // read-only pool
 
+	// readOnly says why writes are refused; "" for a writable store.
+	readOnly string
+
 	mu struct {
 		sync.Mutex
 		wstmts map[string]*sql.Stmt // prepared on w, keyed by query text
@@ -116,13 +128,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if dir := filepath.Dir(opts.Path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, engram.Unavailable("sqlstore: create directory "+dir, err)
-		}
+	readOnly, err := readOnlyReason(&opts)
+	if err != nil {
+		return nil, err
 	}
 	d := sqliteDialect
-	w, err := sql.Open(d.driver, d.dsn(opts, false))
+	// Read-only: the "writer" is one more read-only connection, so that the
+	// schema check and db check run as usual; write refuses to start.
+	w, err := sql.Open(d.driver, d.dsn(opts, readOnly != ""))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", opts.Path, err)
 	}
@@ -130,7 +143,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{d: d, opts: opts, w: w}
+	s := &Store{d: d, opts: opts, w: w, readOnly: readOnly}
 	s.mu.wstmts = map[string]*sql.Stmt{}
 	s.mu.rstmts = map[string]*sql.Stmt{}
 	if err := s.migrate(ctx); err != nil {
@@ -147,6 +160,57 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s.r = r
 	return s, nil
+}
+
+// ReadOnly says why the store refuses writes ("" when it does not): it was
+// opened with Options.ReadOnly, or its file or directory is not writable.
+func (s *Store) ReadOnly() string { return s.readOnly }
+
+// readOnlyReason decides how to open opts.Path. It creates the directory of
+// a new database, and returns why the database must be opened read-only
+// ("" if it need not), setting opts.ReadOnly and opts.immutable to match. A
+// database that does not exist and cannot be created is an error naming the
+// directory.
+func readOnlyReason(opts *Options) (string, error) {
+	dir := filepath.Dir(opts.Path)
+	_, statErr := os.Stat(opts.Path)
+	exists := statErr == nil
+	if !exists && !errors.Is(statErr, os.ErrNotExist) {
+		return "", engram.Unavailable("sqlstore: database "+opts.Path, statErr)
+	}
+	if !exists {
+		if opts.ReadOnly {
+			return "", &engram.Error{Code: engram.ENOTFOUND, Message: fmt.Sprintf("database %s does not exist (opening read-only)", opts.Path)}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: cannot create its directory %s", opts.Path, dir), Err: err}
+		}
+		if err := writable(dir); err != nil {
+			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: its directory %s is not writable (%s)", opts.Path, dir, errText(err)), Err: err}
+		}
+		return "", nil
+	}
+	reason := ""
+	if err := writable(dir); err != nil {
+		reason = fmt.Sprintf("its directory %s is not writable (%s)", dir, errText(err))
+	} else if err := writable(opts.Path); err != nil {
+		reason = fmt.Sprintf("the file is not writable (%s)", errText(err))
+	}
+	if reason == "" {
+		if !opts.ReadOnly {
+			return "", nil
+		}
+		return fmt.Sprintf("database %s was opened read-only", opts.Path), nil
+	}
+	opts.ReadOnly = true
+	// Nobody can write the file, so SQLite may skip its WAL index (-shm),
+	// which it could not create here, provided no WAL holds commits the
+	// file lacks. With a non-empty WAL, SQLite reads it through the
+	// existing -shm instead.
+	if fi, err := os.Stat(opts.Path + "-wal"); err != nil || fi.Size() == 0 {
+		opts.immutable = true
+	}
+	return fmt.Sprintf("database %s is read-only: %s", opts.Path, reason), nil
 }
 
 // Path returns the database file's path.
@@ -276,6 +340,9 @@ func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op 
 // everything back and is returned classified (see dialect.classify), wrapped
 // with what.
 func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) error {
+	if s.readOnly != "" {
+		return fmt.Errorf("sqlstore: %s: %w", what, &engram.Error{Code: engram.EUNAVAILABLE, Message: s.readOnly + "; writes are refused"})
+	}
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(what, err)
@@ -287,8 +354,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	}
 	if err != nil {
 		sqlTx.Rollback()
-	} else {
-		err = sqlTx.Commit()
+	} else if err = sqlTx.Commit(); err != nil && commitUnknown(err) {
+		err = &engram.Error{Code: engram.EUNKNOWN, Message: fmt.Sprintf(
+			"outcome unknown: writing the commit to %s failed part way; retry with the same idempotency key", s.opts.Path), Err: err}
 	}
 	for _, q := range t.unprepared {
 		if _, perr := s.stmt(ctx, s.w, q); perr != nil {
@@ -324,7 +392,7 @@ func (s *Store) wrap(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
-	return fmt.Errorf("sqlstore: %s: %w", what, s.d.classify(err))
+	return fmt.Errorf("sqlstore: %s: %w", what, s.d.classify(err, s.opts.Path))
 }
 
 func (s *Store) checkNS(ns engram.Namespace) error { return ns.Validate() }
