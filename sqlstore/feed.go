@@ -81,13 +81,19 @@ func (s *Store) Namespaces(ctx context.Context) ([]engram.Namespace, error) {
 
 // Info describes the database as a whole, for `engram db stats`.
 type Info struct {
-	Dialect       string                     `json:"dialect"`
-	Path          string                     `json:"path"`
-	FileBytes     int64                      `json:"file_bytes"` // the database file plus its WAL
-	SchemaVersion int                        `json:"schema_version"`
-	LastSeq       uint64                     `json:"last_seq"`
-	Tables        map[string]int64           `json:"tables"`     // rows per table, all namespaces
-	Namespaces    map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
+	Dialect       string `json:"dialect"`
+	Path          string `json:"path"`
+	FileBytes     int64  `json:"file_bytes"` // the database file plus its WAL
+	SchemaVersion int    `json:"schema_version"`
+	// Synchronous is the commit durability in force on the writer
+	// connection, as SQLite reports it (PRAGMA synchronous): off, normal,
+	// full or extra.
+	Synchronous string `json:"synchronous"`
+	// ReadOnly says why writes are refused; absent for a writable store.
+	ReadOnly   string                     `json:"read_only,omitempty"`
+	LastSeq    uint64                     `json:"last_seq"`
+	Tables     map[string]int64           `json:"tables"`     // rows per table, all namespaces
+	Namespaces map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
 }
 
 // Info counts rows in every table and measures the file.
@@ -103,6 +109,10 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	info.SchemaVersion = v
+	if info.Synchronous, err = s.synchronous(ctx); err != nil {
+		return nil, err
+	}
+	info.ReadOnly = s.readOnly
 	if info.LastSeq, err = s.LastSeq(ctx); err != nil {
 		return nil, err
 	}
@@ -218,3 +228,22 @@ func joinNonEmpty(parts []string) string {
 }
 
 func fmtCount(n int64, what string) string { return fmt.Sprintf("%d %s", n, what) }
+
+// synchronous reads the writer connection's PRAGMA synchronous.
+func (s *Store) synchronous(ctx context.Context) (string, error) {
+	var level int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+		return "", s.wrap("read synchronous", err)
+	}
+	switch level {
+	case 0:
+		return "off", nil
+	case 1:
+		return "normal", nil
+	case 2:
+		return "full", nil
+	case 3:
+		return "extra", nil
+	}
+	return fmt.Sprintf("unknown (%d)", level), nil
+}
