@@ -167,9 +167,5 @@ func commitUnknown(err error) bool {
 	if !errors.As(err, &se) {
 		return false
 	}
-	switch se.Code() {
-	case sqlite3.SQLITE_IOERR_WRITE, sqlite3.SQLITE_IOERR_FSYNC, sqlite3.SQLITE_IOERR_DIR_FSYNC:
-		return true
-	}
-	return false
+	return se.Code() == sqlite3.SQLITE_IOERR_WRITE // the syncs are EUNKNOWN wherever they fail (sqliteClassify)
 }

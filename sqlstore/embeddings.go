@@ -16,20 +16,31 @@ func (s *Store) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*
 	if len(embs) > engram.MaxBatch {
 		return engram.TooMany("embeddings", len(embs), "embeddings in one batch", engram.MaxBatch)
 	}
+	recs := make([]any, len(embs))
+	for i, e := range embs {
+		recs[i] = e
+	}
+	k, err := s.idem(ctx, ns, "put_embeddings", embs, recs...)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	for i, e := range embs {
 		if e == nil {
+			k.restore()
 			return engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is required")
 		}
 		e.Normalize(now)
 		if err := e.Validate(); err != nil {
+			k.restore()
 			if len(embs) == 1 {
 				return err
 			}
 			return fmt.Errorf("embeddings[%d]: %w", i, err)
 		}
 	}
-	return s.write(ctx, fmt.Sprintf("put %d embeddings", len(embs)), func(t *tx) error {
+	batch := fmt.Sprintf("%d embeddings", len(embs))
+	return s.writeKeyed(ctx, k, ns, "put "+batch, engram.KindEmbedding, &batch, recs, func(t *tx) error {
 		for _, e := range embs {
 			key := e.Key()
 			id := idBytes(key.ItemID)
@@ -99,7 +110,12 @@ func (s *Store) DeleteEmbedding(ctx context.Context, ns engram.Namespace, key en
 		return err
 	}
 	key = normalizeKey(key)
-	return s.write(ctx, "delete embedding "+key.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_embedding", key)
+	if err != nil {
+		return err
+	}
+	rk := key.String()
+	return s.writeKeyed(ctx, k, ns, "delete embedding "+rk, engram.KindEmbedding, &rk, []any{}, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM embeddings WHERE namespace = ? AND item_type = ? AND item_id = ? AND model = ?`,
 			string(ns), string(key.ItemType), idBytes(key.ItemID), key.Model)
 		if err != nil {

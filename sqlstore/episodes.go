@@ -59,12 +59,23 @@ func (s *Store) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
+	var k *idemKey
+	if ep != nil {
+		req := *ep
+		req.ID = engram.EpisodeID{}
+		var err error
+		if k, err = s.idem(ctx, ns, "create_episode", &req, ep); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	enc, err := prepareEpisode(ep, now)
 	if err != nil {
+		k.restore()
 		return err
 	}
-	return s.write(ctx, "create episode "+ep.ID.String(), func(t *tx) error {
+	key := ep.ID.String()
+	return s.writeKeyed(ctx, k, ns, "create episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
 		if err := t.refuseExisting(ns, []*engram.Episode{ep}); err != nil {
 			return err
 		}
@@ -79,21 +90,38 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 	if len(eps) > engram.MaxBatch {
 		return engram.TooMany("episodes", len(eps), "episodes in one batch", engram.MaxBatch)
 	}
+	req := make([]*engram.Episode, len(eps))
+	recs := make([]any, len(eps))
+	for i, ep := range eps {
+		if ep != nil {
+			cp := *ep
+			cp.ID = engram.EpisodeID{}
+			req[i] = &cp
+		}
+		recs[i] = ep
+	}
+	k, err := s.idem(ctx, ns, "create_episodes", req, recs...)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	encs := make([]*encodedEpisode, len(eps))
 	seen := make(map[engram.EpisodeID]bool, len(eps))
 	for i, ep := range eps {
 		enc, err := prepareEpisode(ep, now)
 		if err != nil {
+			k.restore()
 			return fmt.Errorf("episodes[%d]: %w", i, err)
 		}
 		if seen[ep.ID] {
+			k.restore()
 			return &engram.Error{Code: engram.ECONFLICT, Field: fmt.Sprintf("episodes[%d].episode_id", i), Message: fmt.Sprintf("%s appears twice in the batch", ep.ID)}
 		}
 		seen[ep.ID] = true
 		encs[i] = enc
 	}
-	return s.write(ctx, fmt.Sprintf("create %d episodes", len(eps)), func(t *tx) error {
+	batch := fmt.Sprintf("%d episodes", len(eps))
+	return s.writeKeyed(ctx, k, ns, "create "+batch, engram.KindEpisode, &batch, recs, func(t *tx) error {
 		if err := t.refuseExisting(ns, eps); err != nil {
 			return err
 		}
@@ -295,6 +323,10 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	if ep == nil || ep.ID.IsZero() {
 		return engram.Invalid("episode_id", "is required to update an episode")
 	}
+	k, err := s.idem(ctx, ns, "update_episode", ep, ep)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	cp := *ep
 	cp.Steps = nil
@@ -303,7 +335,8 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	if err := cp.Validate(); err != nil {
 		return err
 	}
-	return s.write(ctx, "update episode "+ep.ID.String(), func(t *tx) error {
+	key := ep.ID.String()
+	return s.writeKeyed(ctx, k, ns, "update episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
 		id := idBytes(cp.ID.UUID)
 		var created, stepsBytes int64
 		err := t.queryRow(`SELECT created_at, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`, string(ns), id).Scan(&created, &stepsBytes)
@@ -367,7 +400,12 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
-	return s.write(ctx, "delete episode "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_episode", id)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "delete episode "+rk, engram.KindEpisode, &rk, []any{}, func(t *tx) error {
 		key := idBytes(id.UUID)
 		// Relationships and embeddings go too; each gets its own change entry
 		// so caches of them are invalidated.
@@ -441,7 +479,12 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 	if step.StepNumber < 0 {
 		return engram.Invalid("step.step_number", "is %d; step numbers start at 1 (0: the next number)", step.StepNumber)
 	}
-	return s.write(ctx, "append step to episode "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "append_step", []any{id, step}, step)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "append step to episode "+rk, engram.KindEpisode, &rk, []any{step}, func(t *tx) error {
 		st, err := t.episodeState(ns, id)
 		if err != nil {
 			return err
@@ -489,12 +532,18 @@ func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id eng
 	if c == nil {
 		return nil, engram.Invalid("outcome", "is required to complete an episode")
 	}
+	k, err := s.idem(ctx, ns, "complete_episode", []any{id, c}, c)
+	if err != nil {
+		return nil, err
+	}
 	c.Normalize(s.now())
 	if err := c.Validate(); err != nil {
+		k.restore()
 		return nil, err
 	}
 	var completed *engram.Episode
-	err := s.write(ctx, "complete episode "+id.String(), func(t *tx) error {
+	rk := id.String()
+	err = s.writeKeyed(ctx, k, ns, "complete episode "+rk, engram.KindEpisode, &rk, []any{c, &completed}, func(t *tx) error {
 		st, err := t.episodeState(ns, id)
 		if err != nil {
 			return err

@@ -16,11 +16,19 @@ func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram
 	if h == nil {
 		return engram.Invalid("heuristic", "is required")
 	}
-	h.Normalize(s.now())
-	if err := h.Validate(); err != nil {
+	req := *h
+	req.ID = engram.HeuristicID{} // may be assigned afresh by a retry (see idempotency.go)
+	k, err := s.idem(ctx, ns, "put_heuristic", &req, h)
+	if err != nil {
 		return err
 	}
-	return s.write(ctx, "put heuristic "+h.ID.String(), func(t *tx) error {
+	h.Normalize(s.now())
+	if err := h.Validate(); err != nil {
+		k.restore()
+		return err
+	}
+	rk := h.ID.String()
+	return s.writeKeyed(ctx, k, ns, "put heuristic "+rk, engram.KindHeuristic, &rk, []any{h}, func(t *tx) error {
 		id := idBytes(h.ID.UUID)
 		op, created, _, err := t.existing(`SELECT created_at FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id)
 		if err != nil {
@@ -58,7 +66,12 @@ func (s *Store) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id eng
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
-	return s.write(ctx, "delete heuristic "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_heuristic", id)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "delete heuristic "+rk, engram.KindHeuristic, &rk, []any{}, func(t *tx) error {
 		if err := t.deleteRow("heuristic", `DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, idBytes(id.UUID), id.UUID); err != nil {
 			return err
 		}

@@ -19,12 +19,20 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 	if p == nil {
 		return engram.Invalid("pattern", "is required")
 	}
+	req := *p
+	req.ID = engram.PatternID{} // may be assigned afresh by a retry (see idempotency.go)
+	k, err := s.idem(ctx, ns, "put_pattern", &req, p)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	p.Normalize(now)
 	if err := p.Validate(); err != nil {
+		k.restore()
 		return err
 	}
-	return s.write(ctx, "put pattern "+p.ID.String(), func(t *tx) error {
+	rk := p.ID.String()
+	return s.writeKeyed(ctx, k, ns, "put pattern "+rk, engram.KindPattern, &rk, []any{p}, func(t *tx) error {
 		id := idBytes(p.ID.UUID)
 		op, created, oldFTS, err := t.existing(`SELECT created_at, fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, id)
 		if err != nil {
@@ -109,7 +117,12 @@ func (s *Store) DeletePattern(ctx context.Context, ns engram.Namespace, id engra
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
-	return s.write(ctx, "delete pattern "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_pattern", id)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "delete pattern "+rk, engram.KindPattern, &rk, []any{}, func(t *tx) error {
 		key := idBytes(id.UUID)
 		if _, err := t.exec(`DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?)`, string(ns), key); err != nil {
 			return err
