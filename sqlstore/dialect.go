@@ -126,7 +126,8 @@ func sqliteClassify(err error, path string) error {
 		// The commit's pages were handed to the file system but not
 		// confirmed on disk: after a crash they may or may not be there (SQLite
 		// replays whatever WAL frames survived). Never report that as "not
-		// written".
+		// written". A failed write(2) (SQLITE_IOERR_WRITE) is different: the
+		// commit frame goes last, so without it recovery finds no commit.
 		return &engram.Error{Code: engram.EUNKNOWN, Message: fmt.Sprintf(
 			"outcome unknown: syncing %s to disk failed after the commit was written; retry with the same idempotency key", path), Err: err}
 	case sqlite3.SQLITE_READONLY_DIRECTORY, sqlite3.SQLITE_READONLY_CANTINIT, sqlite3.SQLITE_READONLY_CANTLOCK:
@@ -156,16 +157,4 @@ func sqliteClassify(err error, path string) error {
 		return &engram.Error{Code: engram.ETOOLARGE, Message: "value too large for the database", Err: err}
 	}
 	return err
-}
-
-// commitUnknown reports whether err, returned by COMMIT itself, leaves the
-// commit's outcome unknown: a write of the commit's WAL frames failed after
-// some of them may have reached the file (a later crash recovery could
-// still find a complete commit).
-func commitUnknown(err error) bool {
-	var se *sqlite.Error
-	if !errors.As(err, &se) {
-		return false
-	}
-	return se.Code() == sqlite3.SQLITE_IOERR_WRITE // the syncs are EUNKNOWN wherever they fail (sqliteClassify)
 }

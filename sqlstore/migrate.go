@@ -96,6 +96,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		m := ms[applied]
 		err = s.write(ctx, "migrate to "+m.name, func(t *tx) error {
+			t.migrating = true
 			// Another process may have applied it since we looked.
 			var v int
 			if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {

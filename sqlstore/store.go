@@ -44,6 +44,12 @@ const (
 const (
 	DefaultBusyTimeout = 5 * time.Second
 	DefaultMaxReaders  = 4
+	// DefaultFeedRetention is how long change-feed entries and idempotency
+	// keys are kept at least.
+	DefaultFeedRetention = 7 * 24 * time.Hour
+	// DefaultFeedMaxEntries bounds the change feed: older entries beyond it
+	// are dropped even inside the retention time.
+	DefaultFeedMaxEntries = 1_000_000
 	// DefaultFileName is the SQLite file inside a data directory.
 	DefaultFileName = "engram.db"
 )
@@ -61,6 +67,13 @@ type Options struct {
 	MaxReaders int
 	// Now is the clock for created_at, updated_at and change times; nil: time.Now.
 	Now func() time.Time
+	// FeedRetention is the change feed's time horizon: entries older than
+	// it are dropped (a reader behind it gets EGONE and rebuilds), and so
+	// are idempotency keys. 0: DefaultFeedRetention; negative: keep forever.
+	FeedRetention time.Duration
+	// FeedMaxEntries is the most change-feed entries kept; older ones are
+	// dropped first. 0: DefaultFeedMaxEntries; negative: no limit.
+	FeedMaxEntries int
 	// ReadOnly opens an existing database for reading only: every write
 	// fails with EUNAVAILABLE. A database whose file or directory this
 	// process cannot write (a read-only mount, an immutable file) is opened
@@ -85,6 +98,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FeedRetention == 0 {
+		o.FeedRetention = DefaultFeedRetention
+	}
+	if o.FeedMaxEntries == 0 {
+		o.FeedMaxEntries = DefaultFeedMaxEntries
 	}
 }
 
@@ -280,6 +299,11 @@ type tx struct {
 	// buffers hold inserted rows until flush (see rows.go).
 	buffers []rowBuffer
 	nextFTS int64
+	// changes counts the feed entries this transaction appends.
+	changes int
+	// migrating: a schema migration, which must not prune (the tables
+	// prune uses may not exist yet).
+	migrating bool
 }
 
 // stmt returns a statement for query bound to the transaction.
@@ -334,6 +358,7 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 // change appends one change-feed entry (written at commit, in order).
 func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op engram.ChangeOp) {
 	t.insert("changes", string(ns), string(kind), key, string(op), t.now.UnixNano())
+	t.changes++
 }
 
 // write runs fn in one write transaction and commits it. Any error rolls
@@ -352,11 +377,13 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	if err == nil {
 		err = t.flush()
 	}
+	if err == nil && !t.migrating {
+		err = t.prune()
+	}
 	if err != nil {
 		sqlTx.Rollback()
-	} else if err = sqlTx.Commit(); err != nil && commitUnknown(err) {
-		err = &engram.Error{Code: engram.EUNKNOWN, Message: fmt.Sprintf(
-			"outcome unknown: writing the commit to %s failed part way; retry with the same idempotency key", s.opts.Path), Err: err}
+	} else {
+		err = sqlTx.Commit()
 	}
 	for _, q := range t.unprepared {
 		if _, perr := s.stmt(ctx, s.w, q); perr != nil {
