@@ -136,6 +136,9 @@ type Store struct {
 		sync.Mutex
 		wstmts map[string]*sql.Stmt // prepared on w, keyed by query text
 		rstmts map[string]*sql.Stmt // prepared on r
+		// fts holds the search tables known to exist (they are never
+		// dropped), so writes skip the CREATE and searches the lookup.
+		fts map[string]bool
 	}
 }
 
@@ -165,6 +168,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{d: d, opts: opts, w: w, readOnly: readOnly}
 	s.mu.wstmts = map[string]*sql.Stmt{}
 	s.mu.rstmts = map[string]*sql.Stmt{}
+	s.mu.fts = map[string]bool{}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -298,7 +302,14 @@ type tx struct {
 	stmts map[string]*sql.Stmt
 	// buffers hold inserted rows until flush (see rows.go).
 	buffers []rowBuffer
-	nextFTS int64
+	nextFTS map[string]int64 // search table -> next rowid
+	// search buffers rows of namespaces' search tables, flushed in
+	// searchOrder after the record tables.
+	search      map[string]*rowBuffer
+	searchOrder []string
+	// madeFTS lists the search tables this transaction created; the store
+	// learns of them once it commits.
+	madeFTS []string
 	// changes counts the feed entries this transaction appends.
 	changes int
 	// migrating: a schema migration, which must not prune (the tables
@@ -382,8 +393,12 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	}
 	if err != nil {
 		sqlTx.Rollback()
-	} else {
-		err = sqlTx.Commit()
+	} else if err = sqlTx.Commit(); err == nil && len(t.madeFTS) > 0 {
+		s.mu.Lock()
+		for _, table := range t.madeFTS {
+			s.mu.fts[table] = true
+		}
+		s.mu.Unlock()
 	}
 	for _, q := range t.unprepared {
 		if _, perr := s.stmt(ctx, s.w, q); perr != nil {
