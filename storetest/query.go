@@ -145,6 +145,22 @@ func testList(t *testing.T, open OpenStore) {
 		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)})
 		WantCode(t, err, engram.EINVALID, "since")
 	})
+	t.Run("ErrTooManyFilters", func(t *testing.T) {
+		var tags []string
+		meta := map[string]string{}
+		for i := 0; i <= engram.MaxFilterTags; i++ {
+			tags = append(tags, fmt.Sprintf("tag%d", i))
+		}
+		for i := 0; i <= engram.MaxFilterMetadata; i++ {
+			meta[fmt.Sprintf("k%d", i)] = "v"
+		}
+		_, err := s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Tags: tags})
+		WantCode(t, err, engram.ETOOLARGE, "tag")
+		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Metadata: meta})
+		WantCode(t, err, engram.ETOOLARGE, "metadata")
+		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Tags: tags[:engram.MaxFilterTags]})
+		must(t, err)
+	})
 	t.Run("DefaultLimit", func(t *testing.T) {
 		extra := make([]*engram.Episode, engram.DefaultQueryLimit)
 		for i := range extra {
