@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/engramhq/engram"
 )
@@ -274,4 +275,13 @@ func fmtID(b []byte) string {
 		return fmt.Sprintf("(id %x)", b)
 	}
 	return u.String()
+}
+
+// errText is the reason inside a path error ("read-only file system").
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/engramhq/engram"
@@ -206,7 +207,11 @@ func readOnlyReason(opts *Options) (string, error) {
 			return "", &engram.Error{Code: engram.ENOTFOUND, Message: fmt.Sprintf("database %s does not exist (opening read-only)", opts.Path)}
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: cannot create its directory %s", opts.Path, dir), Err: err}
+			code := engram.EUNAVAILABLE
+			if errors.Is(err, syscall.ENOSPC) {
+				code = engram.ENOSPACE
+			}
+			return "", &engram.Error{Code: code, Message: fmt.Sprintf("cannot create database %s: cannot create its directory %s", opts.Path, dir), Err: err}
 		}
 		if err := writable(dir); err != nil {
 			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: its directory %s is not writable (%s)", opts.Path, dir, errText(err)), Err: err}
