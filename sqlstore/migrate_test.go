@@ -2,8 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
+	"time"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/storetest"
@@ -143,4 +146,102 @@ func TestSplitSearch(t *testing.T) {
 	if problems, err := s.Check(ctx); err != nil || len(problems) > 0 {
 		t.Fatalf("check after the split: %v %v", problems, err)
 	}
+}
+
+// TestMigrateFromSchema1: a database written at schema 1 (no digests, one
+// shared search table, no feed state) is brought up to date on open: its
+// records read back verified, search answers per namespace, the feed
+// continues, and db check finds nothing.
+func TestMigrateFromSchema1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "engram.db")
+	v1 := *sqliteDialect
+	v1.migrations = fstest.MapFS{"0001_init.sql": mustRead(t, "migrations/sqlite/0001_init.sql")}
+	v1.migrationSteps = nil
+	old, err := open(ctx, Options{Path: path}, &v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows as schema 1's code wrote them.
+	type nsEp struct {
+		ns engram.Namespace
+		ep *engram.Episode
+	}
+	var eps []nsEp
+	rowid := int64(0)
+	for i, ns := range []engram.Namespace{"default", "team-b", "default"} {
+		ep := storetest.SampleEpisode(i)
+		now := time.Now().UTC().Add(time.Duration(i-10) * time.Second)
+		ep.Normalize(now)
+		ep.CreatedAt, ep.UpdatedAt = now, now
+		eps = append(eps, nsEp{ns, ep})
+		steps := ep.Steps
+		cp := *ep
+		cp.Steps = nil
+		doc, _ := json.Marshal(&cp)
+		rowid++
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := old.w.ExecContext(ctx, q, args...); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		exec(`INSERT INTO search_fts (rowid, body, namespace, kind, ref_id, step_number) VALUES (?, ?, ?, 'episode', ?, 0)`,
+			rowid, episodeText(ep), string(ns), ep.ID.UUID[:])
+		exec(`INSERT INTO episodes (namespace, episode_id, task_type, domain, language, start_time, complete, created_at, updated_at,
+			step_count, last_step, steps_bytes, fts_rowid, doc) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0, ?, ?)`,
+			string(ns), ep.ID.UUID[:], string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime),
+			nanos(now), nanos(now), len(steps), steps[len(steps)-1].StepNumber, rowid, doc)
+		for j := range steps {
+			sdoc, _ := json.Marshal(&steps[j])
+			rowid++
+			exec(`INSERT INTO search_fts (rowid, body, namespace, kind, ref_id, step_number) VALUES (?, ?, ?, 'step', ?, ?)`,
+				rowid, stepText(&steps[j]), string(ns), ep.ID.UUID[:], steps[j].StepNumber)
+			exec(`INSERT INTO steps (namespace, episode_id, step_number, tool, fts_rowid, doc) VALUES (?, ?, ?, ?, ?, ?)`,
+				string(ns), ep.ID.UUID[:], steps[j].StepNumber, steps[j].Tool, rowid, sdoc)
+		}
+		exec(`INSERT INTO changes (namespace, kind, key, op, at) VALUES (?, 'episode', ?, 'insert', ?)`, string(ns), ep.ID.String(), nanos(now))
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatalf("migrate from schema 1: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.appliedVersion(ctx); err != nil || v != SchemaVersion() {
+		t.Fatalf("schema version %d after the migration (%v), want %d", v, err, SchemaVersion())
+	}
+	for _, e := range eps {
+		got, err := s.GetEpisode(ctx, e.ns, e.ep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		storetest.Equal(t, "migrated episode", got, e.ep)
+	}
+	hits, err := s.Search(ctx, "team-b", engram.SearchQuery{Text: "flaky retry"})
+	if err != nil || len(hits) != 1 || *hits[0].EpisodeID != eps[1].ep.ID {
+		t.Fatalf("search of team-b after the migration: %+v %v", hits, err)
+	}
+	if problems, err := s.Check(ctx); err != nil || len(problems) > 0 {
+		t.Fatalf("check after the migration: %v %v", problems, err)
+	}
+	if err := s.CreateEpisode(ctx, "team-b", storetest.SampleEpisode(9)); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := s.Changes(ctx, 0, 10)
+	if err != nil || len(changes) != 4 || changes[3].Seq != 4 {
+		t.Fatalf("feed after the migration: %+v %v", changes, err)
+	}
+}
+
+func mustRead(t *testing.T, name string) *fstest.MapFile {
+	t.Helper()
+	b, err := sqliteMigrations.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fstest.MapFile{Data: b}
 }

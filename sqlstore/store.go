@@ -147,6 +147,11 @@ type Store struct {
 // its schema up to date. It refuses a database whose schema is newer than
 // this binary knows.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	return open(ctx, opts, sqliteDialect)
+}
+
+// open opens the store with dialect d (tests use one with fewer migrations).
+func open(ctx context.Context, opts Options, d *dialect) (*Store, error) {
 	opts.EnsureDefaults()
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -155,7 +160,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := sqliteDialect
 	// Read-only: the "writer" is one more read-only connection, so that the
 	// schema check and db check run as usual; write refuses to start.
 	w, err := sql.Open(d.driver, d.dsn(opts, readOnly != ""))
