@@ -222,8 +222,7 @@ func Open(ctx context.Context, rawURL string, opts *Options) (Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		_ = cfg
-		return nil, engram.Invalid("url", "s3 is not built yet")
+		return OpenS3(ctx, cfg, &o)
 	case "":
 		return nil, engram.Invalid("url", "%q has no scheme; use file:///dir, s3://bucket/prefix or mem://", u.Redacted())
 	default:
