@@ -225,7 +225,10 @@ func TestS3ErrWrongKeysAreRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			bad := openS3(t, u, blob.Options{Credentials: &c, BreakerThreshold: -1})
 			for op, call := range map[string]func() error{
-				"Put":  func() error { _, err := bad.Put(t.Context(), "k2", strings.NewReader("v"), blob.PutOptions{}); return err },
+				"Put": func() error {
+					_, err := bad.Put(t.Context(), "k2", strings.NewReader("v"), blob.PutOptions{})
+					return err
+				},
 				"Get":  func() error { _, err := bad.Get(t.Context(), "k", 0, -1); return err },
 				"Stat": func() error { _, err := bad.Stat(t.Context(), "k"); return err },
 				"List": func() error { _, err := bad.List(t.Context(), blob.ListOptions{}); return err },
