@@ -53,7 +53,7 @@ type S3Store struct {
 	cfg    S3Config
 	o      Options
 	client *s3.Client
-	tr     atomic.Pointer[http.Transport] // the transport the SDK built, once it has
+	tr     *http.Transport
 	brk    *breaker
 	closed atomic.Bool
 
@@ -97,21 +97,8 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
 	}
-	// The SDK's buildable client, so that AWS_CA_BUNDLE and the like still
-	// apply; the transport it builds is noted for Close.
 	s := &S3Store{cfg: cfg, o: o, brk: newBreaker(&o)}
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.DialContext = (&net.Dialer{Timeout: o.AttemptTimeout, KeepAlive: 30 * time.Second}).DialContext
-		tr.MaxIdleConns = 128
-		tr.MaxIdleConnsPerHost = 64
-		tr.IdleConnTimeout = 90 * time.Second
-		tr.TLSHandshakeTimeout = o.AttemptTimeout
-		tr.ExpectContinueTimeout = time.Second
-		tr.ResponseHeaderTimeout = 0 // the attempt's context bounds it
-		s.tr.Store(tr)
-	})
 	loaders := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }), // we retry, see do
 	}
 	if cfg.Region != "" {
@@ -129,6 +116,23 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 	if awsCfg.Region == "" {
 		awsCfg.Region = "us-east-1"
 	}
+	// Our own transport, so that Close can close its connections; cloned
+	// from the SDK's so that AWS_CA_BUNDLE and the like still apply.
+	var tr *http.Transport
+	if bc, ok := awsCfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		tr = bc.GetTransport()
+	} else {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	tr.DialContext = (&net.Dialer{Timeout: o.AttemptTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.MaxIdleConns = 128
+	tr.MaxIdleConnsPerHost = 64
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.TLSHandshakeTimeout = o.AttemptTimeout
+	tr.ExpectContinueTimeout = time.Second
+	tr.ResponseHeaderTimeout = 0 // the attempt's context bounds it
+	s.tr = tr
+	awsCfg.HTTPClient = &http.Client{Transport: tr}
 	client := s3.NewFromConfig(awsCfg, func(so *s3.Options) {
 		if cfg.Endpoint != "" {
 			so.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -146,9 +150,7 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 // Close closes idle connections; calls after Close fail with ErrClosed.
 func (s *S3Store) Close() error {
 	s.closed.Store(true)
-	if tr := s.tr.Load(); tr != nil {
-		tr.CloseIdleConnections()
-	}
+	s.tr.CloseIdleConnections()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/blob"
@@ -44,6 +46,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	zerolog.SetGlobalLevel(zerolog.Disabled) // toxiproxy's toxics log through the global level
 	code := m.Run()
 	if gw != nil {
 		gw.stop()
@@ -174,8 +177,10 @@ func (b *bannerWatch) head() string {
 func (g *versitygw) newBucket(t *testing.T) string {
 	t.Helper()
 	name := fmt.Sprintf("engram-%d-%s", g.buckets.Add(1), randomHex(4))
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections() // no connection outlives the call (goleak)
 	c := s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(g.endpoint), UsePathStyle: true,
+		Region: "us-east-1", BaseEndpoint: aws.String(g.endpoint), UsePathStyle: true, HTTPClient: &http.Client{Transport: tr},
 		Credentials: credentials.NewStaticCredentialsProvider(g.creds.AccessKeyID, g.creds.SecretAccessKey, ""),
 	})
 	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
