@@ -152,9 +152,12 @@ func TestS3Faults(t *testing.T) {
 		mustPutS3(t, s, "k", bytes.Repeat([]byte("x"), 1000))
 		fp.add(t, "hole", "timeout", "upstream", map[string]any{"timeout": 0})
 		calls := map[string]func() error{
-			"Stat":   func() error { _, err := s.Stat(t.Context(), "k"); return err },
-			"Get":    func() error { _, err := s.Get(t.Context(), "k", 0, -1); return err },
-			"Put":    func() error { _, err := s.Put(t.Context(), "k2", strings.NewReader("v"), blob.PutOptions{}); return err },
+			"Stat": func() error { _, err := s.Stat(t.Context(), "k"); return err },
+			"Get":  func() error { _, err := s.Get(t.Context(), "k", 0, -1); return err },
+			"Put": func() error {
+				_, err := s.Put(t.Context(), "k2", strings.NewReader("v"), blob.PutOptions{})
+				return err
+			},
 			"List":   func() error { _, err := s.List(t.Context(), blob.ListOptions{}); return err },
 			"Delete": func() error { return s.Delete(t.Context(), "k") },
 		}
