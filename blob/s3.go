@@ -132,7 +132,11 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 0 // the attempt's context bounds it
 	s.tr = tr
-	awsCfg.HTTPClient = &http.Client{Transport: tr}
+	var rt http.RoundTripper = tr
+	if wrapTransport != nil {
+		rt = wrapTransport(rt)
+	}
+	awsCfg.HTTPClient = &http.Client{Transport: rt}
 	client := s3.NewFromConfig(awsCfg, func(so *s3.Options) {
 		if cfg.Endpoint != "" {
 			so.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -165,6 +169,10 @@ func (s *S3Store) fullKey(key string) (string, error) {
 	}
 	return full, nil
 }
+
+// wrapTransport, set only by tests (export_test.go), wraps the transport of
+// stores opened afterwards to inject faults.
+var wrapTransport func(http.RoundTripper) http.RoundTripper
 
 var errAttemptTimeout = errors.New("blob: s3 attempt timed out")
 

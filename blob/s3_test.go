@@ -260,3 +260,77 @@ func TestS3ErrWrongKeysAreRefused(t *testing.T) {
 		t.Fatalf("Credentials print their secret: %s", c)
 	}
 }
+
+// loseAnswer sends requests on, and drops the first answer to one that
+// match accepts, as if the connection broke on the way back: the server
+// acted, the client does not know.
+type loseAnswer struct {
+	next  http.RoundTripper
+	match func(*http.Request) bool
+	lost  atomic.Bool
+}
+
+func (l *loseAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err == nil && l.match(req) && l.lost.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return nil, errors.New("test: answer lost")
+	}
+	return resp, err
+}
+
+func TestS3ConditionalCreateWithALostAnswer(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	conditionalPut := func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.Header.Get("If-None-Match") == "*"
+	}
+	complete := func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Query().Has("uploadId")
+	}
+	for _, c := range []struct {
+		name  string
+		match func(*http.Request) bool
+		size  int
+		taken bool // another writer created the key first
+	}{
+		{"SinglePartWins", conditionalPut, 1000, false},
+		{"MultipartWins", complete, blob.MinPartSize + 4321, false},
+		{"ErrSinglePartTakenByAnother", conditionalPut, 1000, true},
+		{"ErrMultipartTakenByAnother", complete, blob.MinPartSize + 4321, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fault := &loseAnswer{match: c.match}
+			restore := blob.SetWrapTransport(func(rt http.RoundTripper) http.RoundTripper { fault.next = rt; return fault })
+			s := openS3(t, g.url(bucket, c.name), blob.Options{Credentials: &g.creds, PartSize: blob.MinPartSize})
+			restore()
+			if c.taken {
+				other := openS3(t, g.url(bucket, c.name), blob.Options{Credentials: &g.creds})
+				if _, err := other.Put(t.Context(), "lease", strings.NewReader("theirs"), blob.PutOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			data := bytes.Repeat([]byte("m"), c.size)
+			info, err := s.Put(t.Context(), "lease", bytes.NewReader(data), blob.PutOptions{IfAbsent: true})
+			if !fault.lost.Load() {
+				t.Fatal("no answer was lost: the fault did not fire")
+			}
+			if c.taken {
+				if !errors.Is(err, engram.ErrConflict) {
+					t.Fatalf("Put over another writer's object: %v, want a conflict", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Put whose first answer was lost: %v, want the success it was", err)
+			}
+			st, err := s.Stat(t.Context(), "lease")
+			if err != nil || st.ETag != info.ETag || st.Size != int64(c.size) {
+				t.Fatalf("Stat = %+v, %v; Put said %+v", st, err, info)
+			}
+			if s.Stats().Retries == 0 {
+				t.Fatal("the lost answer was not retried")
+			}
+		})
+	}
+}
