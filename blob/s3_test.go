@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 
 // s3Server returns the shared server, starting it on first use. Without the
 // binary the test is skipped, except under CI=true, where it fails.
-func s3Server(t *testing.T) *versitygw {
+func s3Server(t testing.TB) *versitygw {
 	t.Helper()
 	gwOnce.Do(func() { gw, gwErr = startVersitygw() })
 	if gwErr != nil {
@@ -174,7 +174,7 @@ func (b *bannerWatch) head() string {
 }
 
 // newBucket creates a bucket with the raw SDK.
-func (g *versitygw) newBucket(t *testing.T) string {
+func (g *versitygw) newBucket(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("engram-%d-%s", g.buckets.Add(1), randomHex(4))
 	tr := &http.Transport{}
