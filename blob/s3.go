@@ -142,6 +142,8 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 			so.BaseEndpoint = aws.String(cfg.Endpoint)
 			so.UsePathStyle = true
 		}
+		// No "Expect: 100-continue" round trip before large bodies.
+		so.ContinueHeaderThresholdBytes = -1
 		// The SDK's default checksums stay on: a CRC32 trailer on every
 		// upload, checked by the server, and on downloads that carry one.
 	})
@@ -626,6 +628,13 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 			return 0, r.err
 		}
 		if r.end >= 0 && r.pos >= r.end {
+			if r.body != nil {
+				// Read the body to its EOF before closing it: net/http
+				// reuses a connection only for a body read to EOF and closed.
+				r.idle.Reset(r.s.o.AttemptTimeout)
+				io.Copy(io.Discard, io.LimitReader(r.body, 1))
+				r.closeBody()
+			}
 			return 0, io.EOF
 		}
 		if err := r.ctx.Err(); err != nil {

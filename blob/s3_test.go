@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -332,5 +334,50 @@ func TestS3ConditionalCreateWithALostAnswer(t *testing.T) {
 				t.Fatal("the lost answer was not retried")
 			}
 		})
+	}
+}
+
+// countConns counts the requests that did not reuse a kept-alive connection.
+type countConns struct {
+	next  http.RoundTripper
+	fresh atomic.Int64
+}
+
+func (c *countConns) RoundTrip(req *http.Request) (*http.Response, error) {
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			c.fresh.Add(1)
+		}
+	}}
+	return c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+func TestS3GetStreamsKeepTheirConnection(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	cc := &countConns{}
+	restore := blob.SetWrapTransport(func(rt http.RoundTripper) http.RoundTripper { cc.next = rt; return cc })
+	s := openS3(t, g.url(bucket, "conns"), blob.Options{Credentials: &g.creds})
+	restore()
+	data := bytes.Repeat([]byte("c"), 256<<10)
+	if _, err := s.Put(t.Context(), "k", bytes.NewReader(data), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := cc.fresh.Load()
+	for i := range 5 {
+		// Whole reads and ranges ending at the object's end alike.
+		off := int64(i * 1000)
+		rc, err := s.Get(t.Context(), "k", off, int64(len(data))-off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data[off:]) {
+			t.Fatalf("Get %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := cc.fresh.Load() - before; n != 0 {
+		t.Fatalf("5 Gets read to the end opened %d new connections, want every one reused", n)
 	}
 }
