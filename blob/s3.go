@@ -443,12 +443,12 @@ func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []by
 		}
 	}()
 
-	buf := first
+	buf := first[:s.o.PartSize:s.o.PartSize]
 	if b, ok := partPool.Get().(*[]byte); ok && int64(cap(*b)) >= s.o.PartSize {
 		buf = (*b)[:s.o.PartSize]
 		copy(buf, first)
-		defer partPool.Put(b)
 	}
+	defer partPool.Put(&buf) // the next multipart Put's buffer
 	var parts []types.CompletedPart
 	md5s := md5.New() // of the parts' MD5s: the multipart ETag S3 computes, for conditional creates
 	size := int64(0)
