@@ -128,6 +128,9 @@ func (f *FileStore) Put(ctx context.Context, key string, r io.Reader, opts PutOp
 	// mkdir and the rename; then the rename fails with ENOENT and we retry.
 	for attempt := 0; ; attempt++ {
 		if err := f.mkdirs(filepath.Dir(final)); err != nil {
+			if errors.Is(err, fs.ErrNotExist) && attempt < 8 {
+				continue // a parent was pruned under our mkdir
+			}
 			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
 				return Info{}, keyClashes(key, err)
 			}
@@ -156,7 +159,9 @@ func (f *FileStore) Put(ctx context.Context, key string, r io.Reader, opts PutOp
 		}
 		return Info{}, fileError("put", final, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := syncDir(filepath.Dir(final)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// (ENOENT: a later Delete removed the object and pruned the
+		// directory; that Delete's sync covers it.)
 		// The object is in place but its name may not survive a crash.
 		return Info{}, &engram.Error{Code: engram.EUNKNOWN, Message: fmt.Sprintf("blob: put %q: sync directory", key), Err: err}
 	}

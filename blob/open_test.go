@@ -2,10 +2,12 @@ package blob_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,4 +161,33 @@ func TestFileErrDiskFull(t *testing.T) {
 	if _, err := s.Put(t.Context(), "again", bytes.NewReader(make([]byte, 600<<10)), blob.PutOptions{}); err != nil {
 		t.Fatalf("Put once space was freed: %v", err)
 	}
+}
+
+// TestFilePutRacingThePruneOfItsDirectory: a Delete prunes the directory it
+// emptied while another Put is about to rename into it; the Put retries its
+// mkdir and succeeds.
+func TestFilePutRacingThePruneOfItsDirectory(t *testing.T) {
+	s, err := blob.OpenFile(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			key := fmt.Sprintf("p/q/%d", w)
+			for i := range 150 {
+				if _, err := s.Put(ctx, key, strings.NewReader("x"), blob.PutOptions{IfAbsent: i%2 == 0}); err != nil {
+					t.Errorf("Put(%s) #%d: %v", key, i, err)
+					return
+				}
+				if err := s.Delete(ctx, key); err != nil {
+					t.Errorf("Delete(%s): %v", key, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
