@@ -73,7 +73,7 @@ type BlobPage struct {
 // sees the old object or the new one, never a mixture or a partial object.
 //
 // Errors are *Error values: EINVALID or ETOOLARGE naming "key" (or "prefix",
-// "after", "limit", "offset") for bad input, ENOTFOUND naming "key" for a
+// "after", "limit", "offset", "body") for bad input, ENOTFOUND naming "key" for a
 // missing object, ECONFLICT naming "key" for a lost conditional create,
 // EUNAVAILABLE when the store cannot be reached (after the retries the store
 // makes on its own), ENOSPACE when a local disk is full. A call whose context

@@ -302,6 +302,17 @@ func keyClashes(key string, cause error) error {
 		Message: fmt.Sprintf("%q clashes with a key it is a '/'-prefix of, or that is one of it (not portable)", key), Err: cause}
 }
 
+// checkPut validates Put's arguments shared by every implementation.
+func checkPut(key string, r io.Reader) error {
+	if err := engram.ValidateBlobKey(key); err != nil {
+		return err
+	}
+	if r == nil {
+		return engram.Invalid("body", "is a nil reader; pass strings.NewReader(\"\") for an empty object")
+	}
+	return nil
+}
+
 // checkGet validates Get's arguments shared by every implementation.
 func checkGet(key string, off int64) error {
 	if err := engram.ValidateBlobKey(key); err != nil {

@@ -107,7 +107,7 @@ func (f *FileStore) checkOpen() error {
 }
 
 func (f *FileStore) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Info, error) {
-	if err := engram.ValidateBlobKey(key); err != nil {
+	if err := checkPut(key, r); err != nil {
 		return Info{}, err
 	}
 	if err := f.checkOpen(); err != nil {

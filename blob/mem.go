@@ -51,7 +51,7 @@ func NewMem(opts *Options) *MemStore {
 }
 
 func (m *MemStore) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Info, error) {
-	if err := engram.ValidateBlobKey(key); err != nil {
+	if err := checkPut(key, r); err != nil {
 		return Info{}, err
 	}
 	// Read outside the lock: r may be slow.

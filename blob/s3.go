@@ -375,6 +375,9 @@ func (s *S3Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 var partPool sync.Pool
 
 func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Info, error) {
+	if err := checkPut(key, r); err != nil {
+		return Info{}, err
+	}
 	full, err := s.fullKey(key)
 	if err != nil {
 		return Info{}, err

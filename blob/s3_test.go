@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -121,6 +122,8 @@ func startVersitygw() (*versitygw, error) {
 	g.cmd = exec.Command(bin, "--port", addr, "--keep-alive", "posix", filepath.Join(dir, "root"))
 	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+g.creds.AccessKeyID, "ROOT_SECRET_ACCESS_KEY="+g.creds.SecretAccessKey)
 	g.cmd.Stdout, g.cmd.Stderr = out, out
+	// The server dies with the test binary, even one killed by a timeout.
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil {
 		return nil, err
 	}

@@ -338,6 +338,8 @@ func RunBlob(t *testing.T, open func(t *testing.T) engram.BlobStore) {
 			blobWantError(t, err, c.code, "key")
 			blobWantError(t, s.Delete(ctx, c.key), c.code, "key")
 		}
+		_, err := s.Put(ctx, "nil-body", nil, engram.BlobPutOptions{})
+		blobWantError(t, err, engram.EINVALID, "body")
 		if got := blobListAll(t, s, "", 0); len(got) != 0 {
 			t.Fatalf("hostile keys stored %q", got)
 		}
