@@ -15,14 +15,18 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
 
-.PHONY: all build test fmt-check vet staticcheck unit bench fuzz tools clean
+.PHONY: all build test fmt-check vet staticcheck deps unit bench fuzz tools clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-test: fmt-check vet staticcheck unit
+test: fmt-check vet staticcheck deps unit
+
+# Debian packages the integration tests run (strace, ...): installed when missing.
+deps:
+	@scripts/test-deps.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
