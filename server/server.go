@@ -278,13 +278,16 @@ func (s *Server) buildHandler() http.Handler {
 	}}))
 	mux.Handle("/", paths)
 	// Browsers may send simple cross-site POSTs to a server on localhost;
-	// refuse unsafe requests that a browser marks cross-origin (with the
-	// JSON Content-Type rule, a web page cannot write to engram).
+	// refuse unsafe requests that a browser marks cross-origin (by
+	// Sec-Fetch-Site, or an Origin that is not the Host), with tokens or
+	// without. Together with the Host check of a token-less server (DNS
+	// rebinding, origin.go) and the JSON Content-Type rule, a web page can
+	// neither write to engram nor read from it.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, httpError(CodeForbidden, "cross-origin request refused"))
 	}))
-	return s.withRequestID(cop.Handler(mux))
+	return s.withRequestID(s.withHostCheck(cop.Handler(mux)))
 }
 
 // withRequestID gives every request an id (the client's X-Request-Id when it
