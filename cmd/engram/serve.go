@@ -42,7 +42,9 @@ func (a *app) serveCmd() *cobra.Command {
 agents at /mcp (streamable HTTP), /healthz, /readyz, /metrics (Prometheus) and
 the OpenAPI document at /v1/openapi.json.
 
-Without tokens engram serve listens only on loopback addresses. Tokens come
+Without tokens engram serve listens only on loopback addresses and answers
+only requests whose Host is localhost, 127.0.0.1 or [::1] (so a web page
+cannot reach it by DNS rebinding). Tokens come
 from --tokens-file and --tokens (ENGRAM_TOKENS), as comma- or line-separated
 TOKEN=ns1|ns2 entries ("*" grants every namespace); with tokens every route
 but /healthz needs "Authorization: Bearer TOKEN".
@@ -57,7 +59,9 @@ Example:
     -d '{"task_description":"try engram"}'
 
 Request bodies must be JSON: a Content-Type other than application/json is
-refused (so a web page cannot post to a server on localhost).`,
+refused, and so is a write a browser marks cross-site (so a web page cannot
+post to a server on localhost). Writes may carry an Idempotency-Key header:
+a retry with the same key is applied once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
