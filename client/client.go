@@ -8,7 +8,10 @@
 //
 // Errors are *engram.Error values with the code and field the server sent,
 // so errors.Is(err, engram.ErrNotFound) and engram.ErrorField work as they
-// do locally. A server that cannot be reached is EUNAVAILABLE. Reads report
+// do locally. Every write carries an Idempotency-Key, and a call whose
+// answer is lost or that the server answers 503 unavailable or unknown is
+// retried with the same key (Options.MaxAttempts), so it is applied once.
+// A server that cannot be reached is EUNAVAILABLE. Reads report
 // the server's X-Engram-Stale and X-Engram-Tier headers into an
 // engram.ReadInfo attached to the context.
 package client
