@@ -82,8 +82,17 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			default:
 				sc["format"] = p.Format
 			}
+			if p.Name == "limit" {
+				sc["minimum"], sc["maximum"] = 1, engram.MaxQueryLimit
+			}
 			if p.Repeat {
 				sc = map[string]any{"type": "array", "items": sc}
+				switch p.Name {
+				case "tag":
+					sc["maxItems"] = engram.MaxFilterTags
+				case "meta":
+					sc["maxItems"] = engram.MaxFilterMetadata
+				}
 			}
 			params = append(params, map[string]any{"name": p.Name, "in": "query", "description": p.Desc, "schema": sc, "explode": true})
 		}

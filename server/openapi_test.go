@@ -304,6 +304,16 @@ func TestOpenAPITellsTheTruth(t *testing.T) {
 			}
 		}
 	}
+	for _, p := range params {
+		p := p.(map[string]any)
+		b, _ := json.Marshal(p["schema"])
+		if p["name"] == "limit" && !strings.Contains(string(b), `"minimum":1`) {
+			t.Errorf("limit documented as %s; the server takes 1-1000", b)
+		}
+		if p["name"] == "tag" && !strings.Contains(string(b), `"maxItems":32`) {
+			t.Errorf("tag documented as %s; the server takes at most 32", b)
+		}
+	}
 	emb := paths["/v1/embeddings/{item_type}/{item_id}/{model}"].(map[string]any)["get"].(map[string]any)["parameters"].([]any)
 	found := false
 	for _, p := range emb {
