@@ -107,6 +107,25 @@ func ErrorField(err error) string {
 	return ""
 }
 
+// Within returns err with its Field placed inside the list element
+// list[i] ("embeddings[1]" + "vector" is "embeddings[1].vector"), so a batch
+// error names the record at fault by its JSON path. Errors that are not
+// *Error are wrapped with the element's path.
+func Within(list string, i int, err error) error {
+	path := fmt.Sprintf("%s[%d]", list, i)
+	var e *Error
+	if !errors.As(err, &e) {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	c := *e
+	if c.Field == "" {
+		c.Field = path
+	} else {
+		c.Field = path + "." + c.Field
+	}
+	return &c
+}
+
 // Invalid returns an EINVALID error for field.
 func Invalid(field, format string, args ...any) *Error {
 	return &Error{Code: EINVALID, Field: field, Message: fmt.Sprintf(format, args...)}

@@ -299,7 +299,7 @@ func (c *Client) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []
 			return engram.Invalid(fmt.Sprintf("episodes[%d]", i), "is required")
 		}
 		if err := checkEncodable(ep, ""); err != nil {
-			return fmt.Errorf("episodes[%d]: %w", i, err)
+			return engram.Within("episodes", i, err)
 		}
 	}
 	var got struct {
@@ -631,7 +631,7 @@ func (c *Client) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []
 			if len(embs) == 1 {
 				return err
 			}
-			return fmt.Errorf("embeddings[%d]: %w", i, err)
+			return engram.Within("embeddings", i, err)
 		}
 	}
 	var got struct {
@@ -819,3 +819,8 @@ func (c *Client) Status(ctx context.Context) (*engram.Status, error) {
 func (c *Client) Ping(ctx context.Context) error {
 	return c.do(ctx, req{method: "GET", path: "/readyz"})
 }
+
+// HonoursIdempotencyKeys reports that the client carries a write's
+// idempotency key (engram.WithIdempotencyKey, or one it makes per call) in the
+// Idempotency-Key header, and engram's server applies it in the store's commit.
+func (c *Client) HonoursIdempotencyKeys() bool { return true }

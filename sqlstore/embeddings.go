@@ -36,7 +36,7 @@ func (s *Store) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*
 			if len(embs) == 1 {
 				return err
 			}
-			return fmt.Errorf("embeddings[%d]: %w", i, err)
+			return engram.Within("embeddings", i, err)
 		}
 	}
 	batch := fmt.Sprintf("%d embeddings", len(embs))

@@ -111,7 +111,7 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 		enc, err := prepareEpisode(ep, now)
 		if err != nil {
 			k.restore()
-			return fmt.Errorf("episodes[%d]: %w", i, err)
+			return engram.Within("episodes", i, err)
 		}
 		if seen[ep.ID] {
 			k.restore()
@@ -127,7 +127,7 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 		}
 		for i, ep := range eps {
 			if err := t.insertEpisode(ns, ep, encs[i]); err != nil {
-				return fmt.Errorf("episodes[%d]: %w", i, err)
+				return engram.Within("episodes", i, err)
 			}
 		}
 		return nil
