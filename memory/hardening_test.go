@@ -354,7 +354,7 @@ func TestSyncLeavesCallersReadInfoAlone(t *testing.T) {
 	s := openSQLite(t, dir)
 	m := open(t, memory.Config{DataDir: dir, Durable: s, Sync: memory.SyncConfig{Concurrency: 8}})
 	must(t, m.CreateEpisode(ctx(), "default", storetest.SampleEpisode(100))) // the cache is in use
-	for i := 0; i < 48; i++ { // behind memory's back: the sync fetches each
+	for i := 0; i < 48; i++ {                                                // behind memory's back: the sync fetches each
 		must(t, s.CreateEpisode(ctx(), "default", storetest.SampleEpisode(i)))
 	}
 	var ri engram.ReadInfo
