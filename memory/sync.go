@@ -472,6 +472,9 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 	if err != nil {
 		return err
 	}
+	m.mu.Lock()
+	m.mu.rebuild = false
+	m.mu.Unlock()
 	rep.WatermarkAfter, err = f.Watermark(ctx)
 	return err
 }
@@ -517,9 +520,7 @@ func (m *Memory) install(ctx context.Context, open func() (*boltcache.Cache, err
 	old := m.file.Swap(newFileHandle(f))
 	stopLogging()
 	m.swap.Unlock()
-	m.mu.Lock()
-	m.mu.fileState, m.mu.rebuild = "", false
-	m.mu.Unlock()
+	m.setFileState("")
 	m.bumpAll()
 	m.clearSuspect(engram.TierCache)
 	if m.ram != nil {
