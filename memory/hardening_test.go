@@ -195,6 +195,58 @@ func TestOverlappingWritesLeaveNoOlderVersion(t *testing.T) {
 	}
 }
 
+// pausedRead holds the first GetPattern after it read the durable record,
+// until release is closed.
+type pausedRead struct {
+	engram.Store
+	paused        atomic.Bool
+	read, release chan struct{}
+}
+
+func (p *pausedRead) GetPattern(ctx context.Context, ns engram.Namespace, id engram.PatternID) (*engram.Pattern, error) {
+	pt, err := p.Store.GetPattern(ctx, ns, id)
+	if p.paused.CompareAndSwap(false, true) {
+		close(p.read)
+		<-p.release
+	}
+	return pt, err
+}
+
+// A read that missed every tier reads the durable record, then a write of
+// the key runs start to finish, then the read fills the tiers: that fill
+// carries the older record and must be dropped.
+func TestFillRacingAWriteIsDropped(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  memory.Config
+	}{{"RAM", memory.Config{NoCache: true}}, {"File", memory.Config{NoRAM: true}}, {"Both", memory.Config{}}} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openSQLite(t, dir)
+			p := &pausedRead{Store: s, read: make(chan struct{}), release: make(chan struct{})}
+			cfg := c.cfg
+			cfg.DataDir, cfg.Durable = dir, p
+			m := open(t, cfg)
+			id := engram.NewPatternID()
+			must(t, s.PutPattern(ctx(), "default", pattern(id, "v1"))) // in no tier
+			read := make(chan error, 1)
+			go func() {
+				_, err := m.GetPattern(ctx(), "default", id)
+				read <- err
+			}()
+			<-p.read
+			must(t, m.PutPattern(ctx(), "default", pattern(id, "v2")))
+			close(p.release)
+			must(t, <-read)
+			got, err := m.GetPattern(ctx(), "default", id)
+			must(t, err)
+			if got.Condition != "v2" {
+				t.Fatalf("a tier serves %q after the racing fill; the durable store holds v2", got.Condition)
+			}
+		})
+	}
+}
+
 // pattern is a decision-point pattern whose condition names its version.
 func pattern(id engram.PatternID, version string) *engram.Pattern {
 	return &engram.Pattern{ID: id, Kind: engram.PatternDecisionPoint, Condition: version, Action: "act"}
