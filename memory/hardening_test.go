@@ -107,7 +107,7 @@ func TestCachedReadsDoNotWaitOnWriters(t *testing.T) {
 					t.Errorf("append: %v", err)
 				}
 			}()
-			batch := make([]*engram.Episode, 1000)
+			batch := make([]*engram.Episode, 200)
 			for i := range batch {
 				batch[i] = storetest.SampleEpisode(100 + i)
 			}
@@ -272,7 +272,7 @@ func TestRacingWritesAndFillsOfOneKey(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for i := 0; i < 15; i++ {
+					for i := 0; i < 8; i++ {
 						if err := m.PutPattern(ctx(), "default", pattern(id, fmt.Sprintf("w%d-%d", w, i))); err != nil {
 							t.Errorf("put: %v", err)
 							return
@@ -564,7 +564,7 @@ func (c *countingLists) ListEpisodes(ctx context.Context, ns engram.Namespace, f
 // per namespace: at most twice the episodes it caches plus one per
 // namespace (the head each namespace's listing starts with).
 func TestFullSyncReadsWhatItCaches(t *testing.T) {
-	const namespaces, perNS, maxCached = 60, 20, 50
+	const namespaces, perNS, maxCached = 40, 10, 30
 	dir := t.TempDir()
 	s := openSQLite(t, dir)
 	for n := 0; n < namespaces; n++ {
@@ -582,6 +582,7 @@ func TestFullSyncReadsWhatItCaches(t *testing.T) {
 	if rep.Episodes != maxCached || !rep.Validation.OK {
 		t.Fatalf("full sync: %s", dump(rep))
 	}
+	t.Logf("the full sync read %d episodes over %d namespaces to cache %d", c.rows.Load(), namespaces, maxCached)
 	if read, limit := c.rows.Load(), int64(2*maxCached+namespaces); read > limit {
 		t.Fatalf("the full sync read %d episodes to cache %d (limit %d)", read, maxCached, limit)
 	}
