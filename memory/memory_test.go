@@ -20,8 +20,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func ctx() context.Context { return context.Background() }
 
-// open opens a Memory on a fresh data directory unless cfg names one, and
-// checks at cleanup that every cached record matches the durable store.
+// open opens a Memory on a fresh data directory unless cfg names one. At
+// cleanup it closes it and checks the cache file (checkCacheFile).
 func open(t testing.TB, cfg memory.Config) *memory.Memory {
 	t.Helper()
 	if cfg.DataDir == "" {
@@ -38,6 +38,7 @@ func open(t testing.TB, cfg memory.Config) *memory.Memory {
 		if err := m.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
+		checkCacheFile(t, cfg)
 	})
 	return m
 }
@@ -57,11 +58,18 @@ func TestConformance(t *testing.T) {
 
 // readFrom reads an episode and reports which tier answered and whether it
 // was marked stale.
-func readFrom(t *testing.T, m *memory.Memory, ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, engram.ReadInfo, error) {
+func readFrom(t *testing.T, m *memory.Memory, ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, readInfo, error) {
 	t.Helper()
 	var ri engram.ReadInfo
 	ep, err := m.GetEpisode(engram.WithReadInfo(ctx(), &ri), ns, id)
-	return ep, ri, err
+	tier, stale := ri.Get()
+	return ep, readInfo{Tier: tier, Stale: stale}, err
+}
+
+// readInfo is a copy of what an engram.ReadInfo was told.
+type readInfo struct {
+	Tier  engram.Tier
+	Stale bool
 }
 
 func TestReadsFillFasterTiers(t *testing.T) {
