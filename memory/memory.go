@@ -49,11 +49,13 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -253,6 +255,11 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 		case errors.Is(err, engram.ErrLocked):
 			m.mu.fileState = "locked by another process; running on the durable store and RAM"
 			m.log.Info("memory: cache file held by another process; running without it", "path", cfg.CachePath)
+		case unwritable(err):
+			// A read-only data directory still serves reads from the durable
+			// store; the cache file is only a copy.
+			m.mu.fileState = "data directory is not writable; running on the durable store and RAM"
+			m.log.Info("memory: cache file cannot be written; running without it", "path", cfg.CachePath, "err", err)
 		default:
 			m.cancel()
 			m.closeTiers()
@@ -611,4 +618,10 @@ func (m *Memory) markSuspect(t engram.Tier, why string) {
 	m.mu.suspect[t] = why
 	m.mu.Unlock()
 	m.log.Error("memory: cache tier no longer trusted until a full sync", "tier", t, "why", why)
+}
+
+// unwritable reports whether err says a file could not be created or opened
+// for writing because the file system or the directory forbids it.
+func unwritable(err error) bool {
+	return errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
 }

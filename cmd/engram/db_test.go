@@ -107,20 +107,20 @@ func TestReadCommandsOnReadOnlyDataDir(t *testing.T) {
 	t.Cleanup(func() { exec.Command("mount", "-o", "remount,rw", mnt).Run() })
 
 	var got engram.Episode
-	c.json(&got, "", "--no-cache", "episode", "get", ep.ID.String())
+	c.json(&got, "", "episode", "get", ep.ID.String())
 	storetest.Equal(t, "episode get on a read-only data directory", got, ep)
 	var list []engram.Episode
-	c.json(&list, "", "--no-cache", "episode", "list")
+	c.json(&list, "", "episode", "list")
 	if len(list) != 1 {
 		t.Fatalf("episode list on a read-only data directory: %d episodes", len(list))
 	}
 	var hits []engram.SearchHit
-	c.json(&hits, "", "--no-cache", "search", "flaky retry")
+	c.json(&hits, "", "search", "flaky retry")
 	if len(hits) == 0 {
 		t.Fatal("search on a read-only data directory found nothing")
 	}
 	c.ok("", "db", "check")
-	if r := c.run(`{"tool":"t","action":"a"}`, "--no-cache", "step", "add", ep.ID.String()); r.code != exitError || !strings.Contains(r.stderr, "is not writable") {
+	if r := c.run(`{"tool":"t","action":"a"}`, "step", "add", ep.ID.String()); r.code != exitError || !strings.Contains(r.stderr, "is not writable") {
 		t.Fatalf("a write on a read-only data directory: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
