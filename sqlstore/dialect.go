@@ -21,13 +21,16 @@ type dialect struct {
 	name       string
 	driver     string
 	migrations fs.FS // NNNN_name.sql files, applied in order
+	// migrationSteps are Go steps run after a migration's SQL, in its
+	// transaction, by migration name (data changes SQL cannot express).
+	migrationSteps map[string]func(t *tx) error
 	// dsn builds the connection string for the writer or a reader.
 	dsn func(o Options, reader bool) string
 	// rebind rewrites ? placeholders into the dialect's form.
 	rebind func(query string) string
 	// classify turns a driver error into an *engram.Error where the driver
 	// says what happened (constraint, busy, read-only, I/O, corrupt).
-	classify func(err error) error
+	classify func(err error, path string) error
 	// ftsSearch returns (kind, ref_id, step_number, score, snippet) rows,
 	// best first, for a MATCH expression, a namespace, the kind filter's
 	// arguments and a limit.
@@ -45,9 +48,12 @@ var sqliteDialect = &dialect{
 	name:       "sqlite",
 	driver:     "sqlite",
 	migrations: mustSub(sqliteMigrations, "migrations/sqlite"),
-	dsn:        sqliteDSN,
-	rebind:     func(q string) string { return q },
-	classify:   sqliteClassify,
+	migrationSteps: map[string]func(t *tx) error{
+		"0002_record_digests": fillDigests,
+	},
+	dsn:      sqliteDSN,
+	rebind:   func(q string) string { return q },
+	classify: sqliteClassify,
 	ftsSearch: func(kindFilter string) string {
 		return `SELECT kind, ref_id, step_number, -bm25(search_fts) AS score, snippet(search_fts, 0, '[', ']', '...', 16)
 		   FROM search_fts WHERE search_fts MATCH ? AND namespace = ?` + kindFilter + `
@@ -92,8 +98,14 @@ func sqliteDSN(o Options, reader bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
-	if reader {
+	if reader || o.ReadOnly {
 		q.Add("_pragma", "query_only(1)")
+		if o.ReadOnly {
+			q.Set("mode", "ro")
+		}
+		if o.immutable {
+			q.Set("immutable", "1")
+		}
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+strings.ToUpper(string(o.Synchronous))+")")
@@ -102,21 +114,45 @@ func sqliteDSN(o Options, reader bool) string {
 	return "file:" + p.String() + "?" + q.Encode()
 }
 
-func sqliteClassify(err error) error {
+// sqliteClassify maps SQLite's extended result codes to engram's error
+// codes. path is the database file, named in the messages a user acts on.
+func sqliteClassify(err error, path string) error {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_IOERR_FSYNC, sqlite3.SQLITE_IOERR_DIR_FSYNC:
+		// The commit's pages were handed to the file system but not
+		// confirmed on disk: after a crash they may or may not be there (SQLite
+		// replays whatever WAL frames survived). Never report that as "not
+		// written". A failed write(2) (SQLITE_IOERR_WRITE) is different: the
+		// commit frame goes last, so without it recovery finds no commit.
+		return &engram.Error{Code: engram.EUNKNOWN, Message: fmt.Sprintf(
+			"outcome unknown: syncing %s to disk failed after the commit was written; retry with the same idempotency key", path), Err: err}
+	case sqlite3.SQLITE_READONLY_DIRECTORY, sqlite3.SQLITE_READONLY_CANTINIT, sqlite3.SQLITE_READONLY_CANTLOCK:
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf(
+			"database %s is read-only here: its directory is not writable", path), Err: err}
 	}
 	switch se.Code() & 0xff {
 	case sqlite3.SQLITE_CONSTRAINT:
 		return &engram.Error{Code: engram.ECONFLICT, Message: "constraint violated", Err: err}
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return &engram.Error{Code: engram.EUNAVAILABLE, Message: "database is busy (another writer holds the lock)", Err: err}
-	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
-		sqlite3.SQLITE_PERM, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_PROTOCOL:
-		return &engram.Error{Code: engram.EUNAVAILABLE, Message: "database unavailable", Err: err}
+	case sqlite3.SQLITE_FULL:
+		// SQLite's unix VFS reports a write's ENOSPC as SQLITE_FULL. The
+		// transaction rolled back; reads go on, and the next write succeeds
+		// once there is space again.
+		return &engram.Error{Code: engram.ENOSPACE, Message: fmt.Sprintf(
+			"the file system holding %s is full; reads keep working, writes resume once space is freed", path), Err: err}
+	case sqlite3.SQLITE_READONLY:
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("database %s is read-only here", path), Err: err}
+	case sqlite3.SQLITE_CANTOPEN:
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot open database %s%s", path, writableHint(path)), Err: err}
+	case sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_PROTOCOL:
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("database %s unavailable", path), Err: err}
 	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-		return &engram.Error{Code: engram.ECORRUPT, Message: "database file is corrupt", Err: err}
+		return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("database file %s is corrupt", path), Err: err}
 	case sqlite3.SQLITE_TOOBIG:
 		return &engram.Error{Code: engram.ETOOLARGE, Message: "value too large for the database", Err: err}
 	}

@@ -14,22 +14,33 @@ func (s *Store) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*
 		return err
 	}
 	if len(embs) > engram.MaxBatch {
-		return engram.Invalid("embeddings", "has %d embeddings; the limit is %d per batch", len(embs), engram.MaxBatch)
+		return engram.TooMany("embeddings", len(embs), "embeddings in one batch", engram.MaxBatch)
+	}
+	recs := make([]any, len(embs))
+	for i, e := range embs {
+		recs[i] = e
+	}
+	k, err := s.idem(ctx, ns, "put_embeddings", embs, recs...)
+	if err != nil {
+		return err
 	}
 	now := s.now()
 	for i, e := range embs {
 		if e == nil {
+			k.restore()
 			return engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is required")
 		}
 		e.Normalize(now)
 		if err := e.Validate(); err != nil {
+			k.restore()
 			if len(embs) == 1 {
 				return err
 			}
 			return fmt.Errorf("embeddings[%d]: %w", i, err)
 		}
 	}
-	return s.write(ctx, fmt.Sprintf("put %d embeddings", len(embs)), func(t *tx) error {
+	batch := fmt.Sprintf("%d embeddings", len(embs))
+	return s.writeKeyed(ctx, k, ns, "put "+batch, engram.KindEmbedding, &batch, recs, func(t *tx) error {
 		for _, e := range embs {
 			key := e.Key()
 			id := idBytes(key.ItemID)
@@ -44,10 +55,12 @@ func (s *Store) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*
 				return err
 			}
 			e.CreatedAt = fromNanos(created)
-			if _, err := t.exec(`INSERT INTO embeddings (namespace, item_type, item_id, model, dimension, vector, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (namespace, item_type, item_id, model) DO UPDATE SET dimension = excluded.dimension, vector = excluded.vector`,
-				string(ns), string(key.ItemType), id, key.Model, len(e.Vector), encodeVector(e.Vector), created); err != nil {
+			vec := encodeVector(e.Vector)
+			if _, err := t.exec(`INSERT INTO embeddings (namespace, item_type, item_id, model, dimension, vector, created_at, digest)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (namespace, item_type, item_id, model) DO UPDATE SET dimension = excluded.dimension, vector = excluded.vector, digest = excluded.digest`,
+				string(ns), string(key.ItemType), id, key.Model, len(e.Vector), vec, created,
+				embeddingDigest(string(key.ItemType), id, key.Model, created, len(e.Vector), vec)); err != nil {
 				return err
 			}
 			t.change(ns, engram.KindEmbedding, key.String(), op)
@@ -68,18 +81,21 @@ func (s *Store) GetEmbedding(ctx context.Context, ns engram.Namespace, key engra
 		return nil, err
 	}
 	key = normalizeKey(key)
-	st, err := s.stmt(ctx, s.r, `SELECT dimension, vector, created_at FROM embeddings WHERE namespace = ? AND item_type = ? AND item_id = ? AND model = ?`)
+	st, err := s.stmt(ctx, s.r, `SELECT dimension, vector, created_at, digest FROM embeddings WHERE namespace = ? AND item_type = ? AND item_id = ? AND model = ?`)
 	if err != nil {
 		return nil, s.wrap("get embedding "+key.String(), err)
 	}
 	var dim int
-	var vec []byte
+	var vec, digest []byte
 	var created int64
-	err = st.QueryRowContext(ctx, string(ns), string(key.ItemType), idBytes(key.ItemID), key.Model).Scan(&dim, &vec, &created)
+	err = st.QueryRowContext(ctx, string(ns), string(key.ItemType), idBytes(key.ItemID), key.Model).Scan(&dim, &vec, &created, &digest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, engram.NotFound("embedding", key)
 	}
 	if err != nil {
+		return nil, s.wrap("get embedding "+key.String(), err)
+	}
+	if err := s.verifyEmbedding(key.String(), string(key.ItemType), idBytes(key.ItemID), key.Model, created, dim, vec, digest); err != nil {
 		return nil, s.wrap("get embedding "+key.String(), err)
 	}
 	v, err := decodeVector(vec, dim)
@@ -94,7 +110,12 @@ func (s *Store) DeleteEmbedding(ctx context.Context, ns engram.Namespace, key en
 		return err
 	}
 	key = normalizeKey(key)
-	return s.write(ctx, "delete embedding "+key.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_embedding", key)
+	if err != nil {
+		return err
+	}
+	rk := key.String()
+	return s.writeKeyed(ctx, k, ns, "delete embedding "+rk, engram.KindEmbedding, &rk, []any{}, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM embeddings WHERE namespace = ? AND item_type = ? AND item_id = ? AND model = ?`,
 			string(ns), string(key.ItemType), idBytes(key.ItemID), key.Model)
 		if err != nil {
@@ -138,7 +159,7 @@ func (s *Store) ListEmbeddings(ctx context.Context, ns engram.Namespace, f engra
 		}
 		q.add(`(item_type > ? OR (item_type = ? AND (item_id > ? OR (item_id = ? AND model > ?))))`, typ, typ, idBytes(id), idBytes(id), model)
 	}
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT item_type, item_id, model, dimension, vector, created_at FROM embeddings WHERE `+
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT item_type, item_id, model, dimension, vector, created_at, digest FROM embeddings WHERE `+
 		q.sql()+` ORDER BY item_type, item_id, model LIMIT ?`), append(q.args, limit+1)...)
 	if err != nil {
 		return page, s.wrap("list embeddings", err)
@@ -151,13 +172,17 @@ func (s *Store) ListEmbeddings(ctx context.Context, ns engram.Namespace, f engra
 			break
 		}
 		var e engram.Embedding
-		var ref, vec []byte
+		var ref, vec, digest []byte
 		var dim int
 		var created int64
-		if err := rows.Scan(&e.ItemType, &ref, &e.Model, &dim, &vec, &created); err != nil {
+		if err := rows.Scan(&e.ItemType, &ref, &e.Model, &dim, &vec, &created, &digest); err != nil {
 			return page, s.wrap("list embeddings", err)
 		}
 		if e.ItemID, err = uuidFrom(ref); err != nil {
+			return page, s.wrap("list embeddings", err)
+		}
+		k := engram.EmbeddingKey{ItemType: e.ItemType, ItemID: e.ItemID, Model: e.Model}
+		if err := s.verifyEmbedding(k.String(), string(e.ItemType), ref, e.Model, created, dim, vec, digest); err != nil {
 			return page, s.wrap("list embeddings", err)
 		}
 		if e.Vector, err = decodeVector(vec, dim); err != nil {

@@ -59,12 +59,23 @@ func (s *Store) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
+	var k *idemKey
+	if ep != nil {
+		req := *ep
+		req.ID = engram.EpisodeID{}
+		var err error
+		if k, err = s.idem(ctx, ns, "create_episode", &req, ep); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	enc, err := prepareEpisode(ep, now)
 	if err != nil {
+		k.restore()
 		return err
 	}
-	return s.write(ctx, "create episode "+ep.ID.String(), func(t *tx) error {
+	key := ep.ID.String()
+	return s.writeKeyed(ctx, k, ns, "create episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
 		if err := t.refuseExisting(ns, []*engram.Episode{ep}); err != nil {
 			return err
 		}
@@ -77,7 +88,21 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 		return err
 	}
 	if len(eps) > engram.MaxBatch {
-		return engram.Invalid("episodes", "has %d episodes; the limit is %d per batch", len(eps), engram.MaxBatch)
+		return engram.TooMany("episodes", len(eps), "episodes in one batch", engram.MaxBatch)
+	}
+	req := make([]*engram.Episode, len(eps))
+	recs := make([]any, len(eps))
+	for i, ep := range eps {
+		if ep != nil {
+			cp := *ep
+			cp.ID = engram.EpisodeID{}
+			req[i] = &cp
+		}
+		recs[i] = ep
+	}
+	k, err := s.idem(ctx, ns, "create_episodes", req, recs...)
+	if err != nil {
+		return err
 	}
 	now := s.now()
 	encs := make([]*encodedEpisode, len(eps))
@@ -85,15 +110,18 @@ func (s *Store) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*
 	for i, ep := range eps {
 		enc, err := prepareEpisode(ep, now)
 		if err != nil {
+			k.restore()
 			return fmt.Errorf("episodes[%d]: %w", i, err)
 		}
 		if seen[ep.ID] {
+			k.restore()
 			return &engram.Error{Code: engram.ECONFLICT, Field: fmt.Sprintf("episodes[%d].episode_id", i), Message: fmt.Sprintf("%s appears twice in the batch", ep.ID)}
 		}
 		seen[ep.ID] = true
 		encs[i] = enc
 	}
-	return s.write(ctx, fmt.Sprintf("create %d episodes", len(eps)), func(t *tx) error {
+	batch := fmt.Sprintf("%d episodes", len(eps))
+	return s.writeKeyed(ctx, k, ns, "create "+batch, engram.KindEpisode, &batch, recs, func(t *tx) error {
 		if err := t.refuseExisting(ns, eps); err != nil {
 			return err
 		}
@@ -164,7 +192,7 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 		last = ep.Steps[n-1].StepNumber
 	}
 	t.insert("episodes", string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), ftsID, enc.doc)
+		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), ftsID, enc.doc, docDigest(enc.doc))
 	t.indexEpisode(ns, ep, id)
 	for i := range ep.Steps {
 		if err := t.insertStep(ns, id, &ep.Steps[i], enc.steps[i]); err != nil {
@@ -208,7 +236,7 @@ func (t *tx) insertStep(ns engram.Namespace, id []byte, st *engram.Step, doc []b
 	if err != nil {
 		return err
 	}
-	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, ftsID, doc)
+	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, ftsID, doc, docDigest(doc))
 	return nil
 }
 
@@ -223,9 +251,9 @@ func (s *Store) GetEpisode(ctx context.Context, ns engram.Namespace, id engram.E
 	return ep, nil
 }
 
-const getEpisodeSQL = `SELECT 0, doc, created_at, updated_at FROM episodes WHERE namespace = ? AND episode_id = ?
+const getEpisodeSQL = `SELECT 0, doc, digest, created_at, updated_at FROM episodes WHERE namespace = ? AND episode_id = ?
 	UNION ALL
-	SELECT step_number, doc, 0, 0 FROM steps WHERE namespace = ? AND episode_id = ?
+	SELECT step_number, doc, digest, 0, 0 FROM steps WHERE namespace = ? AND episode_id = ?
 	ORDER BY 1`
 
 // queryEpisode reads an episode and its steps in one statement (one
@@ -245,7 +273,7 @@ func (s *Store) queryEpisode(ctx context.Context, t *tx, ns engram.Namespace, id
 	if err != nil {
 		return nil, err
 	}
-	ep, err := scanEpisodeWithSteps(rows)
+	ep, err := s.scanEpisodeWithSteps(rows, id)
 	if err != nil {
 		return nil, err
 	}
@@ -255,21 +283,22 @@ func (s *Store) queryEpisode(ctx context.Context, t *tx, ns engram.Namespace, id
 	return ep, nil
 }
 
-// scanEpisodeWithSteps reads rows of (0, episode doc, created, updated)
-// followed by (step_number, step doc, _, _). It returns nil for no rows.
-func scanEpisodeWithSteps(rows *sql.Rows) (*engram.Episode, error) {
+// scanEpisodeWithSteps reads rows of (0, episode doc, digest, created,
+// updated) followed by (step_number, step doc, digest, _, _), verifying
+// every digest. It returns nil for no rows.
+func (s *Store) scanEpisodeWithSteps(rows *sql.Rows, id engram.EpisodeID) (*engram.Episode, error) {
 	defer rows.Close()
 	var ep *engram.Episode
-	var doc []byte
+	var doc, digest []byte
 	for rows.Next() {
 		var n int
 		var created, updated int64
-		if err := rows.Scan(&n, &doc, &created, &updated); err != nil {
+		if err := rows.Scan(&n, &doc, &digest, &created, &updated); err != nil {
 			return nil, err
 		}
 		if n == 0 {
 			ep = new(engram.Episode)
-			if err := decodeDoc("episode", doc, ep); err != nil {
+			if err := s.decodeVerified("episode", id.String(), doc, digest, ep); err != nil {
 				return nil, err
 			}
 			ep.CreatedAt, ep.UpdatedAt = fromNanos(created), fromNanos(updated)
@@ -280,7 +309,7 @@ func scanEpisodeWithSteps(rows *sql.Rows) (*engram.Episode, error) {
 			return nil, &engram.Error{Code: engram.ECORRUPT, Message: "steps without their episode"}
 		}
 		ep.Steps = append(ep.Steps, engram.Step{})
-		if err := decodeDoc("step", doc, &ep.Steps[len(ep.Steps)-1]); err != nil {
+		if err := s.decodeVerified("step", stepKey(id.UUID, n), doc, digest, &ep.Steps[len(ep.Steps)-1]); err != nil {
 			return nil, err
 		}
 	}
@@ -294,6 +323,10 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	if ep == nil || ep.ID.IsZero() {
 		return engram.Invalid("episode_id", "is required to update an episode")
 	}
+	k, err := s.idem(ctx, ns, "update_episode", ep, ep)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	cp := *ep
 	cp.Steps = nil
@@ -302,7 +335,8 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	if err := cp.Validate(); err != nil {
 		return err
 	}
-	return s.write(ctx, "update episode "+ep.ID.String(), func(t *tx) error {
+	key := ep.ID.String()
+	return s.writeKeyed(ctx, k, ns, "update episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
 		id := idBytes(cp.ID.UUID)
 		var created, stepsBytes int64
 		err := t.queryRow(`SELECT created_at, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`, string(ns), id).Scan(&created, &stepsBytes)
@@ -349,9 +383,9 @@ func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, 
 		end = sql.NullInt64{Int64: nanos(*ep.EndTime), Valid: true}
 	}
 	if _, err := t.exec(`UPDATE episodes SET task_type = ?, domain = ?, language = ?, start_time = ?, end_time = ?,
-		complete = ?, updated_at = ?, fts_rowid = ?, doc = ? WHERE namespace = ? AND episode_id = ?`,
+		complete = ?, updated_at = ?, fts_rowid = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
 		string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.UpdatedAt), ftsID, doc, string(ns), id); err != nil {
+		ep.Complete(), nanos(ep.UpdatedAt), ftsID, doc, docDigest(doc), string(ns), id); err != nil {
 		return err
 	}
 	if err := t.unindexEpisode(ns, id); err != nil {
@@ -366,7 +400,12 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
-	return s.write(ctx, "delete episode "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_episode", id)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "delete episode "+rk, engram.KindEpisode, &rk, []any{}, func(t *tx) error {
 		key := idBytes(id.UUID)
 		// Relationships and embeddings go too; each gets its own change entry
 		// so caches of them are invalidated.
@@ -409,6 +448,7 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 // episodeState is what a step append or completion needs to know.
 type episodeState struct {
 	doc        []byte
+	digest     []byte
 	created    int64
 	complete   bool
 	stepCount  int
@@ -418,8 +458,8 @@ type episodeState struct {
 
 func (t *tx) episodeState(ns engram.Namespace, id engram.EpisodeID) (*episodeState, error) {
 	var st episodeState
-	err := t.queryRow(`SELECT doc, created_at, complete, step_count, last_step, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`,
-		string(ns), idBytes(id.UUID)).Scan(&st.doc, &st.created, &st.complete, &st.stepCount, &st.lastStep, &st.stepsBytes)
+	err := t.queryRow(`SELECT doc, digest, created_at, complete, step_count, last_step, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`,
+		string(ns), idBytes(id.UUID)).Scan(&st.doc, &st.digest, &st.created, &st.complete, &st.stepCount, &st.lastStep, &st.stepsBytes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, engram.NotFound("episode", id)
 	}
@@ -439,7 +479,12 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 	if step.StepNumber < 0 {
 		return engram.Invalid("step.step_number", "is %d; step numbers start at 1 (0: the next number)", step.StepNumber)
 	}
-	return s.write(ctx, "append step to episode "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "append_step", []any{id, step}, step)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "append step to episode "+rk, engram.KindEpisode, &rk, []any{step}, func(t *tx) error {
 		st, err := t.episodeState(ns, id)
 		if err != nil {
 			return err
@@ -448,7 +493,7 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
 		}
 		if st.stepCount >= engram.MaxSteps {
-			return engram.Invalid("steps", "episode %s has %d steps; the limit is %d", id, st.stepCount, engram.MaxSteps)
+			return engram.TooMany("steps", st.stepCount+1, "steps in episode "+id.String(), engram.MaxSteps)
 		}
 		if step.StepNumber == 0 {
 			step.StepNumber = st.lastStep + 1
@@ -487,12 +532,18 @@ func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id eng
 	if c == nil {
 		return nil, engram.Invalid("outcome", "is required to complete an episode")
 	}
+	k, err := s.idem(ctx, ns, "complete_episode", []any{id, c}, c)
+	if err != nil {
+		return nil, err
+	}
 	c.Normalize(s.now())
 	if err := c.Validate(); err != nil {
+		k.restore()
 		return nil, err
 	}
 	var completed *engram.Episode
-	err := s.write(ctx, "complete episode "+id.String(), func(t *tx) error {
+	rk := id.String()
+	err = s.writeKeyed(ctx, k, ns, "complete episode "+rk, engram.KindEpisode, &rk, []any{c, &completed}, func(t *tx) error {
 		st, err := t.episodeState(ns, id)
 		if err != nil {
 			return err
@@ -501,7 +552,7 @@ func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id eng
 			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete already", id)}
 		}
 		var ep engram.Episode
-		if err := decodeDoc("episode", st.doc, &ep); err != nil {
+		if err := t.s.decodeVerified("episode", id.String(), st.doc, st.digest, &ep); err != nil {
 			return err
 		}
 		if c.EndTime.Before(ep.StartTime) {

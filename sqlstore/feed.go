@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -13,31 +15,44 @@ func (s *Store) Changes(ctx context.Context, after uint64, limit int) ([]engram.
 	if limit <= 0 {
 		return nil, engram.Invalid("limit", "is %d; must be positive", limit)
 	}
-	st, err := s.stmt(ctx, s.r, `SELECT seq, namespace, kind, key, op, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`)
-	if err != nil {
-		return nil, s.wrap("read changes", err)
-	}
-	rows, err := st.QueryContext(ctx, int64(after), limit)
-	if err != nil {
-		return nil, s.wrap("read changes", err)
-	}
-	defer rows.Close()
 	out := []engram.Change{}
-	for rows.Next() {
-		var c engram.Change
-		var at int64
-		if err := rows.Scan(&c.Seq, &c.Namespace, &c.Kind, &c.Key, &c.Op, &at); err != nil {
-			return nil, s.wrap("read changes", err)
+	// One snapshot: the horizon and the entries agree.
+	err := s.read(ctx, "read changes", func(q *sql.Tx) error {
+		var pruned uint64
+		if err := q.QueryRowContext(ctx, `SELECT pruned_through FROM feed_state WHERE id = 1`).Scan(&pruned); err != nil {
+			return err
 		}
-		c.At = fromNanos(at)
-		out = append(out, c)
+		if after < pruned {
+			return &engram.Error{Code: engram.EGONE, Field: "after", Message: fmt.Sprintf(
+				"the change feed no longer holds the entries after %d (it was pruned through %d); rebuild from the records", after, pruned)}
+		}
+		rows, err := q.QueryContext(ctx, s.d.rebind(`SELECT seq, namespace, kind, key, op, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`), int64(after), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c engram.Change
+			var at int64
+			if err := rows.Scan(&c.Seq, &c.Namespace, &c.Kind, &c.Key, &c.Op, &at); err != nil {
+				return err
+			}
+			c.At = fromNanos(at)
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, s.wrap("read changes", rows.Err())
+	return out, nil
 }
 
+// LastSeq is the highest seq ever written, even when pruning dropped the
+// entry itself.
 func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	var seq uint64
-	st, err := s.stmt(ctx, s.r, `SELECT COALESCE(MAX(seq), 0) FROM changes`)
+	st, err := s.stmt(ctx, s.r, `SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT pruned_through FROM feed_state WHERE id = 1))`)
 	if err == nil {
 		err = st.QueryRowContext(ctx).Scan(&seq)
 	}
@@ -81,13 +96,19 @@ func (s *Store) Namespaces(ctx context.Context) ([]engram.Namespace, error) {
 
 // Info describes the database as a whole, for `engram db stats`.
 type Info struct {
-	Dialect       string                     `json:"dialect"`
-	Path          string                     `json:"path"`
-	FileBytes     int64                      `json:"file_bytes"` // the database file plus its WAL
-	SchemaVersion int                        `json:"schema_version"`
-	LastSeq       uint64                     `json:"last_seq"`
-	Tables        map[string]int64           `json:"tables"`     // rows per table, all namespaces
-	Namespaces    map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
+	Dialect       string `json:"dialect"`
+	Path          string `json:"path"`
+	FileBytes     int64  `json:"file_bytes"` // the database file plus its WAL
+	SchemaVersion int    `json:"schema_version"`
+	// Synchronous is the commit durability in force on the writer
+	// connection, as SQLite reports it (PRAGMA synchronous): off, normal,
+	// full or extra.
+	Synchronous string `json:"synchronous"`
+	// ReadOnly says why writes are refused; absent for a writable store.
+	ReadOnly   string                     `json:"read_only,omitempty"`
+	LastSeq    uint64                     `json:"last_seq"`
+	Tables     map[string]int64           `json:"tables"`     // rows per table, all namespaces
+	Namespaces map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
 }
 
 // Info counts rows in every table and measures the file.
@@ -103,6 +124,10 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	info.SchemaVersion = v
+	if info.Synchronous, err = s.synchronous(ctx); err != nil {
+		return nil, err
+	}
+	info.ReadOnly = s.readOnly
 	if info.LastSeq, err = s.LastSeq(ctx); err != nil {
 		return nil, err
 	}
@@ -133,7 +158,9 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 
 // Check runs the database's own integrity checks and engram's consistency
 // checks (every search row points at a record; episodes' step counters match
-// their steps). It returns the problems found, none when the database is sound.
+// their steps), then reads every record: each document must match its
+// digest and decode, each embedding must match its digest. It returns the
+// problems found (one per damaged record), none when the database is sound.
 func (s *Store) Check(ctx context.Context) ([]string, error) {
 	var problems []string
 	for _, q := range s.d.integrity {
@@ -185,7 +212,11 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			problems = append(problems, fmtCount(n, c.what))
 		}
 	}
-	return problems, nil
+	damaged, err := s.checkRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(problems, damaged...), nil
 }
 
 func asString(v any) string {
@@ -212,3 +243,75 @@ func joinNonEmpty(parts []string) string {
 }
 
 func fmtCount(n int64, what string) string { return fmt.Sprintf("%d %s", n, what) }
+
+// synchronous reads the writer connection's PRAGMA synchronous.
+func (s *Store) synchronous(ctx context.Context) (string, error) {
+	var level int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+		return "", s.wrap("read synchronous", err)
+	}
+	switch level {
+	case 0:
+		return "off", nil
+	case 1:
+		return "normal", nil
+	case 2:
+		return "full", nil
+	case 3:
+		return "extra", nil
+	}
+	return fmt.Sprintf("unknown (%d)", level), nil
+}
+
+// prunePerCommit is the least number of feed entries (and of idempotency
+// keys) a commit may drop; it drops up to that plus twice what it appended,
+// so pruning outpaces appending and no commit does unbounded work.
+const prunePerCommit = 256
+
+// prune drops the change-feed entries past the retention horizon (by age
+// and by count) and the idempotency keys older than the retention time, a
+// bounded number per commit, in the committing transaction. When nothing is
+// due it costs one indexed lookup.
+func (t *tx) prune() error {
+	o := t.s.opts
+	ageCut := int64(math.MinInt64) // entries at or after it are young enough
+	if o.FeedRetention > 0 {
+		ageCut = t.now.Add(-o.FeedRetention).UnixNano()
+	}
+	var seqCut int64 // entries with seq <= seqCut are beyond the count limit
+	var oldestSeq, oldestAt sql.NullInt64
+	var oldestKey sql.NullInt64
+	if err := t.queryRow(`SELECT (SELECT seq FROM changes ORDER BY seq LIMIT 1), (SELECT at FROM changes ORDER BY seq LIMIT 1),
+		(SELECT MIN(created_at) FROM idempotency_keys), (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'changes')`).
+		Scan(&oldestSeq, &oldestAt, &oldestKey, &seqCut); err != nil {
+		return fmt.Errorf("prune the change feed: %w", err)
+	}
+	if o.FeedMaxEntries > 0 {
+		seqCut -= int64(o.FeedMaxEntries)
+	} else {
+		seqCut = 0
+	}
+	limit := prunePerCommit + 2*t.changes
+	if oldestSeq.Valid && (oldestAt.Int64 < ageCut || oldestSeq.Int64 <= seqCut) {
+		var through sql.NullInt64
+		if err := t.queryRow(`SELECT MAX(seq) FROM (SELECT seq, at FROM changes ORDER BY seq LIMIT ?) WHERE at < ? OR seq <= ?`,
+			limit, ageCut, seqCut).Scan(&through); err != nil {
+			return fmt.Errorf("prune the change feed: %w", err)
+		}
+		if through.Valid {
+			if _, err := t.exec(`DELETE FROM changes WHERE seq <= ?`, through.Int64); err != nil {
+				return fmt.Errorf("prune the change feed: %w", err)
+			}
+			if _, err := t.exec(`UPDATE feed_state SET pruned_through = MAX(pruned_through, ?) WHERE id = 1`, through.Int64); err != nil {
+				return fmt.Errorf("prune the change feed: %w", err)
+			}
+		}
+	}
+	if oldestKey.Valid && oldestKey.Int64 < ageCut {
+		if _, err := t.exec(`DELETE FROM idempotency_keys WHERE (namespace, key) IN
+			(SELECT namespace, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)`, ageCut, limit); err != nil {
+			return fmt.Errorf("prune idempotency keys: %w", err)
+		}
+	}
+	return nil
+}

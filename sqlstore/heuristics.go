@@ -16,11 +16,19 @@ func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram
 	if h == nil {
 		return engram.Invalid("heuristic", "is required")
 	}
-	h.Normalize(s.now())
-	if err := h.Validate(); err != nil {
+	req := *h
+	req.ID = engram.HeuristicID{} // may be assigned afresh by a retry (see idempotency.go)
+	k, err := s.idem(ctx, ns, "put_heuristic", &req, h)
+	if err != nil {
 		return err
 	}
-	return s.write(ctx, "put heuristic "+h.ID.String(), func(t *tx) error {
+	h.Normalize(s.now())
+	if err := h.Validate(); err != nil {
+		k.restore()
+		return err
+	}
+	rk := h.ID.String()
+	return s.writeKeyed(ctx, k, ns, "put heuristic "+rk, engram.KindHeuristic, &rk, []any{h}, func(t *tx) error {
 		id := idBytes(h.ID.UUID)
 		op, created, _, err := t.existing(`SELECT created_at FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id)
 		if err != nil {
@@ -34,8 +42,8 @@ func (s *Store) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram
 		if _, err := t.exec(`DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, string(ns), id); err != nil {
 			return err
 		}
-		if _, err := t.exec(`INSERT INTO heuristics (namespace, heuristic_id, domain, confidence, created_at, updated_at, doc)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, string(ns), id, h.Domain, h.Confidence, nanos(h.CreatedAt), nanos(h.UpdatedAt), doc); err != nil {
+		if _, err := t.exec(`INSERT INTO heuristics (namespace, heuristic_id, domain, confidence, created_at, updated_at, doc, digest)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, string(ns), id, h.Domain, h.Confidence, nanos(h.CreatedAt), nanos(h.UpdatedAt), doc, docDigest(doc)); err != nil {
 			return err
 		}
 		t.change(ns, engram.KindHeuristic, h.ID.String(), op)
@@ -48,7 +56,7 @@ func (s *Store) GetHeuristic(ctx context.Context, ns engram.Namespace, id engram
 		return nil, err
 	}
 	h := new(engram.Heuristic)
-	if err := s.getDoc(ctx, "heuristic", `SELECT doc FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id.UUID, h); err != nil {
+	if err := s.getDoc(ctx, "heuristic", `SELECT doc, digest FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, id.UUID, h); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -58,7 +66,12 @@ func (s *Store) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id eng
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
-	return s.write(ctx, "delete heuristic "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_heuristic", id)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "delete heuristic "+rk, engram.KindHeuristic, &rk, []any{}, func(t *tx) error {
 		if err := t.deleteRow("heuristic", `DELETE FROM heuristics WHERE namespace = ? AND heuristic_id = ?`, ns, idBytes(id.UUID), id.UUID); err != nil {
 			return err
 		}
@@ -83,10 +96,10 @@ func (s *Store) ListHeuristics(ctx context.Context, ns engram.Namespace, f engra
 		}
 		q.add(`h.confidence >= ?`, f.MinConfidence)
 	}
-	next, err := s.listDocs(ctx, "heuristics", `SELECT h.doc, h.updated_at, h.heuristic_id FROM heuristics h`, `h.updated_at`, `h.heuristic_id`,
-		q, f.Limit, f.Cursor, func(doc []byte) error {
+	next, err := s.listDocs(ctx, "heuristics", `SELECT h.doc, h.digest, h.updated_at, h.heuristic_id FROM heuristics h`, `h.updated_at`, `h.heuristic_id`,
+		q, f.Limit, f.Cursor, func(key string, doc, digest []byte) error {
 			h := new(engram.Heuristic)
-			if err := decodeDoc("heuristic", doc, h); err != nil {
+			if err := s.decodeVerified("heuristic", key, doc, digest, h); err != nil {
 				return err
 			}
 			page.Heuristics = append(page.Heuristics, h)

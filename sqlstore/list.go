@@ -113,20 +113,20 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		q.add(`(e.start_time < ? OR (e.start_time = ? AND e.episode_id < ?))`, at, at, idBytes(id))
 	}
 	err = s.read(ctx, "list episodes", func(rtx *sql.Tx) error {
-		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT e.doc, e.created_at, e.updated_at FROM episodes e WHERE `+
+		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT e.episode_id, e.doc, e.digest, e.created_at, e.updated_at FROM episodes e WHERE `+
 			q.sql()+` ORDER BY e.start_time DESC, e.episode_id DESC LIMIT ?`), append(q.args, limit+1)...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		type raw struct {
-			doc              []byte
+			id, doc, digest  []byte
 			created, updated int64
 		}
 		var raws []raw
 		for rows.Next() {
 			var r raw
-			if err := rows.Scan(&r.doc, &r.created, &r.updated); err != nil {
+			if err := rows.Scan(&r.id, &r.doc, &r.digest, &r.created, &r.updated); err != nil {
 				return err
 			}
 			raws = append(raws, r)
@@ -140,7 +140,11 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		page.Episodes = make([]*engram.Episode, len(raws))
 		if err := decodeEach(len(raws), func(i int) error {
 			ep := new(engram.Episode)
-			if err := decodeDoc("episode", raws[i].doc, ep); err != nil {
+			u, err := uuidFrom(raws[i].id)
+			if err != nil {
+				return err
+			}
+			if err := s.decodeVerified("episode", u.String(), raws[i].doc, raws[i].digest, ep); err != nil {
 				return err
 			}
 			ep.CreatedAt, ep.UpdatedAt = fromNanos(raws[i].created), fromNanos(raws[i].updated)
@@ -201,8 +205,9 @@ func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace,
 		byID[ep.ID.UUID] = ep
 	}
 	type raw struct {
-		ep  *engram.Episode
-		doc []byte
+		ep          *engram.Episode
+		n           int
+		doc, digest []byte
 	}
 	var raws []raw
 	const chunk = 200
@@ -214,14 +219,15 @@ func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace,
 			marks = append(marks, "?")
 			args = append(args, idBytes(ep.ID.UUID))
 		}
-		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT episode_id, doc FROM steps WHERE namespace = ? AND episode_id IN (`+
+		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT episode_id, step_number, doc, digest FROM steps WHERE namespace = ? AND episode_id IN (`+
 			strings.Join(marks, ", ")+`) ORDER BY episode_id, step_number`), args...)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var ref, doc []byte
-			if err := rows.Scan(&ref, &doc); err != nil {
+			var ref, doc, digest []byte
+			var n int
+			if err := rows.Scan(&ref, &n, &doc, &digest); err != nil {
 				rows.Close()
 				return err
 			}
@@ -231,7 +237,7 @@ func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace,
 				return err
 			}
 			if ep := byID[u]; ep != nil {
-				raws = append(raws, raw{ep, doc})
+				raws = append(raws, raw{ep, n, doc, digest})
 			}
 		}
 		err = rows.Err()
@@ -254,5 +260,8 @@ func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace,
 		slots[i] = &r.ep.Steps[filled[r.ep]]
 		filled[r.ep]++
 	}
-	return decodeEach(len(raws), func(i int) error { return decodeDoc("step", raws[i].doc, slots[i]) })
+	return decodeEach(len(raws), func(i int) error {
+		r := raws[i]
+		return s.decodeVerified("step", stepKey(r.ep.ID.UUID, r.n), r.doc, r.digest, slots[i])
+	})
 }

@@ -67,6 +67,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: %w", err)
 	}
+	if s.readOnly != "" {
+		applied, err := s.appliedVersion(ctx)
+		if err != nil {
+			return err
+		}
+		if applied != len(ms) {
+			return &engram.Error{Code: engram.EUNAVAILABLE, Field: "schema_version", Message: fmt.Sprintf(
+				"%s; its schema version is %d and this engram needs %d, which it cannot migrate to without writing", s.readOnly, applied, len(ms))}
+		}
+		return nil
+	}
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return s.wrap("open "+s.opts.Path, err)
@@ -85,6 +96,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		m := ms[applied]
 		err = s.write(ctx, "migrate to "+m.name, func(t *tx) error {
+			t.migrating = true
 			// Another process may have applied it since we looked.
 			var v int
 			if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
@@ -95,6 +107,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			if _, err := t.tx.ExecContext(ctx, m.sql); err != nil {
 				return err
+			}
+			if step := s.d.migrationSteps[m.name]; step != nil {
+				if err := step(t); err != nil {
+					return err
+				}
 			}
 			_, err := t.tx.ExecContext(ctx, s.d.rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, t.now.UnixNano())

@@ -19,12 +19,20 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 	if p == nil {
 		return engram.Invalid("pattern", "is required")
 	}
+	req := *p
+	req.ID = engram.PatternID{} // may be assigned afresh by a retry (see idempotency.go)
+	k, err := s.idem(ctx, ns, "put_pattern", &req, p)
+	if err != nil {
+		return err
+	}
 	now := s.now()
 	p.Normalize(now)
 	if err := p.Validate(); err != nil {
+		k.restore()
 		return err
 	}
-	return s.write(ctx, "put pattern "+p.ID.String(), func(t *tx) error {
+	rk := p.ID.String()
+	return s.writeKeyed(ctx, k, ns, "put pattern "+rk, engram.KindPattern, &rk, []any{p}, func(t *tx) error {
 		id := idBytes(p.ID.UUID)
 		op, created, oldFTS, err := t.existing(`SELECT created_at, fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, id)
 		if err != nil {
@@ -49,7 +57,7 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 			return err
 		}
 		t.insert("patterns", string(ns), id, string(p.Kind), p.Domain, p.Language, p.SuccessRate,
-			nanos(p.CreatedAt), nanos(p.UpdatedAt), ftsID, doc)
+			nanos(p.CreatedAt), nanos(p.UpdatedAt), ftsID, doc, docDigest(doc))
 		for _, tag := range p.Tags {
 			t.insert("pattern_tags", string(ns), id, tag)
 		}
@@ -82,25 +90,25 @@ func (s *Store) GetPattern(ctx context.Context, ns engram.Namespace, id engram.P
 		return nil, err
 	}
 	p := new(engram.Pattern)
-	if err := s.getDoc(ctx, "pattern", `SELECT doc FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, id.UUID, p); err != nil {
+	if err := s.getDoc(ctx, "pattern", `SELECT doc, digest FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, id.UUID, p); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// getDoc reads one JSON document by (namespace, id) into v.
+// getDoc reads one JSON document and its digest by (namespace, id) into v.
 func (s *Store) getDoc(ctx context.Context, what, query string, ns engram.Namespace, id engram.UUID, v any) error {
 	st, err := s.stmt(ctx, s.r, query)
 	if err != nil {
 		return s.wrap("get "+what+" "+id.String(), err)
 	}
-	var doc []byte
-	err = st.QueryRowContext(ctx, string(ns), idBytes(id)).Scan(&doc)
+	var doc, digest []byte
+	err = st.QueryRowContext(ctx, string(ns), idBytes(id)).Scan(&doc, &digest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return engram.NotFound(what, id)
 	}
 	if err == nil {
-		err = decodeDoc(what, doc, v)
+		err = s.decodeVerified(what, id.String(), doc, digest, v)
 	}
 	return s.wrap("get "+what+" "+id.String(), err)
 }
@@ -109,7 +117,12 @@ func (s *Store) DeletePattern(ctx context.Context, ns engram.Namespace, id engra
 	if err := s.checkNS(ns); err != nil {
 		return err
 	}
-	return s.write(ctx, "delete pattern "+id.String(), func(t *tx) error {
+	k, err := s.idem(ctx, ns, "delete_pattern", id)
+	if err != nil {
+		return err
+	}
+	rk := id.String()
+	return s.writeKeyed(ctx, k, ns, "delete pattern "+rk, engram.KindPattern, &rk, []any{}, func(t *tx) error {
 		key := idBytes(id.UUID)
 		if _, err := t.exec(`DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?)`, string(ns), key); err != nil {
 			return err
@@ -155,10 +168,10 @@ func (s *Store) ListPatterns(ctx context.Context, ns engram.Namespace, f engram.
 	if f.Tag != "" {
 		q.add(`EXISTS (SELECT 1 FROM pattern_tags t WHERE t.namespace = p.namespace AND t.pattern_id = p.pattern_id AND t.tag = ?)`, engram.NormalizeTag(f.Tag))
 	}
-	next, err := s.listDocs(ctx, "patterns", `SELECT p.doc, p.updated_at, p.pattern_id FROM patterns p`, `p.updated_at`, `p.pattern_id`,
-		q, f.Limit, f.Cursor, func(doc []byte) error {
+	next, err := s.listDocs(ctx, "patterns", `SELECT p.doc, p.digest, p.updated_at, p.pattern_id FROM patterns p`, `p.updated_at`, `p.pattern_id`,
+		q, f.Limit, f.Cursor, func(key string, doc, digest []byte) error {
 			p := new(engram.Pattern)
-			if err := decodeDoc("pattern", doc, p); err != nil {
+			if err := s.decodeVerified("pattern", key, doc, digest, p); err != nil {
 				return err
 			}
 			page.Patterns = append(page.Patterns, p)
@@ -169,9 +182,10 @@ func (s *Store) ListPatterns(ctx context.Context, ns engram.Namespace, f engram.
 }
 
 // listDocs pages through a document table newest-updated first. selectSQL
-// must select (doc, updated_at, id); each document is passed to add. It
-// returns the cursor of the next page, "" after the last.
-func (s *Store) listDocs(ctx context.Context, what, selectSQL, timeCol, idCol string, q query, limit int, cursor string, add func(doc []byte) error) (string, error) {
+// must select (doc, digest, updated_at, id); each document is passed to add
+// with its id and digest. It returns the cursor of the next page, "" after
+// the last.
+func (s *Store) listDocs(ctx context.Context, what, selectSQL, timeCol, idCol string, q query, limit int, cursor string, add func(key string, doc, digest []byte) error) (string, error) {
 	limit, err := engram.ClampLimit(limit)
 	if err != nil {
 		return "", err
@@ -194,9 +208,9 @@ func (s *Store) listDocs(ctx context.Context, what, selectSQL, timeCol, idCol st
 	var lastAt int64
 	var lastID []byte
 	for rows.Next() {
-		var doc, ref []byte
+		var doc, digest, ref []byte
 		var at int64
-		if err := rows.Scan(&doc, &at, &ref); err != nil {
+		if err := rows.Scan(&doc, &digest, &at, &ref); err != nil {
 			return "", s.wrap("list "+what, err)
 		}
 		if n == limit {
@@ -206,7 +220,11 @@ func (s *Store) listDocs(ctx context.Context, what, selectSQL, timeCol, idCol st
 			}
 			return encodeCursor(what, lastAt, u), nil
 		}
-		if err := add(doc); err != nil {
+		u, err := uuidFrom(ref)
+		if err != nil {
+			return "", s.wrap("list "+what, err)
+		}
+		if err := add(u.String(), doc, digest); err != nil {
 			return "", s.wrap("list "+what, err)
 		}
 		n, lastAt, lastID = n+1, at, ref

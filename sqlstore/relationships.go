@@ -18,11 +18,17 @@ func (s *Store) AddRelationship(ctx context.Context, ns engram.Namespace, r *eng
 	if r == nil {
 		return engram.Invalid("relationship", "is required")
 	}
-	r.Normalize(s.now())
-	if err := r.Validate(); err != nil {
+	k, err := s.idem(ctx, ns, "add_relationship", r, r)
+	if err != nil {
 		return err
 	}
-	return s.write(ctx, "add relationship "+r.String(), func(t *tx) error {
+	r.Normalize(s.now())
+	if err := r.Validate(); err != nil {
+		k.restore()
+		return err
+	}
+	rk := r.String()
+	return s.writeKeyed(ctx, k, ns, "add relationship "+rk, engram.KindRelationship, &rk, []any{r}, func(t *tx) error {
 		for _, end := range []struct {
 			field string
 			id    engram.EpisodeID
@@ -69,7 +75,11 @@ func (s *Store) RemoveRelationship(ctx context.Context, ns engram.Namespace, fro
 		return err
 	}
 	key := relKey(from, to, typ)
-	return s.write(ctx, "remove relationship "+key, func(t *tx) error {
+	k, err := s.idem(ctx, ns, "remove_relationship", key)
+	if err != nil {
+		return err
+	}
+	return s.writeKeyed(ctx, k, ns, "remove relationship "+key, engram.KindRelationship, &key, []any{}, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM relationships WHERE namespace = ? AND from_id = ? AND to_id = ? AND type = ?`,
 			string(ns), idBytes(from.UUID), idBytes(to.UUID), string(typ))
 		if err != nil {

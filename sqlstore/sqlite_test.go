@@ -260,3 +260,22 @@ func crashChild() {
 		fmt.Printf("ack %s %d\n", ep.ID, len(ep.Steps)+1)
 	}
 }
+
+// TestDefaultCommitDurabilityIsFull reads PRAGMA synchronous back from the
+// writer connection: by default every commit is synced (FULL), so weakening
+// the default fails here; an explicit setting is what the connection gets.
+func TestDefaultCommitDurabilityIsFull(t *testing.T) {
+	for _, c := range []struct {
+		opt  sqlstore.Synchronous
+		want string
+	}{{"", "full"}, {sqlstore.SyncNormal, "normal"}, {sqlstore.SyncOff, "off"}} {
+		s := openTemp(t, sqlstore.Options{Synchronous: c.opt})
+		info, err := s.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Synchronous != c.want {
+			t.Errorf("Synchronous %q: the writer runs synchronous=%s, want %s", c.opt, info.Synchronous, c.want)
+		}
+	}
+}

@@ -44,6 +44,12 @@ const (
 const (
 	DefaultBusyTimeout = 5 * time.Second
 	DefaultMaxReaders  = 4
+	// DefaultFeedRetention is how long change-feed entries and idempotency
+	// keys are kept at least.
+	DefaultFeedRetention = 7 * 24 * time.Hour
+	// DefaultFeedMaxEntries bounds the change feed: older entries beyond it
+	// are dropped even inside the retention time.
+	DefaultFeedMaxEntries = 1_000_000
 	// DefaultFileName is the SQLite file inside a data directory.
 	DefaultFileName = "engram.db"
 )
@@ -61,6 +67,22 @@ type Options struct {
 	MaxReaders int
 	// Now is the clock for created_at, updated_at and change times; nil: time.Now.
 	Now func() time.Time
+	// FeedRetention is the change feed's time horizon: entries older than
+	// it are dropped (a reader behind it gets EGONE and rebuilds), and so
+	// are idempotency keys. 0: DefaultFeedRetention; negative: keep forever.
+	FeedRetention time.Duration
+	// FeedMaxEntries is the most change-feed entries kept; older ones are
+	// dropped first. 0: DefaultFeedMaxEntries; negative: no limit.
+	FeedMaxEntries int
+	// ReadOnly opens an existing database for reading only: every write
+	// fails with EUNAVAILABLE. A database whose file or directory this
+	// process cannot write (a read-only mount, an immutable file) is opened
+	// read-only whatever this says.
+	ReadOnly bool
+
+	// immutable: set by Open for a read-only database that nobody can be
+	// writing (see readOnlyReason).
+	immutable bool
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -76,6 +98,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FeedRetention == 0 {
+		o.FeedRetention = DefaultFeedRetention
+	}
+	if o.FeedMaxEntries == 0 {
+		o.FeedMaxEntries = DefaultFeedMaxEntries
 	}
 }
 
@@ -101,6 +129,9 @@ type Store struct {
 	w    *sql.DB // exactly one connection: every write, serialised
 	r    *sql.DB // read-only pool
 
+	// readOnly says why writes are refused; "" for a writable store.
+	readOnly string
+
 	mu struct {
 		sync.Mutex
 		wstmts map[string]*sql.Stmt // prepared on w, keyed by query text
@@ -116,13 +147,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if dir := filepath.Dir(opts.Path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, engram.Unavailable("sqlstore: create directory "+dir, err)
-		}
+	readOnly, err := readOnlyReason(&opts)
+	if err != nil {
+		return nil, err
 	}
 	d := sqliteDialect
-	w, err := sql.Open(d.driver, d.dsn(opts, false))
+	// Read-only: the "writer" is one more read-only connection, so that the
+	// schema check and db check run as usual; write refuses to start.
+	w, err := sql.Open(d.driver, d.dsn(opts, readOnly != ""))
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", opts.Path, err)
 	}
@@ -130,7 +162,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{d: d, opts: opts, w: w}
+	s := &Store{d: d, opts: opts, w: w, readOnly: readOnly}
 	s.mu.wstmts = map[string]*sql.Stmt{}
 	s.mu.rstmts = map[string]*sql.Stmt{}
 	if err := s.migrate(ctx); err != nil {
@@ -147,6 +179,57 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s.r = r
 	return s, nil
+}
+
+// ReadOnly says why the store refuses writes ("" when it does not): it was
+// opened with Options.ReadOnly, or its file or directory is not writable.
+func (s *Store) ReadOnly() string { return s.readOnly }
+
+// readOnlyReason decides how to open opts.Path. It creates the directory of
+// a new database, and returns why the database must be opened read-only
+// ("" if it need not), setting opts.ReadOnly and opts.immutable to match. A
+// database that does not exist and cannot be created is an error naming the
+// directory.
+func readOnlyReason(opts *Options) (string, error) {
+	dir := filepath.Dir(opts.Path)
+	_, statErr := os.Stat(opts.Path)
+	exists := statErr == nil
+	if !exists && !errors.Is(statErr, os.ErrNotExist) {
+		return "", engram.Unavailable("sqlstore: database "+opts.Path, statErr)
+	}
+	if !exists {
+		if opts.ReadOnly {
+			return "", &engram.Error{Code: engram.ENOTFOUND, Message: fmt.Sprintf("database %s does not exist (opening read-only)", opts.Path)}
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: cannot create its directory %s", opts.Path, dir), Err: err}
+		}
+		if err := writable(dir); err != nil {
+			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: its directory %s is not writable (%s)", opts.Path, dir, errText(err)), Err: err}
+		}
+		return "", nil
+	}
+	reason := ""
+	if err := writable(dir); err != nil {
+		reason = fmt.Sprintf("its directory %s is not writable (%s)", dir, errText(err))
+	} else if err := writable(opts.Path); err != nil {
+		reason = fmt.Sprintf("the file is not writable (%s)", errText(err))
+	}
+	if reason == "" {
+		if !opts.ReadOnly {
+			return "", nil
+		}
+		return fmt.Sprintf("database %s was opened read-only", opts.Path), nil
+	}
+	opts.ReadOnly = true
+	// Nobody can write the file, so SQLite may skip its WAL index (-shm),
+	// which it could not create here, provided no WAL holds commits the
+	// file lacks. With a non-empty WAL, SQLite reads it through the
+	// existing -shm instead.
+	if fi, err := os.Stat(opts.Path + "-wal"); err != nil || fi.Size() == 0 {
+		opts.immutable = true
+	}
+	return fmt.Sprintf("database %s is read-only: %s", opts.Path, reason), nil
 }
 
 // Path returns the database file's path.
@@ -216,6 +299,11 @@ type tx struct {
 	// buffers hold inserted rows until flush (see rows.go).
 	buffers []rowBuffer
 	nextFTS int64
+	// changes counts the feed entries this transaction appends.
+	changes int
+	// migrating: a schema migration, which must not prune (the tables
+	// prune uses may not exist yet).
+	migrating bool
 }
 
 // stmt returns a statement for query bound to the transaction.
@@ -270,12 +358,16 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 // change appends one change-feed entry (written at commit, in order).
 func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op engram.ChangeOp) {
 	t.insert("changes", string(ns), string(kind), key, string(op), t.now.UnixNano())
+	t.changes++
 }
 
 // write runs fn in one write transaction and commits it. Any error rolls
 // everything back and is returned classified (see dialect.classify), wrapped
 // with what.
 func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) error {
+	if s.readOnly != "" {
+		return fmt.Errorf("sqlstore: %s: %w", what, &engram.Error{Code: engram.EUNAVAILABLE, Message: s.readOnly + "; writes are refused"})
+	}
 	sqlTx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.wrap(what, err)
@@ -284,6 +376,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	err = fn(t)
 	if err == nil {
 		err = t.flush()
+	}
+	if err == nil && !t.migrating {
+		err = t.prune()
 	}
 	if err != nil {
 		sqlTx.Rollback()
@@ -324,7 +419,7 @@ func (s *Store) wrap(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("sqlstore: %s: %w", what, err)
 	}
-	return fmt.Errorf("sqlstore: %s: %w", what, s.d.classify(err))
+	return fmt.Errorf("sqlstore: %s: %w", what, s.d.classify(err, s.opts.Path))
 }
 
 func (s *Store) checkNS(ns engram.Namespace) error { return ns.Validate() }

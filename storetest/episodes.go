@@ -240,12 +240,12 @@ func testSteps(t *testing.T, open OpenStore) {
 		}
 		must(t, s.CreateEpisode(ctx(), ns, ep))
 		must(t, s.AppendStep(ctx(), ns, ep.ID, &engram.Step{Tool: "t", Action: "last allowed"}))
-		WantCode(t, s.AppendStep(ctx(), ns, ep.ID, &engram.Step{Tool: "t", Action: "one too many"}), engram.EINVALID, "steps")
+		WantCode(t, s.AppendStep(ctx(), ns, ep.ID, &engram.Step{Tool: "t", Action: "one too many"}), engram.ETOOLARGE, "steps")
 		tooMany := &engram.Episode{TaskDescription: "too long"}
 		for i := 1; i <= engram.MaxSteps+1; i++ {
 			tooMany.Steps = append(tooMany.Steps, engram.Step{Tool: "t", Action: "a"})
 		}
-		WantCode(t, s.CreateEpisode(ctx(), ns, tooMany), engram.EINVALID, "steps")
+		WantCode(t, s.CreateEpisode(ctx(), ns, tooMany), engram.ETOOLARGE, "steps")
 	})
 	t.Run("ErrEpisodeTooLarge", func(t *testing.T) {
 		s := open(t)
@@ -363,7 +363,7 @@ func testValidation(t *testing.T, open OpenStore) {
 			for i := 0; i <= engram.MaxTags; i++ {
 				e.Tags = append(e.Tags, "tag"+strings.Repeat("x", i%50)+string(rune('a'+i%26))+string(rune('a'+i/26)))
 			}
-		}, engram.EINVALID, "tags"},
+		}, engram.ETOOLARGE, "tags"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,9 +1,12 @@
 package storetest
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,7 +247,11 @@ func testEmbeddings(t *testing.T, open OpenStore) {
 		} {
 			bad := c.e
 			err := s.PutEmbeddings(ctx(), ns, []*engram.Embedding{good, &bad})
-			WantCode(t, err, engram.EINVALID, c.field)
+			code := engram.EINVALID
+			if len(bad.Vector) > engram.MaxVectorDim {
+				code = engram.ETOOLARGE // a count limit
+			}
+			WantCode(t, err, code, c.field)
 			if !strings.Contains(err.Error(), "embeddings[1]") {
 				t.Fatalf("batch error does not name the embedding: %v", err)
 			}
@@ -448,5 +455,221 @@ func testChangeFeed(t *testing.T, open OpenStore) {
 	Equal(t, "change feed", got, want)
 	if seq := lastSeq(t, s); seq != prev {
 		t.Fatalf("LastSeq %d, last change %d", seq, prev)
+	}
+}
+
+// IdempotentStore is the optional capability the Idempotency cases need: a
+// store that honours engram.WithIdempotencyKey through to its commit says so
+// (true). A store that does not implement it skips those cases, saying why:
+// the HTTP client implements it once it sends the Idempotency-Key header.
+type IdempotentStore interface{ HonoursIdempotencyKeys() bool }
+
+// clone returns a deep copy of v through JSON: the same request again.
+func clone[T any](t *testing.T, v *T) *T {
+	t.Helper()
+	b, err := json.Marshal(v)
+	must(t, err)
+	out := new(T)
+	must(t, json.Unmarshal(b, out))
+	return out
+}
+
+func keyed(key string) context.Context { return engram.WithIdempotencyKey(ctx(), key) }
+
+func testIdempotency(t *testing.T, open OpenStore) {
+	s := open(t)
+	if c, ok := s.(IdempotentStore); !ok || !c.HonoursIdempotencyKeys() {
+		t.Skipf("%T does not report HonoursIdempotencyKeys", s)
+	}
+	template := SampleEpisode(1) // no id: the store assigns it
+	t.Run("RepeatReturnsOriginal", func(t *testing.T) {
+		first := clone(t, template)
+		must(t, s.CreateEpisode(keyed("create-1"), ns, first))
+		seq := lastSeq(t, s)
+		again := clone(t, template)
+		must(t, s.CreateEpisode(keyed("create-1"), ns, again))
+		Equal(t, "repeated create, filled from the original", again, first)
+		unchanged(t, s, seq)
+		c, err := s.Counts(ctx(), ns)
+		must(t, err)
+		if c.Episodes != 1 {
+			t.Fatalf("%d episodes after a repeated create, want 1", c.Episodes)
+		}
+	})
+	t.Run("ErrConflictDifferentRequest", func(t *testing.T) {
+		other := clone(t, template)
+		other.TaskDescription = "another task"
+		seq := lastSeq(t, s)
+		err := s.CreateEpisode(keyed("create-1"), ns, other)
+		WantCode(t, err, engram.ECONFLICT, "idempotency_key")
+		if !strings.Contains(err.Error(), "create-1") {
+			t.Fatalf("conflict does not name the key: %v", err)
+		}
+		unchanged(t, s, seq)
+		err = s.DeleteEpisode(keyed("create-1"), ns, engram.NewEpisodeID())
+		WantCode(t, err, engram.ECONFLICT, "idempotency_key")
+	})
+	t.Run("KeysAreScopedToTheNamespace", func(t *testing.T) {
+		ep := clone(t, template)
+		must(t, s.CreateEpisode(keyed("create-1"), "other", ep))
+		if _, err := s.GetEpisode(ctx(), "other", ep.ID); err != nil {
+			t.Fatalf("keyed create in a second namespace: %v", err)
+		}
+	})
+	t.Run("FailedWriteKeepsNoKey", func(t *testing.T) {
+		bad := clone(t, template)
+		bad.TaskDescription = ""
+		WantCode(t, s.CreateEpisode(keyed("create-2"), ns, bad), engram.EINVALID, "task_description")
+		good := clone(t, template)
+		must(t, s.CreateEpisode(keyed("create-2"), ns, good))
+	})
+	t.Run("ErrInvalidKey", func(t *testing.T) {
+		WantCode(t, s.CreateEpisode(keyed("has space"), ns, clone(t, template)), engram.EINVALID, "idempotency_key")
+	})
+	t.Run("EveryWrite", func(t *testing.T) {
+		ep := clone(t, template)
+		must(t, s.CreateEpisode(ctx(), ns, ep))
+		step := &engram.Step{Tool: "t", Action: "once"}
+		must(t, s.AppendStep(keyed("step-1"), ns, ep.ID, clone(t, step)))
+		again := clone(t, step)
+		must(t, s.AppendStep(keyed("step-1"), ns, ep.ID, again))
+		if again.StepNumber != 3 {
+			t.Fatalf("repeated append filled step number %d, want the original's 3", again.StepNumber)
+		}
+		got, err := s.GetEpisode(ctx(), ns, ep.ID)
+		must(t, err)
+		if len(got.Steps) != 3 {
+			t.Fatalf("%d steps after a repeated append, want 3", len(got.Steps))
+		}
+		comp := &engram.Completion{Outcome: engram.Outcome{Type: engram.OutcomeSuccess, Verdict: "ok"}}
+		done, err := s.CompleteEpisode(keyed("complete-1"), ns, ep.ID, clone(t, comp))
+		must(t, err)
+		doneAgain, err := s.CompleteEpisode(keyed("complete-1"), ns, ep.ID, clone(t, comp))
+		must(t, err)
+		Equal(t, "repeated completion", doneAgain, done)
+
+		p := SamplePatterns()[0]
+		p.ID = engram.PatternID{}
+		p1, p2 := clone(t, p), clone(t, p)
+		must(t, s.PutPattern(keyed("pattern-1"), ns, p1))
+		must(t, s.PutPattern(keyed("pattern-1"), ns, p2))
+		Equal(t, "repeated put", p2, p1)
+		h := &engram.Heuristic{Condition: "c", Action: "a", Confidence: 0.5}
+		h1, h2 := clone(t, h), clone(t, h)
+		must(t, s.PutHeuristic(keyed("heuristic-1"), ns, h1))
+		must(t, s.PutHeuristic(keyed("heuristic-1"), ns, h2))
+		Equal(t, "repeated put", h2, h1)
+		emb := &engram.Embedding{ItemID: ep.ID.UUID, ItemType: engram.ItemEpisode, Vector: []float32{1, 2}}
+		e1, e2 := clone(t, emb), clone(t, emb)
+		must(t, s.PutEmbeddings(keyed("emb-1"), ns, []*engram.Embedding{e1}))
+		must(t, s.PutEmbeddings(keyed("emb-1"), ns, []*engram.Embedding{e2}))
+		Equal(t, "repeated put", e2, e1)
+		seq := lastSeq(t, s)
+		must(t, s.DeleteHeuristic(keyed("del-h"), ns, h1.ID))
+		must(t, s.DeleteHeuristic(keyed("del-h"), ns, h1.ID)) // the original outcome, not ENOTFOUND
+		if got := lastSeq(t, s); got != seq+1 {
+			t.Fatalf("a repeated delete moved the feed from %d to %d, want %d", seq, got, seq+1)
+		}
+		c, err := s.Counts(ctx(), ns)
+		must(t, err)
+		if c.Patterns != 1 || c.Heuristics != 0 || c.Embeddings != 1 {
+			t.Fatalf("counts after repeated writes: %+v", c)
+		}
+	})
+}
+
+// testFeedVisibility: concurrent writers and a reader that always resumes
+// from the highest seq it has seen. The feed's invariant is that no entry
+// with a seq at or below one already seen ever appears later, so the reader
+// must end up with exactly the entries a full read returns, each once.
+func testFeedVisibility(t *testing.T, open OpenStore) {
+	s := open(t)
+	const writers, each = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	done := make(chan struct{})
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				ep := &engram.Episode{TaskDescription: fmt.Sprintf("writer %d episode %d", w, i)}
+				if err := s.CreateEpisode(ctx(), ns, ep); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	seen := map[uint64]bool{}
+	var high uint64
+	read := func() error {
+		batch, err := s.Changes(ctx(), high, 7)
+		if err != nil {
+			return err
+		}
+		for _, c := range batch {
+			if c.Seq <= high {
+				return fmt.Errorf("entry %d returned after resuming from %d", c.Seq, high)
+			}
+			high = c.Seq
+			seen[c.Seq] = true
+		}
+		return nil
+	}
+	var rerr error
+	reader := make(chan struct{})
+	go func() {
+		defer close(reader)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if rerr = read(); rerr != nil {
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-reader
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for { // catch up with what the writers left
+		before := high
+		must(t, read())
+		if high == before {
+			break
+		}
+	}
+	var all []uint64
+	for after := uint64(0); ; {
+		batch, err := s.Changes(ctx(), after, 100)
+		must(t, err)
+		if len(batch) == 0 {
+			break
+		}
+		for _, c := range batch {
+			all = append(all, c.Seq)
+		}
+		after = batch[len(batch)-1].Seq
+	}
+	if len(all) != writers*each {
+		t.Fatalf("feed holds %d entries, want %d", len(all), writers*each)
+	}
+	for _, seq := range all {
+		if !seen[seq] {
+			t.Fatalf("entry %d appeared below the seq the reader had already passed (it saw %d entries, the feed holds %d)", seq, len(seen), len(all))
+		}
+	}
+	if len(seen) != len(all) {
+		t.Fatalf("the reader saw %d entries, the feed holds %d", len(seen), len(all))
 	}
 }

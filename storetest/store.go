@@ -33,6 +33,8 @@ func RunStore(t *testing.T, open OpenStore) {
 	t.Run("Namespaces", func(t *testing.T) { testNamespaces(t, open) })
 	t.Run("HostileText", func(t *testing.T) { testHostileText(t, open) })
 	t.Run("ChangeFeed", func(t *testing.T) { testChangeFeed(t, open) })
+	t.Run("FeedVisibility", func(t *testing.T) { testFeedVisibility(t, open) })
+	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
 }
 
 const ns = engram.DefaultNamespace

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/sqlstore"
 )
 
 func (a *app) dbCmd() *cobra.Command {
@@ -32,6 +33,10 @@ func (a *app) dbCmd() *cobra.Command {
 				fmt.Fprintf(w, "database        %s (%s)\n", info.Path, info.Dialect)
 				fmt.Fprintf(w, "size            %s\n", humanBytes(info.FileBytes))
 				fmt.Fprintf(w, "schema version  %d\n", info.SchemaVersion)
+				fmt.Fprintf(w, "synchronous     %s\n", info.Synchronous)
+				if info.ReadOnly != "" {
+					fmt.Fprintf(w, "read-only       %s\n", info.ReadOnly)
+				}
 				fmt.Fprintf(w, "change feed     %d\n", info.LastSeq)
 				names := make([]string, 0, len(info.Tables))
 				for t := range info.Tables {
@@ -106,4 +111,15 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// checkSQLiteFlags rejects --sqlite-* values the store would refuse, as
+// usage errors naming the flag.
+func checkSQLiteFlags(a *app) error {
+	switch sqlstore.Synchronous(a.synchronous) {
+	case sqlstore.SyncFull, sqlstore.SyncNormal, sqlstore.SyncOff:
+	default:
+		return usagef("--sqlite-synchronous %q: want full, normal or off", a.synchronous)
+	}
+	return nil
 }

@@ -206,6 +206,9 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	if a.output != "text" && a.output != "json" {
 		return usagef("--output %q: want text or json", a.output)
 	}
+	if err := checkSQLiteFlags(a); err != nil {
+		return err
+	}
 	if a.server != "" {
 		switch top := topCommand(cmd); top {
 		case "db", "cache", "blocks", "heads":
