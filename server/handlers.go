@@ -23,6 +23,14 @@ type call struct {
 	status int
 }
 
+// stale reports whether a read of this call was answered from a stale cache.
+func (c *call) stale() bool { return staleOf(&c.ri) }
+
+func staleOf(ri *engram.ReadInfo) bool {
+	_, stale := ri.Get()
+	return stale
+}
+
 // decode reads the request body into v strictly (engram.DecodeJSON: unknown
 // fields rejected, errors naming the field).
 func (s *Server) decode(c *call, v any) error {
@@ -89,7 +97,7 @@ func (s *Server) listEpisodes(c *call) (any, error) {
 	if page.Episodes == nil {
 		page.Episodes = []*engram.Episode{}
 	}
-	return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getEpisode(c *call) (any, error) {
@@ -175,7 +183,7 @@ func (s *Server) listRelationships(c *call) (any, error) {
 	if rels == nil {
 		rels = []engram.Relationship{}
 	}
-	return &RelationshipList{Relationships: rels, Stale: c.ri.Stale}, nil
+	return &RelationshipList{Relationships: rels, Stale: c.stale()}, nil
 }
 
 func (s *Server) putPattern(c *call) (any, error) {
@@ -201,7 +209,7 @@ func (s *Server) listPatterns(c *call) (any, error) {
 	if page.Patterns == nil {
 		page.Patterns = []*engram.Pattern{}
 	}
-	return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getPattern(c *call) (any, error) {
@@ -246,7 +254,7 @@ func (s *Server) listHeuristics(c *call) (any, error) {
 	if page.Heuristics == nil {
 		page.Heuristics = []*engram.Heuristic{}
 	}
-	return &HeuristicList{Heuristics: page.Heuristics, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &HeuristicList{Heuristics: page.Heuristics, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getHeuristic(c *call) (any, error) {
@@ -297,8 +305,8 @@ func (s *Server) putEmbeddings(c *call) (any, error) {
 		if e == nil {
 			return nil, engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is null; want an embedding object")
 		}
-		if err := s.checkVector(len(e.Vector), "vector"); err != nil {
-			return nil, fmt.Errorf("embeddings[%d]: %w", i, err)
+		if err := s.checkVector(len(e.Vector), fmt.Sprintf("embeddings[%d].vector", i)); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.store.PutEmbeddings(c.ctx, c.ns, b.Embeddings); err != nil {
@@ -330,7 +338,7 @@ func (s *Server) listEmbeddings(c *call) (any, error) {
 	if page.Embeddings == nil {
 		page.Embeddings = []*engram.Embedding{}
 	}
-	return &EmbeddingList{Embeddings: page.Embeddings, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &EmbeddingList{Embeddings: page.Embeddings, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getEmbedding(c *call) (any, error) {
@@ -391,7 +399,7 @@ func (s *Server) search(c *call) (any, error) {
 	if hits == nil {
 		hits = []engram.SearchHit{}
 	}
-	return &SearchResult{Hits: hits, Stale: c.ri.Stale}, nil
+	return &SearchResult{Hits: hits, Stale: c.stale()}, nil
 }
 
 func (s *Server) counts(c *call) (any, error) {
@@ -399,7 +407,7 @@ func (s *Server) counts(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CountsResult{Namespace: c.ns, Counts: n, Stale: c.ri.Stale}, nil
+	return &CountsResult{Namespace: c.ns, Counts: n, Stale: c.stale()}, nil
 }
 
 func (s *Server) changes(c *call) (any, error) {
@@ -495,14 +503,14 @@ func (s *Server) readyz(c *call) (any, error) {
 
 func (s *Server) checkBatch(n int, field string) error {
 	if n > s.opts.MaxBatch {
-		return engram.Invalid(field, "has %d records; the limit is %d per batch", n, s.opts.MaxBatch)
+		return engram.TooMany(field, n, "records", s.opts.MaxBatch)
 	}
 	return nil
 }
 
 func (s *Server) checkVector(n int, field string) error {
 	if n > s.opts.MaxVectorDim {
-		return engram.Invalid(field, "has %d dimensions; the limit is %d", n, s.opts.MaxVectorDim)
+		return engram.TooMany(field, n, "dimensions", s.opts.MaxVectorDim)
 	}
 	return nil
 }

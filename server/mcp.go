@@ -205,7 +205,7 @@ func (t *mcpTools) tools() []mcpTool {
 				return struct {
 					*engram.Episode
 					Stale bool `json:"stale,omitempty"`
-				}{ep, ri.Stale}, nil
+				}{ep, staleOf(ri)}, nil
 			}},
 		{name: "list_episodes", in: reflect.TypeFor[listEpisodesIn](), readOnly: true,
 			desc: "List episodes, newest first, filtered by time, domain, task type, tags, metadata, completion or location. Pages with cursor.",
@@ -229,7 +229,7 @@ func (t *mcpTools) tools() []mcpTool {
 				if page.Episodes == nil {
 					page.Episodes = []*engram.Episode{}
 				}
-				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: ri.Stale}, nil
+				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
 		{name: "search_memory", in: reflect.TypeFor[searchIn](), required: []string{"query"}, readOnly: true,
 			desc: "Keyword search (BM25, stemmed) over episodes, their steps and patterns. Returns hits with scores, ids and snippets.",
@@ -242,7 +242,7 @@ func (t *mcpTools) tools() []mcpTool {
 				if hits == nil {
 					hits = []engram.SearchHit{}
 				}
-				return &SearchResult{Hits: hits, Stale: ri.Stale}, nil
+				return &SearchResult{Hits: hits, Stale: staleOf(ri)}, nil
 			}},
 		{name: "store_pattern", in: reflect.TypeFor[storePatternIn](), required: []string{"kind"},
 			desc: "Store (create, or replace by pattern_id) a learned pattern. kind decides the fields: tool_sequence (tools), decision_point (condition, action), error_recovery (error_type, recovery_steps), context_pattern (context_features, recommended_approach).",
@@ -261,7 +261,7 @@ func (t *mcpTools) tools() []mcpTool {
 				if page.Patterns == nil {
 					page.Patterns = []*engram.Pattern{}
 				}
-				return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: ri.Stale}, nil
+				return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
 		{name: "store_heuristic", in: reflect.TypeFor[storeHeuristicIn](), required: []string{"condition", "action"},
 			desc: "Store (create, or replace by heuristic_id) a rule of thumb: when condition holds, do action, with a confidence (0-1) and evidence.",

@@ -402,7 +402,7 @@ func (s *Server) wrap(rt *route) http.Handler {
 			s.writeError(rec, r, err)
 		}
 		if rt.Stale && err == nil {
-			s.metrics.observeRead(c.ri)
+			s.metrics.observeRead(&c.ri)
 		}
 		elapsed := time.Since(start)
 		status := rec.status
@@ -523,10 +523,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 
 // respond writes a handler's answer with the read's provenance headers.
 func (s *Server) respond(c *call, v any) {
-	if c.ri.Tier != "" {
-		c.w.Header().Set(headerTier, string(c.ri.Tier))
+	tier, stale := c.ri.Get()
+	if tier != "" {
+		c.w.Header().Set(headerTier, string(tier))
 	}
-	if c.ri.Stale {
+	if stale {
 		c.w.Header().Set(headerStale, "true")
 	}
 	status := c.route.Status
