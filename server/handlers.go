@@ -94,6 +94,12 @@ func (s *Server) listEpisodes(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := fitPage(page.Episodes, s.opts.MaxPageBytes); n < len(page.Episodes) {
+		f.Limit = n
+		if page, err = s.store.ListEpisodes(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
+	}
 	if page.Episodes == nil {
 		page.Episodes = []*engram.Episode{}
 	}
@@ -206,6 +212,12 @@ func (s *Server) listPatterns(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := fitPage(page.Patterns, s.opts.MaxPageBytes); n < len(page.Patterns) {
+		f.Limit = n
+		if page, err = s.store.ListPatterns(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
+	}
 	if page.Patterns == nil {
 		page.Patterns = []*engram.Pattern{}
 	}
@@ -250,6 +262,12 @@ func (s *Server) listHeuristics(c *call) (any, error) {
 	page, err := s.store.ListHeuristics(c.ctx, c.ns, f)
 	if err != nil {
 		return nil, err
+	}
+	if n := fitPage(page.Heuristics, s.opts.MaxPageBytes); n < len(page.Heuristics) {
+		f.Limit = n
+		if page, err = s.store.ListHeuristics(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
 	}
 	if page.Heuristics == nil {
 		page.Heuristics = []*engram.Heuristic{}
@@ -334,6 +352,12 @@ func (s *Server) listEmbeddings(c *call) (any, error) {
 	page, err := s.store.ListEmbeddings(c.ctx, c.ns, f)
 	if err != nil {
 		return nil, err
+	}
+	if n := fitPage(page.Embeddings, s.opts.MaxPageBytes); n < len(page.Embeddings) {
+		f.Limit = n
+		if page, err = s.store.ListEmbeddings(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
 	}
 	if page.Embeddings == nil {
 		page.Embeddings = []*engram.Embedding{}

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -117,4 +119,88 @@ func TestErrorStatuses(t *testing.T) {
 	wantError(t, do(t, "GET", url+"/v1/episodes?until=2026-13-01", nil), 400, "invalid", "until")
 	wantError(t, post("/v1/episodes", `{"task_description":"x","start_time":"yesterday"}`), 400, "invalid", "start_time")
 	wantError(t, post("/v1/episodes", `{"task_description":"x","episode_id":"nope"}`), 400, "invalid", "episode_id")
+}
+
+// TestQueryBounds: repeatable filters are capped with a 400 naming the
+// parameter and the limit, an explicit limit=0 (or out of 1-1000) is
+// refused while an absent limit means the default.
+func TestQueryBounds(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	many := func(name, val string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "&%s=%s%d", name, val, i)
+		}
+		return b.String()
+	}
+	d := wantError(t, do(t, "GET", url+"/v1/episodes?"+many("tag", "t", engram.MaxFilterTags+1)[1:], nil), 400, "invalid", "tag")
+	if !strings.Contains(d.Message, "32") {
+		t.Errorf("tag cap message does not name the limit: %q", d.Message)
+	}
+	d = wantError(t, do(t, "GET", url+"/v1/episodes?"+many("meta", "k=v", engram.MaxFilterMetadata+1)[1:], nil), 400, "invalid", "meta")
+	if !strings.Contains(d.Message, "32") {
+		t.Errorf("meta cap message does not name the limit: %q", d.Message)
+	}
+	if r := do(t, "GET", url+"/v1/episodes?"+many("tag", "t", engram.MaxFilterTags)[1:], nil); r.status != 200 {
+		t.Errorf("%d tags: %d %s", engram.MaxFilterTags, r.status, r.body)
+	}
+	for _, path := range []string{"/v1/episodes", "/v1/patterns", "/v1/heuristics", "/v1/embeddings", "/v1/search?q=x&", "/v1/changes"} {
+		sep := "?"
+		if strings.HasSuffix(path, "&") {
+			sep = ""
+		}
+		for _, bad := range []string{"0", "-1", "1001", "ten"} {
+			wantError(t, do(t, "GET", url+path+sep+"limit="+bad, nil), 400, "invalid", "limit")
+		}
+		if r := do(t, "GET", url+strings.TrimSuffix(path, "&"), nil); r.status != 200 {
+			t.Errorf("%s without a limit: %d %s", path, r.status, r.body)
+		}
+	}
+}
+
+// TestListPageByteBudget: a page whose records exceed the byte budget is cut
+// short with a cursor, and following the cursors returns every record once.
+func TestListPageByteBudget(t *testing.T) {
+	const budget = 64 << 10
+	url := startServer(t, openSQL(t), server.Options{MaxPageBytes: budget})
+	c := newClient(t, url, "")
+	ctx := context.Background()
+	big := `{"blob":"` + strings.Repeat("x", 30<<10) + `"}`
+	want := map[engram.EpisodeID]bool{}
+	for i := range 5 {
+		ep := &engram.Episode{TaskDescription: fmt.Sprintf("episode %d", i), Steps: []engram.Step{{Tool: "t", Action: "a", Parameters: json.RawMessage(big)}}}
+		if err := c.CreateEpisode(ctx, "default", ep); err != nil {
+			t.Fatal(err)
+		}
+		want[ep.ID] = true
+	}
+	got := map[engram.EpisodeID]bool{}
+	cursor, pages := "", 0
+	for {
+		r := do(t, "GET", url+"/v1/episodes?limit=100&cursor="+cursor, nil)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if len(r.body) > budget+4<<10 {
+			t.Errorf("page %d is %d bytes; the budget is %d", pages, len(r.body), budget)
+		}
+		var page server.EpisodeList
+		if err := json.Unmarshal(r.body, &page); err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, ep := range page.Episodes {
+			if got[ep.ID] {
+				t.Errorf("episode %s on two pages", ep.ID)
+			}
+			got[ep.ID] = true
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if len(got) != len(want) || pages < 3 {
+		t.Fatalf("got %d of %d episodes in %d pages", len(got), len(want), pages)
+	}
 }

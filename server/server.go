@@ -33,6 +33,7 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxPageBytes      = 16 << 20
 )
 
 // Headers the API reads and sends.
@@ -76,6 +77,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds request headers; 0: DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// MaxPageBytes bounds the records of one list response, JSON-encoded:
+	// a page that would be larger is cut short and ends with a next_cursor
+	// where the rest begins (a page always holds at least one record).
+	// 0: DefaultMaxPageBytes (16 MiB).
+	MaxPageBytes int
 	// Logger receives one line per request and every internal error; nil:
 	// nothing is logged. Tokens are never logged.
 	Logger *slog.Logger
@@ -119,6 +125,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxHeaderBytes == 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if o.MaxPageBytes == 0 {
+		o.MaxPageBytes = DefaultMaxPageBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -132,6 +141,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.MaxBodyBytes < 0:
 		return engram.Invalid("max_body_bytes", "must not be negative")
+	case o.MaxPageBytes < 0:
+		return engram.Invalid("max_page_bytes", "must not be negative")
 	case o.MaxInFlight < 0:
 		return engram.Invalid("max_in_flight", "must not be negative")
 	case o.RateLimit < 0 || o.RateLimit != o.RateLimit:
