@@ -481,8 +481,28 @@ func (s *Server) sync(c *call) (any, error) {
 	return syncer.Sync(c.ctx, engram.SyncOptions{Full: req.Full, DryRun: req.DryRun, Validate: req.Validate})
 }
 
+// status answers the store's status. It spans every namespace (the last
+// sync's error names records of any of them; details name files), so a
+// token not granted * sees the tenant's view: each tier's state and the
+// staleness, nothing more.
 func (s *Server) status(c *call) (any, error) {
-	return s.storeStatus(c.ctx)
+	st, err := s.storeStatus(c.ctx)
+	if err != nil || c.p.all {
+		return st, err
+	}
+	return tenantStatus(st), nil
+}
+
+// tenantStatus is the view of st a namespace-scoped caller gets.
+func tenantStatus(st *engram.Status) *engram.Status {
+	out := &engram.Status{Tiers: make([]engram.TierStatus, len(st.Tiers)), Stale: st.Stale, LastSync: st.LastSync}
+	for i, t := range st.Tiers {
+		out.Tiers[i] = engram.TierStatus{Tier: t.Tier, State: t.State}
+	}
+	if st.LastSyncError != "" {
+		out.LastSyncError = "the last sync failed (a * token sees why)"
+	}
+	return out
 }
 
 // storeStatus asks the store for its status; a store that cannot describe
@@ -507,7 +527,11 @@ func storeStatus(ctx context.Context, store engram.Store) (*engram.Status, error
 
 func (s *Server) healthz(c *call) (any, error) { return &Health{Status: "ok"}, nil }
 
-// readyz answers 200 when the durable tier is usable, 503 otherwise.
+// readyz answers 200 when the durable tier is usable, 503 otherwise: when
+// it is unreachable, and when it is "degraded", which for the durable tier
+// means its writes fail (a full disk, commits whose outcome is unknown), so
+// the server cannot do what it is for. A * token is told the reason and
+// the tiers' details; any other token their states.
 func (s *Server) readyz(c *call) (any, error) {
 	st, err := s.storeStatus(c.ctx)
 	if err != nil {
@@ -517,10 +541,17 @@ func (s *Server) readyz(c *call) (any, error) {
 	for _, t := range st.Tiers {
 		if t.Tier == engram.TierDurable && t.State != "ok" {
 			h.Status = "unavailable"
+			h.Reason = "durable tier " + t.State
+			if t.Detail != "" {
+				h.Reason += ": " + t.Detail
+			}
 		}
 	}
 	if h.Status != "ok" {
 		c.status = http.StatusServiceUnavailable
+	}
+	if !c.p.all {
+		h.Reason, h.Tiers = "", tenantStatus(st).Tiers
 	}
 	return h, nil
 }

@@ -204,3 +204,107 @@ func TestListPageByteBudget(t *testing.T) {
 		t.Fatalf("got %d of %d episodes in %d pages", len(got), len(want), pages)
 	}
 }
+
+const (
+	tokAll   = "star-token-0123456789abcdef"
+	tokAlpha = "alpha-token-0123456789abcdef"
+)
+
+// TestStatusIsPerTenant: /v1/status, /readyz and memory_status show file
+// paths, tier details and the last sync's error (which names records of
+// any namespace) only to a * token; a namespace-scoped token sees the tiers'
+// states and the staleness.
+func TestStatusIsPerTenant(t *testing.T) {
+	fs := &faultStore{Store: openSQL(t)}
+	secret := "sync episode 0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b in namespace beta: bad"
+	fs.set(func(s *faultStore) {
+		s.status = &engram.Status{Tiers: []engram.TierStatus{
+			{Tier: engram.TierCache, State: "ok", Detail: "/srv/engram/cache.db", Stats: map[string]any{"entries": 3}},
+			{Tier: engram.TierDurable, State: "ok", Detail: "/srv/engram/engram.db"},
+		}, LastSeq: 9, Watermark: 7, Lag: 2, Stale: true, LastSyncError: secret}
+	})
+	tokens, err := server.ParseTokens(tokAll + "=*," + tokAlpha + "=alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, fs, server.Options{Tokens: tokens})
+	get := func(path, tok string) rawResp {
+		return do(t, "GET", url+path, nil, "Authorization", "Bearer "+tok)
+	}
+	for _, path := range []string{"/v1/status", "/readyz"} {
+		full := get(path, tokAll)
+		if full.status != 200 || !strings.Contains(string(full.body), "/srv/engram/engram.db") {
+			t.Errorf("%s with *: %d %s", path, full.status, full.body)
+		}
+		scoped := get(path, tokAlpha)
+		if scoped.status != 200 {
+			t.Fatalf("%s with alpha: %d %s", path, scoped.status, scoped.body)
+		}
+		for _, leak := range []string{"/srv/engram", "beta", "0190a1b2", "entries"} {
+			if strings.Contains(string(scoped.body), leak) {
+				t.Errorf("%s shows %q to a namespace-scoped token: %s", path, leak, scoped.body)
+			}
+		}
+	}
+	var st engram.Status
+	if err := json.Unmarshal(get("/v1/status", tokAlpha).body, &st); err != nil || !st.Stale || len(st.Tiers) != 2 || st.Tiers[1].State != "ok" || st.LastSyncError == "" {
+		t.Errorf("scoped status lacks the tenant's view: %+v %v", st, err)
+	}
+	if err := json.Unmarshal(get("/v1/status", tokAll).body, &st); err != nil || st.LastSyncError != secret || st.Lag != 2 {
+		t.Errorf("* status lacks details: %+v %v", st, err)
+	}
+	// memory_status over MCP is the same view.
+	for tok, wantLeak := range map[string]bool{tokAll: true, tokAlpha: false} {
+		s := mcpSession(t, url+"/mcp?namespace=alpha", tok)
+		var ms server.MemoryStatus
+		callTool(t, s, "memory_status", map[string]any{}, &ms)
+		if got := ms.Status.LastSyncError == secret; got != wantLeak {
+			t.Errorf("memory_status with %s: last_sync_error %q", tok[:5], ms.Status.LastSyncError)
+		}
+	}
+}
+
+// TestReadyzWhileWritesFail: a durable tier whose writes fail (its Status
+// says "degraded", "writes failing: ...") makes /readyz answer 503, with the
+// reason for a * token only; /v1/status shows the state.
+func TestReadyzWhileWritesFail(t *testing.T) {
+	fs := &faultStore{Store: openSQL(t)}
+	tokens, err := server.ParseTokens(tokAll + "=*," + tokAlpha + "=alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServer(t, fs, server.Options{Tokens: tokens})
+	get := func(path, tok string) rawResp {
+		return do(t, "GET", url+path, nil, "Authorization", "Bearer "+tok)
+	}
+	if r := get("/readyz", tokAll); r.status != 200 || !strings.Contains(string(r.body), `"status":"ok"`) {
+		t.Fatalf("readyz while healthy: %d %s", r.status, r.body)
+	}
+	fs.set(func(s *faultStore) {
+		s.writeErr = &engram.Error{Code: engram.ENOSPACE, Message: "disk full"}
+		s.status = &engram.Status{Tiers: []engram.TierStatus{
+			{Tier: engram.TierCache, State: "ok"},
+			{Tier: engram.TierDurable, State: "degraded", Detail: "writes failing: no_space: /srv/engram/engram.db: disk full"},
+		}}
+	})
+	var h server.Health
+	r := get("/readyz", tokAll)
+	if err := json.Unmarshal(r.body, &h); err != nil || r.status != 503 || h.Status != "unavailable" || !strings.Contains(h.Reason, "writes failing") {
+		t.Errorf("readyz with *, writes failing: %d %s", r.status, r.body)
+	}
+	r, h = get("/readyz", tokAlpha), server.Health{}
+	if err := json.Unmarshal(r.body, &h); err != nil || r.status != 503 || h.Reason != "" || strings.Contains(string(r.body), "/srv") {
+		t.Errorf("readyz with alpha, writes failing: %d %s", r.status, r.body)
+	}
+	r = get("/v1/status", tokAlpha)
+	if r.status != 200 || !strings.Contains(string(r.body), `"state":"degraded"`) {
+		t.Errorf("status with alpha, writes failing: %d %s", r.status, r.body)
+	}
+	// A degraded cache alone does not make the server unready.
+	fs.set(func(s *faultStore) {
+		s.status = &engram.Status{Tiers: []engram.TierStatus{{Tier: engram.TierCache, State: "degraded"}, {Tier: engram.TierDurable, State: "ok"}}}
+	})
+	if r := get("/readyz", tokAll); r.status != 200 {
+		t.Errorf("readyz with a degraded cache: %d %s", r.status, r.body)
+	}
+}

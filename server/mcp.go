@@ -280,6 +280,9 @@ func (t *mcpTools) tools() []mcpTool {
 				if err != nil {
 					return nil, err
 				}
+				if !seesAll(ctx) {
+					st = tenantStatus(st)
+				}
 				return &MemoryStatus{Namespace: ns, Counts: n, Status: st}, nil
 			}},
 	}
@@ -297,11 +300,12 @@ func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 		if err := engram.DecodeJSONBytes(args, in.Interface()); err != nil {
 			return toolError(flatten(err)), nil
 		}
-		ns, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
+		ns, all, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
 		if err != nil {
 			return toolError(err), nil
 		}
 		var ri engram.ReadInfo
+		ctx = context.WithValue(ctx, seesAllKey{}, all)
 		out, err := tool.run(engram.WithReadInfo(ctx, &ri), ns, in.Interface(), &ri)
 		if err != nil {
 			return toolError(err), nil
@@ -314,14 +318,24 @@ func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 	}
 }
 
+type seesAllKey struct{}
+
+// seesAll reports whether the tool's caller may see every namespace (a *
+// token, or stdio).
+func seesAll(ctx context.Context) bool {
+	all, _ := ctx.Value(seesAllKey{}).(bool)
+	return all
+}
+
 // namespace resolves a call's namespace (its argument, else the HTTP
-// request's, else the default) and checks the caller may use it.
-func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (engram.Namespace, error) {
+// request's, else the default) and checks the caller may use it; all
+// reports whether the caller may use every namespace.
+func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (ns engram.Namespace, all bool, err error) {
 	var h http.Header
 	if req.Extra != nil {
 		h = req.Extra.Header
 	}
-	ns := t.opts.Namespace
+	ns = t.opts.Namespace
 	switch {
 	case arg != "":
 		ns = engram.Namespace(arg)
@@ -329,19 +343,19 @@ func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (engram.Names
 		ns = engram.Namespace(h.Get(headerNamespace))
 	}
 	if err := ns.Validate(); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if t.opts.tokens == nil {
-		return ns, nil
+		return ns, true, nil
 	}
 	p, err := t.opts.tokens.authenticate(h)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if !p.allows(ns) {
-		return "", httpError(CodeForbidden, "this token may not use namespace %q", ns)
+		return "", false, httpError(CodeForbidden, "this token may not use namespace %q", ns)
 	}
-	return ns, nil
+	return ns, p.all, nil
 }
 
 // flatten drops the Go name of an embedded record from a decoding error's
