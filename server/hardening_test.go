@@ -3,12 +3,17 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/client"
 	"github.com/engramhq/engram/server"
 )
 
@@ -18,6 +23,7 @@ type faultStore struct {
 	engram.Store
 	mu       sync.Mutex
 	writeErr error
+	onceErr  error // fails the next write only
 	feedErr  error
 	status   *engram.Status
 	// keys records the idempotency key each write carried.
@@ -34,6 +40,10 @@ func (s *faultStore) write(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys = append(s.keys, engram.IdempotencyKey(ctx))
+	if err := s.onceErr; err != nil {
+		s.onceErr = nil
+		return err
+	}
 	return s.writeErr
 }
 
@@ -56,6 +66,12 @@ func (s *faultStore) DeleteEpisode(ctx context.Context, ns engram.Namespace, id 
 		return err
 	}
 	return s.Store.DeleteEpisode(ctx, ns, id)
+}
+
+func (s *faultStore) seenKeys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.keys...)
 }
 
 func (s *faultStore) Changes(ctx context.Context, after uint64, limit int) ([]engram.Change, error) {
@@ -306,5 +322,136 @@ func TestReadyzWhileWritesFail(t *testing.T) {
 	})
 	if r := get("/readyz", tokAll); r.status != 200 {
 		t.Errorf("readyz with a degraded cache: %d %s", r.status, r.body)
+	}
+}
+
+// TestIdempotencyKeyHeader: every write passes its Idempotency-Key to the
+// store; a malformed key is refused naming the header.
+func TestIdempotencyKeyHeader(t *testing.T) {
+	fs := &faultStore{Store: openSQL(t)}
+	url := startServer(t, fs, server.Options{})
+	r := do(t, "POST", url+"/v1/episodes", strings.NewReader(`{"task_description":"x"}`), "Content-Type", "application/json", "Idempotency-Key", "k-123")
+	if r.status != 201 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var ep engram.Episode
+	json.Unmarshal(r.body, &ep)
+	do(t, "POST", url+"/v1/patterns", strings.NewReader(`{"kind":"tool_sequence","tools":["a"]}`), "Content-Type", "application/json", "Idempotency-Key", "k-456")
+	do(t, "DELETE", url+"/v1/episodes/"+ep.ID.String(), nil, "Idempotency-Key", "k-789")
+	if got := fs.seenKeys(); strings.Join(got, ",") != "k-123,k-456,k-789" {
+		t.Fatalf("keys the store saw: %q", got)
+	}
+	wantError(t, do(t, "POST", url+"/v1/episodes", strings.NewReader(`{"task_description":"x"}`), "Content-Type", "application/json", "Idempotency-Key", "has space"), 400, "invalid", "Idempotency-Key")
+	wantError(t, do(t, "POST", url+"/v1/episodes", strings.NewReader(`{"task_description":"x"}`), "Content-Type", "application/json", "Idempotency-Key", strings.Repeat("k", 256)), 413, "too_large", "Idempotency-Key")
+}
+
+// dropFirstResponse forwards every request to the real server but, for the
+// first write, throws the answer away and reports a broken connection, as
+// when a network drops the response of a committed write.
+type dropFirstResponse struct {
+	base    http.RoundTripper
+	mu      sync.Mutex
+	dropped bool
+}
+
+func (d *dropFirstResponse) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := d.base.RoundTrip(r)
+	if err != nil || r.Method == "GET" {
+		return resp, err
+	}
+	d.mu.Lock()
+	drop := !d.dropped
+	d.dropped = true
+	d.mu.Unlock()
+	if drop {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer (injected)")
+	}
+	return resp, nil
+}
+
+// TestClientRetriesWritesWithTheirKey: the Go client sends an
+// Idempotency-Key on every write and, when the answer is lost or the server
+// says unavailable/unknown, sends the write again with the same key.
+func TestClientRetriesWritesWithTheirKey(t *testing.T) {
+	fs := &faultStore{Store: openSQL(t)}
+	url := startServer(t, fs, server.Options{})
+	ctx := context.Background()
+	hc := &http.Client{Transport: &dropFirstResponse{base: http.DefaultTransport.(*http.Transport).Clone()}}
+	c, err := client.New(url, client.Options{HTTPClient: hc, RetryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ep := &engram.Episode{TaskDescription: "retried"}
+	if err := c.CreateEpisode(ctx, "default", ep); err != nil {
+		t.Fatalf("create through a dropped answer: %v", err)
+	}
+	keys := fs.seenKeys()
+	if len(keys) != 2 || keys[0] == "" || keys[0] != keys[1] {
+		t.Fatalf("the store saw keys %q; want the same key twice", keys)
+	}
+	// 503 unknown, then success: retried with the same key.
+	fs.set(func(s *faultStore) { s.onceErr = &engram.Error{Code: engram.EUNKNOWN, Message: "fsync failed"} })
+	if err := c.PutPattern(ctx, "default", &engram.Pattern{Kind: engram.PatternToolSequence, Tools: []string{"a"}}); err != nil {
+		t.Fatalf("put through a 503 unknown: %v", err)
+	}
+	keys = fs.seenKeys()
+	if len(keys) != 4 || keys[2] == "" || keys[2] != keys[3] || keys[2] == keys[0] {
+		t.Fatalf("the store saw keys %q; want a new key, twice", keys)
+	}
+	// A 4xx is not retried.
+	fs.set(func(s *faultStore) { s.onceErr = engram.Invalid("x", "no") })
+	if err := c.PutPattern(ctx, "default", &engram.Pattern{Kind: engram.PatternToolSequence, Tools: []string{"a"}}); engram.ErrorCode(err) != engram.EINVALID {
+		t.Fatalf("invalid: %v", err)
+	}
+	if n := len(fs.seenKeys()); n != 5 {
+		t.Fatalf("an invalid write was sent %d times", n-4)
+	}
+	// Bounded: a server that stays unavailable is tried MaxAttempts times.
+	fs.set(func(s *faultStore) { s.writeErr = engram.Unavailable("durable", errors.New("down")) })
+	if err := c.DeleteEpisode(ctx, "default", ep.ID); engram.ErrorCode(err) != engram.EUNAVAILABLE {
+		t.Fatalf("delete while down: %v", err)
+	}
+	if n := len(fs.seenKeys()) - 5; n != client.DefaultMaxAttempts {
+		t.Fatalf("tried %d times; want %d", n, client.DefaultMaxAttempts)
+	}
+}
+
+// TestRetriedCreateReturnsTheOriginal is the end-to-end contract over a
+// real SQLite store: a create whose answer was lost, retried by the client
+// with its key, returns the episode the first try created, and stores one.
+//
+// It needs the durable store's idempotency (sqlstore replaying a committed
+// key); until that is in this tree it skips, saying so.
+func TestRetriedCreateReturnsTheOriginal(t *testing.T) {
+	store := openSQL(t)
+	ctx := context.Background()
+	probe := engram.WithIdempotencyKey(ctx, "probe-key")
+	a, b := &engram.Episode{TaskDescription: "probe"}, &engram.Episode{TaskDescription: "probe"}
+	if err := store.CreateEpisode(probe, "probe", a); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.CreateEpisode(probe, "probe", b); err != nil || b.ID != a.ID {
+		t.Skipf("sqlstore does not replay idempotency keys in this tree yet (second create: %v, id %s vs %s); the contract test waits for it", err, b.ID, a.ID)
+	}
+	url := startServer(t, store, server.Options{})
+	hc := &http.Client{Transport: &dropFirstResponse{base: http.DefaultTransport.(*http.Transport).Clone()}}
+	c, err := client.New(url, client.Options{HTTPClient: hc, RetryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ep := &engram.Episode{TaskDescription: "created once"}
+	if err := c.CreateEpisode(ctx, "default", ep); err != nil {
+		t.Fatalf("retried create: %v", err)
+	}
+	page, err := store.ListEpisodes(ctx, "default", engram.EpisodeFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Episodes) != 1 || page.Episodes[0].ID != ep.ID {
+		t.Fatalf("stored %d episodes; the client got %s", len(page.Episodes), ep.ID)
 	}
 }

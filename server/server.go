@@ -42,6 +42,9 @@ const (
 	headerStale     = "X-Engram-Stale"     // "true" on reads answered from a possibly stale cache
 	headerTier      = "X-Engram-Tier"      // the tier that answered a read, when the store says
 	headerRequestID = "X-Request-Id"       // echoed, or made up when absent
+	// headerIdempotencyKey, on a write, makes a retry of it apply once: the
+	// store answers a key it committed already with the first outcome.
+	headerIdempotencyKey = "Idempotency-Key"
 )
 
 // Options configure a Server. The zero value of every field is its default.
@@ -475,6 +478,21 @@ func (s *Server) admit(c *call) (release func(), err error) {
 			return release, err
 		}
 	}
+	if keys := r.Header.Values(headerIdempotencyKey); len(keys) > 0 && rt.raw == nil && isWrite(rt.Method) {
+		if len(keys) > 1 {
+			return release, engram.Invalid(headerIdempotencyKey, "is given %d times; give it once", len(keys))
+		}
+		if err := engram.ValidateIdempotencyKey(keys[0]); err != nil {
+			var e *engram.Error
+			if errors.As(err, &e) {
+				cp := *e
+				cp.Field = headerIdempotencyKey
+				err = &cp
+			}
+			return release, err
+		}
+		c.ctx = engram.WithIdempotencyKey(c.ctx, keys[0])
+	}
 	switch rt.Scope {
 	case scopeNamespace:
 		if c.ns, err = namespaceOf(q, r.Header); err != nil {
@@ -504,6 +522,10 @@ func (s *Server) admit(c *call) (release func(), err error) {
 		}
 	}
 	return release, nil
+}
+
+func isWrite(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodDelete || method == http.MethodPatch
 }
 
 // readBody reads the whole request body, at most MaxBodyBytes of it.
