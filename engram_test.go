@@ -138,10 +138,10 @@ func TestDecodeJSONErrors(t *testing.T) {
 	}{
 		{`{"task_description": 5}`, engram.EINVALID, "task_description", "want a string"},
 		{`{"task_descripton": "x"}`, engram.EINVALID, "task_descripton", "not a known field"},
-		{`{"steps": [{"latency_ms": "slow"}]}`, engram.EINVALID, "steps.latency_ms", "want an integer"},
+		{`{"steps": [{"latency_ms": "slow"}]}`, engram.EINVALID, "steps[0].latency_ms", "want an integer"},
 		{"{\n  \"a\": }", engram.EINVALID, "", "line 2"},
-		{`{"episode_id": "not-a-uuid"}`, engram.EINVALID, "", "not a UUID"},
-		{`{"start_time": "yesterday"}`, engram.EINVALID, "", "yesterday"},
+		{`{"episode_id": "not-a-uuid"}`, engram.EINVALID, "episode_id", "not a UUID"},
+		{`{"start_time": "yesterday"}`, engram.EINVALID, "start_time", "yesterday"},
 		{`{} {}`, engram.EINVALID, "", "more than one JSON value"},
 		{`   `, engram.EINVALID, "", "empty"},
 		{`{"task_description": "x"`, engram.EINVALID, "", "unexpected end"},

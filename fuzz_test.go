@@ -2,8 +2,12 @@ package engram_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/engramhq/engram"
 )
@@ -88,8 +92,46 @@ func FuzzStepJSON(f *testing.F) {
 	})
 }
 
+// TestDecodeJSONStrict: member names match exactly (no case folding, no
+// Unicode folding such as the Kelvin sign for k), a member named twice is an
+// error naming it, invalid UTF-8 is an error naming the field (never turned
+// into U+FFFD), and a bad UUID or time inside a body names its field.
+func TestDecodeJSONStrict(t *testing.T) {
+	for _, c := range []struct {
+		name, in, field, msg string
+	}{
+		{"ErrUpperCaseName", `{"TASK_DESCRIPTION":"x"}`, "TASK_DESCRIPTION", "not a known field"},
+		{"ErrKelvinSignName", "{\"tas\u212a_type\":\"debugging\",\"task_description\":\"x\"}", "tas\u212a_type", "not a known field"},
+		{"ErrDuplicateKey", `{"task_description":"a","task_description":"b"}`, "task_description", "more than once"},
+		{"ErrDuplicateNestedKey", `{"task_description":"a","steps":[{"tool":"t","action":"a","tool":"u"}]}`, "steps[0].tool", "more than once"},
+		{"ErrInvalidUTF8", "{\"task_description\":\"a\xffb\"}", "task_description", "UTF-8"},
+		{"ErrInvalidUTF8InMetadata", "{\"task_description\":\"a\",\"metadata\":{\"k\":\"\xc3\"}}", "metadata.k", "UTF-8"},
+		{"ErrBadUUID", `{"task_description":"x","episode_id":"nope"}`, "episode_id", "not a UUID"},
+		{"ErrBadUUIDInList", `{"condition":"c","action":"a","evidence":{"episode_ids":["nope"]}}`, "evidence.episode_ids[0]", "not a UUID"},
+		{"ErrBadTime", `{"task_description":"x","start_time":"yesterday"}`, "start_time", "RFC 3339"},
+		{"ErrWrongType", `{"task_description":"x","steps":[{"tool":1}]}`, "steps[0].tool", "want a string"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var v any = new(engram.Episode)
+			if strings.Contains(c.in, "condition") {
+				v = new(engram.Heuristic)
+			}
+			err := engram.DecodeJSONBytes([]byte(c.in), v)
+			if engram.ErrorCode(err) != engram.EINVALID || engram.ErrorField(err) != c.field || !strings.Contains(err.Error(), c.msg) {
+				t.Fatalf("got %v (code %q, field %q), want EINVALID on %s saying %q", err, engram.ErrorCode(err), engram.ErrorField(err), c.field, c.msg)
+			}
+		})
+	}
+	var ep engram.Episode
+	if err := engram.DecodeJSONBytes([]byte(`{"task_description":"caf\u00e9 ok","metadata":{"K":"v"}}`), &ep); err != nil || ep.TaskDescription != "café ok" {
+		t.Fatalf("a valid episode: %v %+v", err, ep)
+	}
+}
+
 // FuzzDecodeJSON feeds arbitrary bytes to the strict decoder every user input
-// goes through: it must return a coded *Error or nil, never panic.
+// goes through: it must return a coded *Error or nil, never panic; what it
+// accepts is valid UTF-8 without a duplicate member name (jsontext's own
+// check), and what it rejects for a name or an encoding names the field.
 func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"task_description":"x"}`))
 	f.Add([]byte(`{"task_description":1}`))
@@ -98,14 +140,29 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Add([]byte(`{"start_time":"yesterday"}`))
 	f.Add([]byte(`{} {}`))
 	f.Add([]byte("{\n\"a\":"))
+	f.Add([]byte(`{"TASK_DESCRIPTION":"x"}`))
+	f.Add([]byte("{\"tas\u212a_type\":\"debugging\"}"))
+	f.Add([]byte(`{"task_description":"a","task_description":"b"}`))
+	f.Add([]byte("{\"task_description\":\"a\xffb\"}"))
+	f.Add([]byte(`{"metadata":{"a":"1","a":"2"}}`))
+	f.Add([]byte(`{"steps":[{"parameters":{"x":1,"x":2}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var ep engram.Episode
 		err := engram.DecodeJSONBytes(data, &ep)
 		if err == nil {
+			if !utf8.Valid(data) {
+				t.Fatalf("accepted invalid UTF-8: %q", data)
+			}
+			if !jsontext.Value(data).IsValid() {
+				t.Fatalf("accepted a document with a duplicate name or bad encoding: %q", data)
+			}
 			return
 		}
 		if c := engram.ErrorCode(err); c != engram.EINVALID {
 			t.Fatalf("decode error has code %q: %v", c, err)
+		}
+		if (strings.Contains(err.Error(), "is not a known field") || strings.Contains(err.Error(), "more than once")) && engram.ErrorField(err) == "" {
+			t.Fatalf("error without a field: %v", err)
 		}
 	})
 }

@@ -16,9 +16,12 @@ package client
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -44,7 +47,27 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent; "": "engram-client".
 	UserAgent string
+	// MaxAttempts bounds the tries of one call: a request that fails in
+	// transport (no answer) or is answered 503 with code unavailable or
+	// unknown is sent again, up to this many times in all. Reads are safe to
+	// repeat, and every write carries an Idempotency-Key (the context's, see
+	// engram.WithIdempotencyKey, or one made up for the call) that stays the
+	// same across its tries, so the server applies it once. 0:
+	// DefaultMaxAttempts; 1: no retries.
+	MaxAttempts int
+	// RetryDelay is the wait before the first retry; each further retry
+	// waits twice as long, at most MaxRetryDelay, less a random part of up
+	// to half (jitter, so clients that failed together do not retry
+	// together). 0: DefaultRetryDelay.
+	RetryDelay time.Duration
 }
+
+// Retry defaults (see Options).
+const (
+	DefaultMaxAttempts = 4
+	DefaultRetryDelay  = 100 * time.Millisecond
+	MaxRetryDelay      = 5 * time.Second
+)
 
 // Client is a remote engram store. Safe for concurrent use.
 type Client struct {
@@ -62,6 +85,12 @@ func New(baseURL string, opts Options) (*Client, error) {
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "engram-client"
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = DefaultRetryDelay
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -100,15 +129,72 @@ func (c *Client) do(ctx context.Context, r req) error {
 		q.Set("namespace", string(r.ns))
 	}
 	u.RawQuery = q.Encode()
-	var body io.Reader
+	var body []byte
 	if r.body != nil {
 		b, err := json.Marshal(r.body)
 		if err != nil {
 			return &engram.Error{Code: engram.EINVALID, Message: "encode request", Err: err}
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	hr, err := http.NewRequestWithContext(ctx, r.method, u.String(), body)
+	key := ""
+	if r.method != http.MethodGet && r.method != http.MethodHead {
+		if key = engram.IdempotencyKey(ctx); key == "" {
+			key = newIdempotencyKey()
+		} else if err := engram.ValidateIdempotencyKey(key); err != nil {
+			return err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		err := c.try(ctx, r, u.String(), body, key)
+		if err == nil || attempt >= c.opts.MaxAttempts || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		if werr := c.wait(ctx, attempt); werr != nil {
+			return err
+		}
+	}
+}
+
+// retryable reports whether a failed try may succeed when sent again: the
+// server was not reached or did not answer (EUNAVAILABLE, as a gateway's
+// 502-504 are too), said it is unavailable, or could not settle a commit
+// (EUNKNOWN: the idempotency key settles it on retry).
+func retryable(err error) bool {
+	code := engram.ErrorCode(err)
+	return code == engram.EUNAVAILABLE || code == engram.EUNKNOWN
+}
+
+// wait sleeps before retry number attempt (1 for the first retry).
+func (c *Client) wait(ctx context.Context, attempt int) error {
+	d := c.opts.RetryDelay << (attempt - 1)
+	if d > MaxRetryDelay || d <= 0 {
+		d = MaxRetryDelay
+	}
+	d -= time.Duration(rand.Int64N(int64(d/2) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func newIdempotencyKey() string {
+	var b [16]byte
+	crand.Read(b[:])
+	return "engram-" + hex.EncodeToString(b[:])
+}
+
+// try sends one request and reads its answer.
+func (c *Client) try(ctx context.Context, r req, target string, body []byte, key string) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, r.method, target, rd)
 	if err != nil {
 		return &engram.Error{Code: engram.EINVALID, Message: "build request", Err: err}
 	}
@@ -116,6 +202,9 @@ func (c *Client) do(ctx context.Context, r req) error {
 	hr.Header.Set("User-Agent", c.opts.UserAgent)
 	if body != nil {
 		hr.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		hr.Header.Set("Idempotency-Key", key)
 	}
 	if c.opts.Token != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.opts.Token)
@@ -139,8 +228,10 @@ func (c *Client) do(ctx context.Context, r req) error {
 		engram.ReportRead(ctx, engram.Tier(tier), stale)
 	}
 	if r.out == nil {
-		_, err := io.Copy(io.Discard, resp.Body)
-		return err
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return engram.Unavailable("engram server "+c.base.Host+" (reading the answer)", err)
+		}
+		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(r.out); err != nil {
 		if ctx.Err() != nil {

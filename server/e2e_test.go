@@ -213,12 +213,12 @@ func TestBadInput(t *testing.T) {
 	t.Run("NaNVector", func(t *testing.T) {
 		body := `{"item_id": "` + engram.NewUUID().String() + `", "item_type": "episode", "vector": [1, NaN]}`
 		wantError(t, post("/v1/embeddings", body), 400, engram.EINVALID, "")
-		wantError(t, post("/v1/embeddings", strings.Replace(body, "NaN", `"NaN"`, 1)), 400, engram.EINVALID, "vector")
+		wantError(t, post("/v1/embeddings", strings.Replace(body, "NaN", `"NaN"`, 1)), 400, engram.EINVALID, "vector[1]")
 	})
 	t.Run("VectorTooLong", func(t *testing.T) {
 		vec := strings.Repeat("0,", engram.MaxVectorDim) + "0"
 		body := `{"item_id": "` + engram.NewUUID().String() + `", "item_type": "episode", "vector": [` + vec + `]}`
-		wantError(t, post("/v1/embeddings", body), 400, engram.EINVALID, "vector")
+		wantError(t, post("/v1/embeddings", body), 413, engram.ETOOLARGE, "vector")
 	})
 	t.Run("BatchTooLarge", func(t *testing.T) {
 		var b strings.Builder
@@ -230,7 +230,7 @@ func TestBadInput(t *testing.T) {
 			b.WriteString(`{"task_description": "x"}`)
 		}
 		b.WriteString("]}")
-		wantError(t, post("/v1/episodes:batch", b.String()), 400, engram.EINVALID, "episodes")
+		wantError(t, post("/v1/episodes:batch", b.String()), 413, engram.ETOOLARGE, "episodes")
 	})
 	t.Run("HundredMegabyteBody", func(t *testing.T) {
 		// A body far over the limit, announced by its length: refused

@@ -50,8 +50,12 @@ func StatusOf(code string) int {
 		return http.StatusNotFound
 	case engram.ECONFLICT:
 		return http.StatusConflict
-	case engram.EUNAVAILABLE, engram.ELOCKED, CodeOverloaded:
+	case engram.EUNAVAILABLE, engram.ELOCKED, engram.EUNKNOWN, CodeOverloaded:
 		return http.StatusServiceUnavailable
+	case engram.ENOSPACE:
+		return http.StatusInsufficientStorage
+	case engram.EGONE:
+		return http.StatusGone
 	case CodeUnauthorized:
 		return http.StatusUnauthorized
 	case CodeForbidden:
@@ -75,13 +79,19 @@ func errorDetail(err error) (int, ErrorDetail) {
 	switch {
 	case status == http.StatusServiceUnavailable:
 		d.Message = "the store is unavailable; retry later"
-		if code == CodeOverloaded {
+		switch code {
+		case CodeOverloaded:
 			d.Message = "too many requests in flight; retry later"
+		case engram.EUNKNOWN:
+			d.Message = "the write's outcome is unknown (the durable commit could not be confirmed); retry it with the same Idempotency-Key to settle it"
 		}
 		var e *engram.Error
 		if code == engram.ELOCKED && errors.As(err, &e) && e.Message != "" {
 			d.Message = "locked: " + e.Message
 		}
+	case code == engram.ENOSPACE:
+		d.Message = "the server's disk is full; the write changed nothing, reads keep working, and writes succeed again once space is freed"
+		d.Field = ""
 	case status >= 500 && code != CodeNotImplemented:
 		d.Message = "internal error; the server log has the details"
 		d.Field = ""

@@ -23,6 +23,14 @@ type call struct {
 	status int
 }
 
+// stale reports whether a read of this call was answered from a stale cache.
+func (c *call) stale() bool { return staleOf(&c.ri) }
+
+func staleOf(ri *engram.ReadInfo) bool {
+	_, stale := ri.Get()
+	return stale
+}
+
 // decode reads the request body into v strictly (engram.DecodeJSON: unknown
 // fields rejected, errors naming the field).
 func (s *Server) decode(c *call, v any) error {
@@ -86,10 +94,16 @@ func (s *Server) listEpisodes(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := fitPage(page.Episodes, s.opts.MaxPageBytes); n < len(page.Episodes) {
+		f.Limit = n
+		if page, err = s.store.ListEpisodes(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
+	}
 	if page.Episodes == nil {
 		page.Episodes = []*engram.Episode{}
 	}
-	return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getEpisode(c *call) (any, error) {
@@ -175,7 +189,7 @@ func (s *Server) listRelationships(c *call) (any, error) {
 	if rels == nil {
 		rels = []engram.Relationship{}
 	}
-	return &RelationshipList{Relationships: rels, Stale: c.ri.Stale}, nil
+	return &RelationshipList{Relationships: rels, Stale: c.stale()}, nil
 }
 
 func (s *Server) putPattern(c *call) (any, error) {
@@ -198,10 +212,16 @@ func (s *Server) listPatterns(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := fitPage(page.Patterns, s.opts.MaxPageBytes); n < len(page.Patterns) {
+		f.Limit = n
+		if page, err = s.store.ListPatterns(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
+	}
 	if page.Patterns == nil {
 		page.Patterns = []*engram.Pattern{}
 	}
-	return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getPattern(c *call) (any, error) {
@@ -243,10 +263,16 @@ func (s *Server) listHeuristics(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := fitPage(page.Heuristics, s.opts.MaxPageBytes); n < len(page.Heuristics) {
+		f.Limit = n
+		if page, err = s.store.ListHeuristics(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
+	}
 	if page.Heuristics == nil {
 		page.Heuristics = []*engram.Heuristic{}
 	}
-	return &HeuristicList{Heuristics: page.Heuristics, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &HeuristicList{Heuristics: page.Heuristics, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getHeuristic(c *call) (any, error) {
@@ -297,8 +323,8 @@ func (s *Server) putEmbeddings(c *call) (any, error) {
 		if e == nil {
 			return nil, engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is null; want an embedding object")
 		}
-		if err := s.checkVector(len(e.Vector), "vector"); err != nil {
-			return nil, fmt.Errorf("embeddings[%d]: %w", i, err)
+		if err := s.checkVector(len(e.Vector), fmt.Sprintf("embeddings[%d].vector", i)); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.store.PutEmbeddings(c.ctx, c.ns, b.Embeddings); err != nil {
@@ -327,10 +353,16 @@ func (s *Server) listEmbeddings(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := fitPage(page.Embeddings, s.opts.MaxPageBytes); n < len(page.Embeddings) {
+		f.Limit = n
+		if page, err = s.store.ListEmbeddings(c.ctx, c.ns, f); err != nil {
+			return nil, err
+		}
+	}
 	if page.Embeddings == nil {
 		page.Embeddings = []*engram.Embedding{}
 	}
-	return &EmbeddingList{Embeddings: page.Embeddings, NextCursor: page.NextCursor, Stale: c.ri.Stale}, nil
+	return &EmbeddingList{Embeddings: page.Embeddings, NextCursor: page.NextCursor, Stale: c.stale()}, nil
 }
 
 func (s *Server) getEmbedding(c *call) (any, error) {
@@ -391,7 +423,7 @@ func (s *Server) search(c *call) (any, error) {
 	if hits == nil {
 		hits = []engram.SearchHit{}
 	}
-	return &SearchResult{Hits: hits, Stale: c.ri.Stale}, nil
+	return &SearchResult{Hits: hits, Stale: c.stale()}, nil
 }
 
 func (s *Server) counts(c *call) (any, error) {
@@ -399,7 +431,7 @@ func (s *Server) counts(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CountsResult{Namespace: c.ns, Counts: n, Stale: c.ri.Stale}, nil
+	return &CountsResult{Namespace: c.ns, Counts: n, Stale: c.stale()}, nil
 }
 
 func (s *Server) changes(c *call) (any, error) {
@@ -449,8 +481,28 @@ func (s *Server) sync(c *call) (any, error) {
 	return syncer.Sync(c.ctx, engram.SyncOptions{Full: req.Full, DryRun: req.DryRun, Validate: req.Validate})
 }
 
+// status answers the store's status. It spans every namespace (the last
+// sync's error names records of any of them; details name files), so a
+// token not granted * sees the tenant's view: each tier's state and the
+// staleness, nothing more.
 func (s *Server) status(c *call) (any, error) {
-	return s.storeStatus(c.ctx)
+	st, err := s.storeStatus(c.ctx)
+	if err != nil || c.p.all {
+		return st, err
+	}
+	return tenantStatus(st), nil
+}
+
+// tenantStatus is the view of st a namespace-scoped caller gets.
+func tenantStatus(st *engram.Status) *engram.Status {
+	out := &engram.Status{Tiers: make([]engram.TierStatus, len(st.Tiers)), Stale: st.Stale, LastSync: st.LastSync}
+	for i, t := range st.Tiers {
+		out.Tiers[i] = engram.TierStatus{Tier: t.Tier, State: t.State}
+	}
+	if st.LastSyncError != "" {
+		out.LastSyncError = "the last sync failed (a * token sees why)"
+	}
+	return out
 }
 
 // storeStatus asks the store for its status; a store that cannot describe
@@ -475,7 +527,11 @@ func storeStatus(ctx context.Context, store engram.Store) (*engram.Status, error
 
 func (s *Server) healthz(c *call) (any, error) { return &Health{Status: "ok"}, nil }
 
-// readyz answers 200 when the durable tier is usable, 503 otherwise.
+// readyz answers 200 when the durable tier is usable, 503 otherwise: when
+// it is unreachable, and when it is "degraded", which for the durable tier
+// means its writes fail (a full disk, commits whose outcome is unknown), so
+// the server cannot do what it is for. A * token is told the reason and
+// the tiers' details; any other token their states.
 func (s *Server) readyz(c *call) (any, error) {
 	st, err := s.storeStatus(c.ctx)
 	if err != nil {
@@ -485,24 +541,31 @@ func (s *Server) readyz(c *call) (any, error) {
 	for _, t := range st.Tiers {
 		if t.Tier == engram.TierDurable && t.State != "ok" {
 			h.Status = "unavailable"
+			h.Reason = "durable tier " + t.State
+			if t.Detail != "" {
+				h.Reason += ": " + t.Detail
+			}
 		}
 	}
 	if h.Status != "ok" {
 		c.status = http.StatusServiceUnavailable
+	}
+	if !c.p.all {
+		h.Reason, h.Tiers = "", tenantStatus(st).Tiers
 	}
 	return h, nil
 }
 
 func (s *Server) checkBatch(n int, field string) error {
 	if n > s.opts.MaxBatch {
-		return engram.Invalid(field, "has %d records; the limit is %d per batch", n, s.opts.MaxBatch)
+		return engram.TooMany(field, n, "records", s.opts.MaxBatch)
 	}
 	return nil
 }
 
 func (s *Server) checkVector(n int, field string) error {
 	if n > s.opts.MaxVectorDim {
-		return engram.Invalid(field, "has %d dimensions; the limit is %d", n, s.opts.MaxVectorDim)
+		return engram.TooMany(field, n, "dimensions", s.opts.MaxVectorDim)
 	}
 	return nil
 }

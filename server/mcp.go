@@ -205,7 +205,7 @@ func (t *mcpTools) tools() []mcpTool {
 				return struct {
 					*engram.Episode
 					Stale bool `json:"stale,omitempty"`
-				}{ep, ri.Stale}, nil
+				}{ep, staleOf(ri)}, nil
 			}},
 		{name: "list_episodes", in: reflect.TypeFor[listEpisodesIn](), readOnly: true,
 			desc: "List episodes, newest first, filtered by time, domain, task type, tags, metadata, completion or location. Pages with cursor.",
@@ -229,7 +229,7 @@ func (t *mcpTools) tools() []mcpTool {
 				if page.Episodes == nil {
 					page.Episodes = []*engram.Episode{}
 				}
-				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: ri.Stale}, nil
+				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
 		{name: "search_memory", in: reflect.TypeFor[searchIn](), required: []string{"query"}, readOnly: true,
 			desc: "Keyword search (BM25, stemmed) over episodes, their steps and patterns. Returns hits with scores, ids and snippets.",
@@ -242,7 +242,7 @@ func (t *mcpTools) tools() []mcpTool {
 				if hits == nil {
 					hits = []engram.SearchHit{}
 				}
-				return &SearchResult{Hits: hits, Stale: ri.Stale}, nil
+				return &SearchResult{Hits: hits, Stale: staleOf(ri)}, nil
 			}},
 		{name: "store_pattern", in: reflect.TypeFor[storePatternIn](), required: []string{"kind"},
 			desc: "Store (create, or replace by pattern_id) a learned pattern. kind decides the fields: tool_sequence (tools), decision_point (condition, action), error_recovery (error_type, recovery_steps), context_pattern (context_features, recommended_approach).",
@@ -261,7 +261,7 @@ func (t *mcpTools) tools() []mcpTool {
 				if page.Patterns == nil {
 					page.Patterns = []*engram.Pattern{}
 				}
-				return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: ri.Stale}, nil
+				return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
 		{name: "store_heuristic", in: reflect.TypeFor[storeHeuristicIn](), required: []string{"condition", "action"},
 			desc: "Store (create, or replace by heuristic_id) a rule of thumb: when condition holds, do action, with a confidence (0-1) and evidence.",
@@ -280,6 +280,9 @@ func (t *mcpTools) tools() []mcpTool {
 				if err != nil {
 					return nil, err
 				}
+				if !seesAll(ctx) {
+					st = tenantStatus(st)
+				}
 				return &MemoryStatus{Namespace: ns, Counts: n, Status: st}, nil
 			}},
 	}
@@ -297,11 +300,12 @@ func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 		if err := engram.DecodeJSONBytes(args, in.Interface()); err != nil {
 			return toolError(flatten(err)), nil
 		}
-		ns, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
+		ns, all, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
 		if err != nil {
 			return toolError(err), nil
 		}
 		var ri engram.ReadInfo
+		ctx = context.WithValue(ctx, seesAllKey{}, all)
 		out, err := tool.run(engram.WithReadInfo(ctx, &ri), ns, in.Interface(), &ri)
 		if err != nil {
 			return toolError(err), nil
@@ -314,14 +318,24 @@ func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 	}
 }
 
+type seesAllKey struct{}
+
+// seesAll reports whether the tool's caller may see every namespace (a *
+// token, or stdio).
+func seesAll(ctx context.Context) bool {
+	all, _ := ctx.Value(seesAllKey{}).(bool)
+	return all
+}
+
 // namespace resolves a call's namespace (its argument, else the HTTP
-// request's, else the default) and checks the caller may use it.
-func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (engram.Namespace, error) {
+// request's, else the default) and checks the caller may use it; all
+// reports whether the caller may use every namespace.
+func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (ns engram.Namespace, all bool, err error) {
 	var h http.Header
 	if req.Extra != nil {
 		h = req.Extra.Header
 	}
-	ns := t.opts.Namespace
+	ns = t.opts.Namespace
 	switch {
 	case arg != "":
 		ns = engram.Namespace(arg)
@@ -329,19 +343,19 @@ func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (engram.Names
 		ns = engram.Namespace(h.Get(headerNamespace))
 	}
 	if err := ns.Validate(); err != nil {
-		return "", err
+		return "", false, err
 	}
 	if t.opts.tokens == nil {
-		return ns, nil
+		return ns, true, nil
 	}
 	p, err := t.opts.tokens.authenticate(h)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	if !p.allows(ns) {
-		return "", httpError(CodeForbidden, "this token may not use namespace %q", ns)
+		return "", false, httpError(CodeForbidden, "this token may not use namespace %q", ns)
 	}
-	return ns, nil
+	return ns, p.all, nil
 }
 
 // flatten drops the Go name of an embedded record from a decoding error's

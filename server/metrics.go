@@ -68,14 +68,15 @@ var fastTiers = []engram.Tier{engram.TierRAM, engram.TierCache}
 // observeRead counts one read by where it was answered. A read answered by a
 // tier missed in every faster tier. Stores that do not report (ri.Tier
 // empty) answer from the durable tier alone and count no cache traffic.
-func (m *metrics) observeRead(ri engram.ReadInfo) {
-	if ri.Tier == "" {
-		m.reads.WithLabelValues(string(engram.TierDurable), strconv.FormatBool(ri.Stale)).Inc()
+func (m *metrics) observeRead(ri *engram.ReadInfo) {
+	tier, stale := ri.Get()
+	if tier == "" {
+		m.reads.WithLabelValues(string(engram.TierDurable), strconv.FormatBool(stale)).Inc()
 		return
 	}
-	m.reads.WithLabelValues(string(ri.Tier), strconv.FormatBool(ri.Stale)).Inc()
+	m.reads.WithLabelValues(string(tier), strconv.FormatBool(stale)).Inc()
 	for _, t := range fastTiers {
-		if t == ri.Tier {
+		if t == tier {
 			m.hits.WithLabelValues(string(t)).Inc()
 			return
 		}

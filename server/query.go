@@ -73,16 +73,30 @@ func namespaceOf(q url.Values, h map[string][]string) (engram.Namespace, error) 
 	return ns, ns.Validate()
 }
 
-func parseInt(q url.Values, name string) (int, error) {
-	s := q.Get(name)
-	if s == "" {
+// parseLimit reads a page size: absent is 0 (the store's default), and a
+// given value must be 1-MaxQueryLimit (an explicit 0 is a mistake, not a
+// request for the default).
+func parseLimit(q url.Values) (int, error) {
+	if _, ok := q["limit"]; !ok {
 		return 0, nil
 	}
+	s := q.Get("limit")
 	v, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, engram.Invalid(name, "%q is not an integer", clip(s))
+		return 0, engram.Invalid("limit", "%q is not an integer; want 1-%d", clip(s), engram.MaxQueryLimit)
+	}
+	if v < 1 || v > engram.MaxQueryLimit {
+		return 0, engram.Invalid("limit", "is %d; must be 1-%d (omit it for the default of %d)", v, engram.MaxQueryLimit, engram.DefaultQueryLimit)
 	}
 	return v, nil
+}
+
+// checkRepeats bounds a repeatable filter parameter.
+func checkRepeats(q url.Values, name string, limit int) error {
+	if n := len(q[name]); n > limit {
+		return engram.Invalid(name, "is given %d times; the limit is %d in one query", n, limit)
+	}
+	return nil
 }
 
 func parseUint(q url.Values, name string) (uint64, error) {
@@ -170,8 +184,8 @@ var episodeListParams = []param{
 	{Name: "until", Type: "string", Format: "date-time", Desc: "only episodes with start_time before this time (RFC 3339 or a date)"},
 	{Name: "domain", Type: "string", Desc: "only episodes whose context.domain is this"},
 	{Name: "task_type", Type: "string", Desc: "only episodes of this task type"},
-	{Name: "tag", Type: "string", Repeat: true, Desc: "only episodes with this tag (in tags or context.tags); repeat for several, all must match"},
-	{Name: "meta", Type: "string", Repeat: true, Desc: "only episodes with metadata KEY=VALUE; repeat for several, all must match"},
+	{Name: "tag", Type: "string", Repeat: true, Desc: "only episodes with this tag (in tags or context.tags); repeat for several (at most 32), all must match"},
+	{Name: "meta", Type: "string", Repeat: true, Desc: "only episodes with metadata KEY=VALUE; repeat for several (at most 32), all must match"},
 	{Name: "complete", Type: "boolean", Desc: "true: only complete episodes; false: only open ones"},
 	{Name: "near", Type: "string", Desc: "only episodes within a radius: LAT,LON,KM"},
 	{Name: "box", Type: "string", Desc: "only episodes inside a box: MIN_LAT,MIN_LON,MAX_LAT,MAX_LON (MIN_LON > MAX_LON spans the antimeridian)"},
@@ -195,6 +209,12 @@ func parseEpisodeFilter(q url.Values) (engram.EpisodeFilter, error) {
 	}
 	f.Domain = q.Get("domain")
 	f.TaskType = engram.TaskType(q.Get("task_type"))
+	if err := checkRepeats(q, "tag", engram.MaxFilterTags); err != nil {
+		return f, err
+	}
+	if err := checkRepeats(q, "meta", engram.MaxFilterMetadata); err != nil {
+		return f, err
+	}
 	f.Tags = q["tag"]
 	for _, kv := range q["meta"] {
 		k, v, ok := strings.Cut(kv, "=")
@@ -219,7 +239,7 @@ func parseEpisodeFilter(q url.Values) (engram.EpisodeFilter, error) {
 	} else if v != nil {
 		f.Box = &engram.GeoBox{MinLat: v[0], MinLon: v[1], MaxLat: v[2], MaxLon: v[3]}
 	}
-	if f.Limit, err = parseInt(q, "limit"); err != nil {
+	if f.Limit, err = parseLimit(q); err != nil {
 		return f, err
 	}
 	f.Cursor = q.Get("cursor")
@@ -236,7 +256,7 @@ var patternListParams = []param{
 func parsePatternFilter(q url.Values) (engram.PatternFilter, error) {
 	f := engram.PatternFilter{Domain: q.Get("domain"), Kind: engram.PatternKind(q.Get("kind")), Tag: q.Get("tag"), Cursor: q.Get("cursor")}
 	var err error
-	f.Limit, err = parseInt(q, "limit")
+	f.Limit, err = parseLimit(q)
 	return f, err
 }
 
@@ -252,7 +272,7 @@ func parseHeuristicFilter(q url.Values) (engram.HeuristicFilter, error) {
 	if f.MinConfidence, err = parseFloat(q, "min_confidence"); err != nil {
 		return f, err
 	}
-	f.Limit, err = parseInt(q, "limit")
+	f.Limit, err = parseLimit(q)
 	return f, err
 }
 
@@ -273,7 +293,7 @@ func parseEmbeddingFilter(q url.Values) (engram.EmbeddingFilter, error) {
 		f.ItemID = u
 	}
 	var err error
-	f.Limit, err = parseInt(q, "limit")
+	f.Limit, err = parseLimit(q)
 	return f, err
 }
 
@@ -286,6 +306,9 @@ var searchParams = []param{
 
 func parseSearch(q url.Values) (engram.SearchQuery, error) {
 	sq := engram.SearchQuery{Text: q.Get("q")}
+	if err := checkRepeats(q, "kind", 3); err != nil {
+		return sq, err
+	}
 	for _, k := range q["kind"] {
 		sq.Kinds = append(sq.Kinds, engram.SearchKind(k))
 	}
@@ -294,7 +317,7 @@ func parseSearch(q url.Values) (engram.SearchQuery, error) {
 		return sq, err
 	}
 	sq.Any = anyWord != nil && *anyWord
-	sq.Limit, err = parseInt(q, "limit")
+	sq.Limit, err = parseLimit(q)
 	return sq, err
 }
 
@@ -322,7 +345,7 @@ func parseChanges(q url.Values) (after uint64, limit int, err error) {
 	if after, err = parseUint(q, "after"); err != nil {
 		return 0, 0, err
 	}
-	if limit, err = parseInt(q, "limit"); err != nil {
+	if limit, err = parseLimit(q); err != nil {
 		return 0, 0, err
 	}
 	limit, err = engram.ClampLimit(limit)

@@ -142,7 +142,9 @@ type Deleted struct {
 
 // Health is the answer of /healthz and /readyz.
 type Health struct {
-	Status string              `json:"status"` // "ok" or "unavailable"
+	Status string `json:"status"` // "ok" or "unavailable"
+	// Reason says why the server is not ready; only a * token is told.
+	Reason string              `json:"reason,omitempty"`
 	Tiers  []engram.TierStatus `json:"tiers,omitempty"`
 }
 

@@ -33,6 +33,7 @@ const (
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxPageBytes      = 16 << 20
 )
 
 // Headers the API reads and sends.
@@ -41,6 +42,9 @@ const (
 	headerStale     = "X-Engram-Stale"     // "true" on reads answered from a possibly stale cache
 	headerTier      = "X-Engram-Tier"      // the tier that answered a read, when the store says
 	headerRequestID = "X-Request-Id"       // echoed, or made up when absent
+	// headerIdempotencyKey, on a write, makes a retry of it apply once: the
+	// store answers a key it committed already with the first outcome.
+	headerIdempotencyKey = "Idempotency-Key"
 )
 
 // Options configure a Server. The zero value of every field is its default.
@@ -76,6 +80,11 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// MaxHeaderBytes bounds request headers; 0: DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// MaxPageBytes bounds the records of one list response, JSON-encoded:
+	// a page that would be larger is cut short and ends with a next_cursor
+	// where the rest begins (a page always holds at least one record).
+	// 0: DefaultMaxPageBytes (16 MiB).
+	MaxPageBytes int
 	// Logger receives one line per request and every internal error; nil:
 	// nothing is logged. Tokens are never logged.
 	Logger *slog.Logger
@@ -119,6 +128,9 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxHeaderBytes == 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
+	if o.MaxPageBytes == 0 {
+		o.MaxPageBytes = DefaultMaxPageBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -132,6 +144,8 @@ func (o *Options) Validate() error {
 	switch {
 	case o.MaxBodyBytes < 0:
 		return engram.Invalid("max_body_bytes", "must not be negative")
+	case o.MaxPageBytes < 0:
+		return engram.Invalid("max_page_bytes", "must not be negative")
 	case o.MaxInFlight < 0:
 		return engram.Invalid("max_in_flight", "must not be negative")
 	case o.RateLimit < 0 || o.RateLimit != o.RateLimit:
@@ -278,13 +292,16 @@ func (s *Server) buildHandler() http.Handler {
 	}}))
 	mux.Handle("/", paths)
 	// Browsers may send simple cross-site POSTs to a server on localhost;
-	// refuse unsafe requests that a browser marks cross-origin (with the
-	// JSON Content-Type rule, a web page cannot write to engram).
+	// refuse unsafe requests that a browser marks cross-origin (by
+	// Sec-Fetch-Site, or an Origin that is not the Host), with tokens or
+	// without. Together with the Host check of a token-less server (DNS
+	// rebinding, origin.go) and the JSON Content-Type rule, a web page can
+	// neither write to engram nor read from it.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, httpError(CodeForbidden, "cross-origin request refused"))
 	}))
-	return s.withRequestID(cop.Handler(mux))
+	return s.withRequestID(s.withHostCheck(cop.Handler(mux)))
 }
 
 // withRequestID gives every request an id (the client's X-Request-Id when it
@@ -399,7 +416,7 @@ func (s *Server) wrap(rt *route) http.Handler {
 			s.writeError(rec, r, err)
 		}
 		if rt.Stale && err == nil {
-			s.metrics.observeRead(c.ri)
+			s.metrics.observeRead(&c.ri)
 		}
 		elapsed := time.Since(start)
 		status := rec.status
@@ -461,6 +478,21 @@ func (s *Server) admit(c *call) (release func(), err error) {
 			return release, err
 		}
 	}
+	if keys := r.Header.Values(headerIdempotencyKey); len(keys) > 0 && rt.raw == nil && isWrite(rt.Method) {
+		if len(keys) > 1 {
+			return release, engram.Invalid(headerIdempotencyKey, "is given %d times; give it once", len(keys))
+		}
+		if err := engram.ValidateIdempotencyKey(keys[0]); err != nil {
+			var e *engram.Error
+			if errors.As(err, &e) {
+				cp := *e
+				cp.Field = headerIdempotencyKey
+				err = &cp
+			}
+			return release, err
+		}
+		c.ctx = engram.WithIdempotencyKey(c.ctx, keys[0])
+	}
 	switch rt.Scope {
 	case scopeNamespace:
 		if c.ns, err = namespaceOf(q, r.Header); err != nil {
@@ -492,6 +524,10 @@ func (s *Server) admit(c *call) (release func(), err error) {
 	return release, nil
 }
 
+func isWrite(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodDelete || method == http.MethodPatch
+}
+
 // readBody reads the whole request body, at most MaxBodyBytes of it.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -520,10 +556,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 
 // respond writes a handler's answer with the read's provenance headers.
 func (s *Server) respond(c *call, v any) {
-	if c.ri.Tier != "" {
-		c.w.Header().Set(headerTier, string(c.ri.Tier))
+	tier, stale := c.ri.Get()
+	if tier != "" {
+		c.w.Header().Set(headerTier, string(tier))
 	}
-	if c.ri.Stale {
+	if stale {
 		c.w.Header().Set(headerStale, "true")
 	}
 	status := c.route.Status

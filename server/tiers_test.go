@@ -115,8 +115,8 @@ func TestStaleReads(t *testing.T) {
 	if _, err := c.GetEpisode(engram.WithReadInfo(ctx, &ri), "default", ep.ID); err != nil {
 		t.Fatal(err)
 	}
-	if !ri.Stale || ri.Tier != engram.TierCache {
-		t.Fatalf("client ReadInfo %+v, want stale from cache", ri)
+	if tier, stale := ri.Get(); !stale || tier != engram.TierCache {
+		t.Fatalf("client ReadInfo %s %v, want stale from cache", tier, stale)
 	}
 	st, err := c.Status(ctx)
 	if err != nil || !st.Stale || st.Lag == 0 {
@@ -132,9 +132,11 @@ func TestStaleReads(t *testing.T) {
 	if err != nil || !rep.Full || store.syncs.Load() != 1 {
 		t.Fatalf("sync: %+v %v", rep, err)
 	}
-	ri = engram.ReadInfo{}
-	if _, err := c.GetEpisode(engram.WithReadInfo(ctx, &ri), "default", ep.ID); err != nil || ri.Stale {
-		t.Fatalf("after sync: %+v %v", ri, err)
+	var ri2 engram.ReadInfo
+	if _, err := c.GetEpisode(engram.WithReadInfo(ctx, &ri2), "default", ep.ID); err != nil {
+		t.Fatalf("after sync: %v", err)
+	} else if _, stale := ri2.Get(); stale {
+		t.Fatal("after sync: still stale")
 	}
 	if r := do(t, "GET", url+"/readyz", nil); r.status != 200 {
 		t.Fatalf("readyz after sync: %d %s", r.status, r.body)

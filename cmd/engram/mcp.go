@@ -1,9 +1,6 @@
 package main
 
 import (
-	"io"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 
 	"github.com/engramhq/engram"
@@ -45,7 +42,7 @@ Example agent configuration (Claude Desktop, Cursor and others):
 				return err
 			}
 			log.Info("serving MCP on stdio", "namespace", a.ns, "server", a.server)
-			err = srv.Run(ctx, &mcp.IOTransport{Reader: io.NopCloser(a.stdin), Writer: nopWriteCloser{a.stdout}})
+			err = srv.Run(ctx, server.StdioTransport(a.stdin, a.stdout))
 			if ctx.Err() != nil {
 				return nil // interrupted: a normal end
 			}
@@ -56,7 +53,3 @@ Example agent configuration (Claude Desktop, Cursor and others):
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	return cmd
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
