@@ -643,4 +643,3 @@ func (h *HNSW) moveEntry() {
 	}
 	h.ep.Store(uint64(best)<<32 | uint64(bestL))
 }
-
