@@ -244,7 +244,7 @@ func (x *Flat) Add(key engram.UUID, v []float32) error {
 	if err != nil {
 		return err
 	}
-	id, old, err := x.s.alloc(key, p)
+	id, old, err := x.s.alloc(key, p, 0, 0)
 	if err != nil {
 		return err
 	}

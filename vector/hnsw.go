@@ -1,6 +1,7 @@
 package vector
 
 import (
+	"encoding/binary"
 	"math"
 	"slices"
 	"sync"
@@ -88,10 +89,11 @@ func (h *HNSW) maxLinks(level int) int {
 	return h.m
 }
 
-// randomLevel draws a node's top layer from its id and the seed, so builds
-// are reproducible for one insertion order.
-func (h *HNSW) randomLevel(id uint32) int {
-	x := splitmix(h.opts.Seed ^ uint64(id)*0x9e3779b97f4a7c15)
+// randomLevel draws a node's top layer from its key and the seed, so a key's
+// layer does not depend on the order of inserts.
+func (h *HNSW) randomLevel(key engram.UUID) int {
+	x := splitmix(h.opts.Seed ^ binary.LittleEndian.Uint64(key[:8]))
+	x = splitmix(x ^ binary.LittleEndian.Uint64(key[8:]))
 	u := (float64(x>>11) + 0.5) / (1 << 53)
 	l := int(-math.Log(u) * h.mL)
 	return min(l, 31)
@@ -317,24 +319,18 @@ func (h *HNSW) Add(key engram.UUID, v []float32) error {
 	if err != nil {
 		return err
 	}
-	id, old, err := h.s.alloc(key, p)
+	level := h.randomLevel(key)
+	id, old, err := h.s.alloc(key, p, level, h.m)
 	if err != nil {
 		return err
 	}
-	h.insert(id, &query{p})
+	h.insert(id, level, &query{p})
 	h.s.publish(id, old)
 	return nil
 }
 
 // insert links the allocated node id into the graph.
-func (h *HNSW) insert(id uint32, q *query) {
-	level := h.randomLevel(id)
-	c := h.s.chunk(id)
-	i := id & chunkMask
-	c.level[i] = uint8(level)
-	if level > 0 {
-		c.upper[i] = make([]uint32, level*(1+h.m))
-	}
+func (h *HNSW) insert(id uint32, level int, q *query) {
 	e := h.ep.Load()
 	if e == emptyEP {
 		h.epMu.Lock()

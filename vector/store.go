@@ -15,10 +15,10 @@ import (
 // are written before its state turns live (an atomic store), and never
 // change after that; an update is a new node plus a tombstone on the old.
 const (
-	chunkBits = 12
+	chunkBits = 10
 	chunkSize = 1 << chunkBits
 	chunkMask = chunkSize - 1
-	maxChunks = 4096
+	maxChunks = 16384
 
 	// MaxVectors is the number of nodes (live or tombstoned) an index holds
 	// before Add returns ETOOLARGE; Compact or a rebuild reclaims tombstones.
@@ -61,6 +61,8 @@ type store struct {
 		sync.RWMutex
 		byKey map[engram.UUID]uint32 // live nodes only
 	}
+
+	mapping []byte // the snapshot file the full chunks alias; nil when built in memory
 }
 
 func newStore(dim int, metric Metric, graph bool, m0 int) *store {
@@ -177,12 +179,13 @@ func quantize(v []float32, code []int8) float32 {
 	return scale
 }
 
-// alloc reserves a node for key, writes p into it and returns its id and
+// alloc reserves a node for key, writes p (and, in a graph, its top layer
+// level with room for links on layers 1..level, m each) into it and returns its id and
 // the id of the node it replaces (or noNode). The new node is not yet live;
 // the caller publishes it (after linking it into a graph, if any). Held
 // under mu: the map update and, once per chunkSize nodes, a chunk
 // allocation; no I/O.
-func (s *store) alloc(key engram.UUID, p prepared) (id, old uint32, err error) {
+func (s *store) alloc(key engram.UUID, p prepared, level, m int) (id, old uint32, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := s.next.Load()
@@ -201,6 +204,12 @@ func (s *store) alloc(key engram.UUID, p prepared) (id, old uint32, err error) {
 		c.norms[i] = p.norm
 	}
 	c.keys[i] = key
+	if s.graph {
+		c.level[i] = uint8(level)
+		if level > 0 {
+			c.upper[i] = make([]uint32, level*(1+m))
+		}
+	}
 	old = noNode
 	if o, ok := s.mu.byKey[key]; ok {
 		old = o

@@ -173,7 +173,7 @@ func shared(t *testing.T) (*HNSW, vectortest.Data, [][]float32) {
 	t.Helper()
 	sharedOnce.Do(func() {
 		sharedData, sharedQs = clustered(t, 1, 5000, 50, 128)
-		h, err := NewHNSW(Options{Dim: 128, FlatBelow: -1, EfConstruction: 100, Seed: 1})
+		h, err := NewHNSW(Options{Dim: 128, FlatBelow: -1, EfConstruction: 64, Seed: 1})
 		if err != nil {
 			panic(err)
 		}
@@ -496,7 +496,7 @@ func TestInvalidInput(t *testing.T) {
 // Delete finished before the search started, and the final graph still
 // answers at the recall of a serial build.
 func TestConcurrentInsertSearchDelete(t *testing.T) {
-	d, qs := clustered(t, 5, 2400, 30, 32)
+	d, qs := clustered(t, 5, 1200, 20, 32)
 	h := mustHNSW(t, Options{Dim: 32, FlatBelow: -1, EfConstruction: 64})
 	known := map[engram.UUID]int{}
 	for i, k := range d.Keys {
