@@ -9,6 +9,8 @@ GO          ?= go
 # so a fresh clone needs nothing installed by hand and nothing on PATH.
 BIN         := $(CURDIR)/.bin
 STATICCHECK := $(BIN)/staticcheck
+# The S3-protocol server the blob tests start (a module of its own: its dependencies are many).
+VERSITYGW   := $(BIN)/versitygw
 FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
@@ -35,10 +37,13 @@ staticcheck: tools
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-tools: $(STATICCHECK)
+tools: $(STATICCHECK) $(VERSITYGW)
 
 $(STATICCHECK): tools/go.mod tools/go.sum
 	cd tools && GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck
+
+$(VERSITYGW): tools/versitygw/go.mod tools/versitygw/go.sum
+	cd tools/versitygw && GOBIN=$(BIN) $(GO) install github.com/versity/versitygw/cmd/versitygw
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)

@@ -1,0 +1,262 @@
+package blob_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rs/zerolog"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/blob"
+	"github.com/engramhq/engram/storetest"
+)
+
+// versitygw is the S3-protocol server (with signature checks) the s3 tests
+// run against: .bin/versitygw, built by `make tools`, started once per test
+// binary on 127.0.0.1 with a temporary posix root and generated keys, and
+// stopped by TestMain.
+type versitygw struct {
+	endpoint string
+	creds    blob.Credentials
+	cmd      *exec.Cmd
+	root     string
+	buckets  atomic.Int64
+	exited   chan error
+}
+
+var (
+	gwOnce sync.Once
+	gw     *versitygw
+	gwErr  error
+)
+
+func TestMain(m *testing.M) {
+	zerolog.SetGlobalLevel(zerolog.Disabled) // toxiproxy's toxics log through the global level
+	code := m.Run()
+	if gw != nil {
+		gw.stop()
+	}
+	os.Exit(code)
+}
+
+// s3Server returns the shared server, starting it on first use. Without the
+// binary the test is skipped, except under CI=true, where it fails.
+func s3Server(t *testing.T) *versitygw {
+	t.Helper()
+	gwOnce.Do(func() { gw, gwErr = startVersitygw() })
+	if gwErr != nil {
+		if errors.Is(gwErr, os.ErrNotExist) && os.Getenv("CI") != "true" {
+			t.Skipf("no S3 server: %v (run `make tools`)", gwErr)
+		}
+		t.Fatalf("S3 server: %v", gwErr)
+	}
+	return gw
+}
+
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/engramhq/engram\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no engram go.mod above the test's directory: %w", os.ErrNotExist)
+		}
+		dir = parent
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func startVersitygw() (*versitygw, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(root, ".bin", "versitygw")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "engram-versitygw-")
+	if err != nil {
+		return nil, err
+	}
+	g := &versitygw{root: dir, creds: blob.Credentials{AccessKeyID: "AK" + randomHex(8), SecretAccessKey: randomHex(20)}}
+	// A free port: bind :0, note it, release it for the server.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	g.endpoint = "http://" + addr
+	ready := make(chan struct{})
+	out := &bannerWatch{want: []byte(g.endpoint), ready: ready}
+	// Keys go in the environment, not the command line other processes see.
+	g.cmd = exec.Command(bin, "--port", addr, "--keep-alive", "posix", filepath.Join(dir, "root"))
+	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+g.creds.AccessKeyID, "ROOT_SECRET_ACCESS_KEY="+g.creds.SecretAccessKey)
+	g.cmd.Stdout, g.cmd.Stderr = out, out
+	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil {
+		return nil, err
+	}
+	if err := g.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- g.cmd.Wait() }() // owned by stop, which waits for it
+	select {
+	case <-ready: // it prints its listen address once bound
+	case err := <-exited:
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("versitygw exited at start (%v): %s", err, out.head())
+	}
+	g.exited = exited
+	return g, nil
+}
+
+func (g *versitygw) stop() {
+	g.cmd.Process.Kill()
+	<-g.exited
+	os.RemoveAll(g.root)
+}
+
+// bannerWatch discards the server's output after closing ready once it has
+// printed want (its listen URL).
+type bannerWatch struct {
+	want  []byte
+	ready chan struct{}
+	mu    sync.Mutex
+	buf   []byte
+	done  bool
+}
+
+func (b *bannerWatch) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.buf = append(b.buf, p...)
+		if bytes.Contains(b.buf, b.want) {
+			b.done = true
+			close(b.ready)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *bannerWatch) head() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf[:min(len(b.buf), 2000)])
+}
+
+// newBucket creates a bucket with the raw SDK.
+func (g *versitygw) newBucket(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("engram-%d-%s", g.buckets.Add(1), randomHex(4))
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections() // no connection outlives the call (goleak)
+	c := s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(g.endpoint), UsePathStyle: true, HTTPClient: &http.Client{Transport: tr},
+		Credentials: credentials.NewStaticCredentialsProvider(g.creds.AccessKeyID, g.creds.SecretAccessKey, ""),
+	})
+	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
+	}
+	return name
+}
+
+func (g *versitygw) url(bucket, prefix string) string {
+	return fmt.Sprintf("s3://%s/%s?endpoint=%s&region=us-east-1", bucket, prefix, g.endpoint)
+}
+
+func openS3(t *testing.T, rawURL string, o blob.Options) *blob.S3Store {
+	t.Helper()
+	s, err := blob.Open(t.Context(), rawURL, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.(*blob.S3Store)
+}
+
+func TestS3(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	var n atomic.Int64
+	storetest.RunBlob(t, func(t *testing.T) engram.BlobStore {
+		// A fresh prefix per subtest; the smallest part size so the large
+		// object goes multipart.
+		return openS3(t, g.url(bucket, fmt.Sprintf("t%d", n.Add(1))), blob.Options{Credentials: &g.creds, PartSize: blob.MinPartSize})
+	})
+}
+
+func TestS3ErrWrongKeysAreRefused(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	u := g.url(bucket, "auth")
+	good := openS3(t, u, blob.Options{Credentials: &g.creds})
+	if _, err := good.Put(t.Context(), "k", strings.NewReader("v"), blob.PutOptions{}); err != nil {
+		t.Fatalf("Put with the right keys: %v", err)
+	}
+	for name, c := range map[string]blob.Credentials{
+		"WrongSecret":    {AccessKeyID: g.creds.AccessKeyID, SecretAccessKey: g.creds.SecretAccessKey + "x"},
+		"UnknownKey":     {AccessKeyID: "AKNOBODY", SecretAccessKey: g.creds.SecretAccessKey},
+		"SecretOfLength": {AccessKeyID: g.creds.AccessKeyID, SecretAccessKey: strings.Repeat("0", len(g.creds.SecretAccessKey))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := openS3(t, u, blob.Options{Credentials: &c, BreakerThreshold: -1})
+			for op, call := range map[string]func() error{
+				"Put": func() error {
+					_, err := bad.Put(t.Context(), "k2", strings.NewReader("v"), blob.PutOptions{})
+					return err
+				},
+				"Get":  func() error { _, err := bad.Get(t.Context(), "k", 0, -1); return err },
+				"Stat": func() error { _, err := bad.Stat(t.Context(), "k"); return err },
+				"List": func() error { _, err := bad.List(t.Context(), blob.ListOptions{}); return err },
+			} {
+				if name == "UnknownKey" && op == "Stat" {
+					// versitygw answers a HEAD by an unknown access key with a
+					// bodiless 404, which reads as "no such object".
+					continue
+				}
+				err := call()
+				if !errors.Is(err, blob.ErrAccessDenied) || engram.ErrorCode(err) != engram.EUNAVAILABLE {
+					t.Fatalf("%s with bad keys: %v (code %s), want access denied", op, err, engram.ErrorCode(err))
+				}
+			}
+			if st := bad.Stats(); st.Retries != 0 {
+				t.Fatalf("a refused signature was retried %d times", st.Retries)
+			}
+		})
+	}
+	if _, err := good.Stat(t.Context(), "k2"); !errors.Is(err, engram.ErrNotFound) {
+		t.Fatalf("a Put with bad keys stored something: %v", err)
+	}
+	if c := fmt.Sprintf("%v %+v %#v %s", &g.creds, &g.creds, &g.creds, &g.creds); strings.Contains(c, g.creds.SecretAccessKey) {
+		t.Fatalf("Credentials print their secret: %s", c)
+	}
+}
