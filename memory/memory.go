@@ -9,11 +9,20 @@
 //     tiers are updated; a cache failure is counted and logged, the entry is
 //     invalidated, and the write is still acknowledged. If even the
 //     invalidation fails, that tier is not read again until a full sync has
-//     rebuilt it.
+//     rebuilt it. A write whose outcome is unknown (EUNKNOWN) invalidates
+//     its keys.
+//   - No lock is held across a durable call. A read answered by a cache
+//     tier takes no lock a writer holds: it reads an atomic generation and
+//     the current cache file from an atomic pointer. Writes of one key reach
+//     the tiers in commit order: a write registers its keys before the
+//     durable call and updates the tiers after it, under the keys' stripe
+//     locks (held only across cache-tier commits); two writes of one key
+//     whose durable calls overlapped cannot know their commit order, so both
+//     invalidate the key instead of putting it.
 //   - Reads of single records go RAM -> cache file -> durable store, filling
 //     the faster tiers on the way back. A fill never overwrites a newer
-//     write: writers and fills of one key are ordered by a per-key stripe
-//     lock and generation, so a fill that raced a write is dropped.
+//     write: a fill is dropped when the key's stripe generation moved since
+//     the read began, and a fill never waits for a stripe (it is dropped).
 //   - Lists, searches and counts always read the durable store.
 //   - When the durable store is unavailable (errors with code
 //     EUNAVAILABLE; after BreakerFailures of them in a row the circuit
@@ -67,12 +76,65 @@ const numStripes = 512
 // closeSyncTimeout bounds the sync Close runs.
 const closeSyncTimeout = 5 * time.Second
 
-// stripe orders the writes, fills and sync commits of the keys that hash
-// to it. Both counters are guarded by mu.
+// stripe orders the tier updates of the keys that hash to it: acknowledged
+// writes, fills and sync commits. Its lock is held only across cache-tier
+// commits, never across a durable call; reads that a cache tier answers do
+// not take it.
 type stripe struct {
-	mu    sync.Mutex
-	gen   uint64 // bumped by every acknowledged write and sync commit
-	fills uint64 // bumped by every fill
+	mu sync.Mutex
+	// gen is bumped (under mu) by every write's tier update, sync commit and
+	// cache file swap; read without mu by reads, which drop their fill when
+	// it moved.
+	gen   atomic.Uint64
+	fills uint64 // bumped by every fill; guarded by mu
+	// writing holds the keys whose writes are between their registration
+	// (before the durable call) and their tier update; guarded by mu.
+	writing map[engram.CacheKey]*inflight
+}
+
+// inflight is the writes of one key under way.
+type inflight struct {
+	n int // writes registered and not yet finished
+	// overlapped: two writes of the key were under way at once, so their
+	// commit order is unknown; each invalidates the key when it finishes.
+	overlapped bool
+}
+
+// fileHandle is one open cache file, published in Memory.file. refs counts
+// the publication (1 while the handle is current) and every call using the
+// file; the file is closed when it drops to zero, so a swap never waits for
+// readers and readers never wait for a swap.
+type fileHandle struct {
+	c        *boltcache.Cache
+	refs     atomic.Int64
+	done     chan struct{} // closed once c is closed
+	closeErr error         // set before done is closed
+}
+
+func newFileHandle(c *boltcache.Cache) *fileHandle {
+	h := &fileHandle{c: c, done: make(chan struct{})}
+	h.refs.Store(1)
+	return h
+}
+
+// tryAcquire takes a reference unless the handle is already closing.
+func (h *fileHandle) tryAcquire() bool {
+	for {
+		n := h.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if h.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (h *fileHandle) release() {
+	if h.refs.Add(-1) == 0 {
+		h.closeErr = h.c.Close()
+		close(h.done)
+	}
 }
 
 // Memory is engram's tiered store. Safe for concurrent use.
@@ -90,14 +152,20 @@ type Memory struct {
 	fills       atomic.Uint64 // records read from a slower tier and put into faster ones
 	fillsLost   atomic.Uint64 // fills dropped because a write raced them
 	wrote       atomic.Bool   // an acknowledged write went through this Memory
+	stale       atomic.Bool   // mirrors mu.stale, for reads
 
-	// fileMu guards the cache file's handle: read-locked by every use,
-	// write-locked to swap in a rebuilt file or close it.
-	fileMu    sync.RWMutex
-	file      *boltcache.Cache // nil without a cache file
-	fileState string           // why file is nil: "disabled", "locked: ..."; "" when open
+	// file is the current cache file; nil without one (mu.fileState says why).
+	file atomic.Pointer[fileHandle]
 
-	// syncMu serialises syncs.
+	// swap lets a cache file swap learn which keys writes changed while it
+	// was being installed (see install).
+	swap struct {
+		sync.Mutex
+		logging bool
+		keys    map[engram.CacheKey]struct{}
+	}
+
+	// syncMu serialises syncs and file swaps.
 	syncMu sync.Mutex
 
 	mu struct {
@@ -107,7 +175,16 @@ type Memory struct {
 		suspect       map[engram.Tier]string // tiers not read until rebuilt, and why
 		lastSync      time.Time
 		lastSyncError string
-		recovering    bool // a background sync after an outage is running
+		recovering    bool   // a background sync after an outage is running
+		fileState     string // why there is no cache file: "disabled", "locked: ..."
+		// rebuild: the cache file was found empty (new or recreated) while
+		// the durable store holds data; the next sync is a full one.
+		rebuild bool
+		// writeErr is the last write's failure when it was one the store
+		// keeps answering until an operator acts (no space, unknown
+		// outcome); cleared by the next successful write.
+		writeErr   string
+		writeErrAt time.Time
 	}
 
 	bgCtx  context.Context
@@ -164,17 +241,17 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	switch {
 	case cfg.NoCache:
-		m.fileState = "disabled"
+		m.mu.fileState = "disabled"
 	default:
 		f, err := boltcache.Open(cfg.CachePath, cfg.Cache)
 		switch {
 		case err == nil:
-			m.file = f
+			m.file.Store(newFileHandle(f))
 			// Only the holder of the file may remove a rebuild that a killed
 			// full sync left behind.
 			os.Remove(cfg.CachePath + rebuildSuffix)
 		case errors.Is(err, engram.ErrLocked):
-			m.fileState = "locked by another process; running on the durable store and RAM"
+			m.mu.fileState = "locked by another process; running on the durable store and RAM"
 			m.log.Info("memory: cache file held by another process; running without it", "path", cfg.CachePath)
 		default:
 			m.cancel()
@@ -193,26 +270,48 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 
 // hasTier reports whether there is any cache tier to keep in step.
 func (m *Memory) hasTier() bool {
-	m.fileMu.RLock()
-	defer m.fileMu.RUnlock()
-	return m.file != nil || m.ram != nil
+	return m.file.Load() != nil || m.ram != nil
+}
+
+// acquireFile returns the current cache file with a reference taken, or
+// nil; release it with h.release().
+func (m *Memory) acquireFile() *fileHandle {
+	for {
+		h := m.file.Load()
+		if h == nil || h.tryAcquire() {
+			return h
+		}
+		// h was swapped out and is closing: the pointer has moved on.
+	}
+}
+
+// fileStateOf says why there is no cache file.
+func (m *Memory) fileStateOf() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mu.fileState
+}
+
+func (m *Memory) setFileState(s string) {
+	m.mu.Lock()
+	m.mu.fileState = s
+	m.mu.Unlock()
 }
 
 // catchUpOnOpen brings the cache up to the change feed before Memory serves
 // anything from it: records other processes changed while this one was not
 // running must not be served from a file that predates them. A never-synced
-// or empty cache is reset (resetIfUnsynced); otherwise an incremental sync
-// applies what it missed (its cost is the lag, not the store's size). If the
-// durable store cannot be reached, the cache is served marked stale until a
-// sync succeeds.
+// or empty cache is reset (resetIfUnsynced); otherwise a sync applies what it
+// missed (its cost is the lag, not the store's size), or rebuilds the cache
+// when the feed cannot say what it missed. If the durable store cannot be
+// reached, the cache is served marked stale until a sync succeeds.
 func (m *Memory) catchUpOnOpen(ctx context.Context) {
-	m.fileMu.RLock()
-	tgt, _, err := m.target()
-	m.fileMu.RUnlock()
+	tgt, _, release, err := m.target()
 	if err != nil {
 		return
 	}
 	reset, err := m.resetIfUnsynced(ctx, tgt)
+	release()
 	if err == nil && !reset {
 		_, err = m.Sync(ctx, engram.SyncOptions{})
 	}
@@ -226,7 +325,8 @@ func (m *Memory) catchUpOnOpen(ctx context.Context) {
 // an empty c the change feed's position, reporting whether it did. An empty
 // cache reflects any durable state; a never-synced one cannot say what it
 // reflects, and replaying the whole feed into it would cost as much as
-// rebuilding it.
+// rebuilding it. A reset cache file is rebuilt by the next sync (a full
+// one), so a new or recreated file does not stay cold.
 func (m *Memory) resetIfUnsynced(ctx context.Context, c engram.Cache) (bool, error) {
 	st, err := c.Stats(ctx)
 	if err != nil {
@@ -243,6 +343,9 @@ func (m *Memory) resetIfUnsynced(ctx context.Context, c engram.Cache) (bool, err
 	if err != nil {
 		return false, err
 	}
+	if wm > last {
+		return false, nil // the sync that follows rebuilds it
+	}
 	if st.Entries > 0 {
 		if err := c.Clear(ctx); err != nil {
 			return false, err
@@ -250,7 +353,15 @@ func (m *Memory) resetIfUnsynced(ctx context.Context, c engram.Cache) (bool, err
 	}
 	var b engram.CacheBatch
 	b.SetWatermark(last)
-	return true, c.Apply(ctx, &b)
+	if err := c.Apply(ctx, &b); err != nil {
+		return false, err
+	}
+	if _, isFile := c.(*boltcache.Cache); isFile && last > 0 {
+		m.mu.Lock()
+		m.mu.rebuild = true
+		m.mu.Unlock()
+	}
+	return true, nil
 }
 
 // syncOnClose advances the cache's watermark past this process's own writes
@@ -285,15 +396,18 @@ func (m *Memory) Close() error {
 	return m.closeTiers()
 }
 
+// closeTiers closes the tiers. The cache file closes once the calls using
+// it have let go of it; they hold it only across cache-tier I/O.
 func (m *Memory) closeTiers() error {
 	var errs []error
-	m.fileMu.Lock()
-	if m.file != nil {
-		errs = append(errs, m.file.Close())
-		m.file = nil
-		m.fileState = "closed"
+	m.syncMu.Lock()
+	if h := m.file.Swap(nil); h != nil {
+		m.setFileState("closed")
+		h.release()
+		<-h.done
+		errs = append(errs, h.closeErr)
 	}
-	m.fileMu.Unlock()
+	m.syncMu.Unlock()
 	if m.ram != nil {
 		errs = append(errs, m.ram.Close())
 	}
@@ -314,9 +428,10 @@ func (m *Memory) SQL() *sqlstore.Store { return m.sql }
 
 var errClosed = &engram.Error{Code: engram.EUNAVAILABLE, Message: "memory: closed"}
 
-// call runs fn against the durable store through the circuit breaker.
-// EUNAVAILABLE failures mark the memory stale; a success while stale starts
-// a background sync to catch up.
+// call runs fn against the durable store through the circuit breaker. Only
+// EUNAVAILABLE failures count against the breaker and mark the memory stale
+// (a full disk or a bad request says nothing about reachability); a success
+// while stale starts a background sync to catch up.
 func (m *Memory) call(fn func() error) error {
 	if m.shut.Load() {
 		return errClosed
@@ -339,19 +454,17 @@ func (m *Memory) markStale() {
 	defer m.mu.Unlock()
 	if !m.mu.stale {
 		m.mu.stale, m.mu.staleSince = true, m.clock.Now()
+		m.stale.Store(true)
 		m.log.Warn("memory: durable store unavailable; serving cached reads as stale")
 	}
-}
-
-func (m *Memory) isStale() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.mu.stale
 }
 
 // maybeRecover starts one background incremental sync when the durable
 // store answers again after an outage; its success clears the stale flag.
 func (m *Memory) maybeRecover() {
+	if !m.stale.Load() {
+		return
+	}
 	m.mu.Lock()
 	if !m.mu.stale || m.mu.recovering || m.closed.Load() {
 		m.mu.Unlock()
@@ -377,30 +490,34 @@ type tier struct {
 	cache engram.Cache
 }
 
-// tiers returns the usable cache tiers, fastest first, with the cache file
-// read-locked; call the returned function when done with them.
-func (m *Memory) tiers() ([]tier, func()) {
-	m.fileMu.RLock()
+// tiers returns the usable cache tiers, fastest first, and the cache file
+// handle they include (nil if none), referenced; call release when done.
+// Hold it only across cache-tier calls.
+func (m *Memory) tiers() (ts []tier, h *fileHandle, release func()) {
+	h = m.acquireFile()
 	m.mu.Lock()
 	suspect := m.mu.suspect
-	out := make([]tier, 0, 2)
+	ts = make([]tier, 0, 2)
 	if m.ram != nil && suspect[engram.TierRAM] == "" {
-		out = append(out, tier{engram.TierRAM, m.ram})
+		ts = append(ts, tier{engram.TierRAM, m.ram})
 	}
-	if m.file != nil && suspect[engram.TierCache] == "" {
-		out = append(out, tier{engram.TierCache, m.file})
+	if h != nil && suspect[engram.TierCache] == "" {
+		ts = append(ts, tier{engram.TierCache, h.c})
 	}
 	m.mu.Unlock()
-	return out, m.fileMu.RUnlock
+	if h == nil {
+		return ts, nil, func() {}
+	}
+	return ts, h, h.release
 }
 
 func (m *Memory) stripeIndex(k engram.CacheKey) int {
 	return int(maphash.Comparable(m.seed, k) % numStripes)
 }
 
-// lockKeys locks the stripes of keys in index order (so two writers never
-// deadlock) and returns them; unlockKeys releases them.
-func (m *Memory) lockKeys(keys []engram.CacheKey) []int {
+// stripesOf returns the distinct stripe indexes of keys in index order (the
+// order they are locked in, so two lockers never deadlock).
+func (m *Memory) stripesOf(keys []engram.CacheKey) []int {
 	idx := make([]int, 0, len(keys))
 	seen := map[int]bool{}
 	for _, k := range keys {
@@ -411,6 +528,13 @@ func (m *Memory) lockKeys(keys []engram.CacheKey) []int {
 		}
 	}
 	sort.Ints(idx)
+	return idx
+}
+
+// lockKeys locks the stripes of keys; unlockKeys releases them, bumping
+// their generations when the holder changed a tier.
+func (m *Memory) lockKeys(keys []engram.CacheKey) []int {
+	idx := m.stripesOf(keys)
 	for _, i := range idx {
 		m.stripes[i].mu.Lock()
 	}
@@ -421,15 +545,15 @@ func (m *Memory) unlockKeys(idx []int, bump bool) {
 	for j := len(idx) - 1; j >= 0; j-- {
 		s := &m.stripes[idx[j]]
 		if bump {
-			s.gen++
+			s.gen.Add(1)
 		}
 		s.mu.Unlock()
 	}
 }
 
+// gen returns k's stripe generation without locking.
 func (m *Memory) gen(k engram.CacheKey) uint64 {
-	g, _ := m.counters(k)
-	return g
+	return m.stripes[m.stripeIndex(k)].gen.Load()
 }
 
 // counters returns the generation and fill count of k's stripe.
@@ -437,7 +561,25 @@ func (m *Memory) counters(k engram.CacheKey) (gen, fills uint64) {
 	s := &m.stripes[m.stripeIndex(k)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.gen, s.fills
+	return s.gen.Load(), s.fills
+}
+
+// bumpAll moves every stripe's generation: fills begun before it are dropped.
+func (m *Memory) bumpAll() {
+	for i := range m.stripes {
+		s := &m.stripes[i]
+		s.mu.Lock()
+		s.gen.Add(1)
+		s.mu.Unlock()
+	}
+}
+
+// writing reports whether a write of k is under way.
+func (m *Memory) writing(k engram.CacheKey) bool {
+	s := &m.stripes[m.stripeIndex(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writing[k] != nil
 }
 
 // applyTiers writes b to every cache tier. A tier that fails gets its keys

@@ -57,11 +57,18 @@ func TestConformance(t *testing.T) {
 
 // readFrom reads an episode and reports which tier answered and whether it
 // was marked stale.
-func readFrom(t *testing.T, m *memory.Memory, ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, engram.ReadInfo, error) {
+func readFrom(t *testing.T, m *memory.Memory, ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, readInfo, error) {
 	t.Helper()
 	var ri engram.ReadInfo
 	ep, err := m.GetEpisode(engram.WithReadInfo(ctx(), &ri), ns, id)
-	return ep, ri, err
+	tier, stale := ri.Get()
+	return ep, readInfo{Tier: tier, Stale: stale}, err
+}
+
+// readInfo is a copy of what an engram.ReadInfo was told.
+type readInfo struct {
+	Tier  engram.Tier
+	Stale bool
 }
 
 func TestReadsFillFasterTiers(t *testing.T) {

@@ -24,11 +24,11 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 		return zero, errClosed
 	}
 	// The generation is read before any tier: a write acknowledged after
-	// this point makes every fill of this read stale, and fill drops it.
+	// this point makes every fill of this read stale, and fill drops it. It
+	// is an atomic load: a read answered by a cache tier takes no lock.
 	g := m.gen(key)
-	stale := m.isStale()
-	ts, done := m.tiers()
-	defer done()
+	stale := m.stale.Load()
+	ts, _, release := m.tiers()
 	for i, t := range ts {
 		rec, ok, err := get(t.cache)
 		if err != nil || !ok {
@@ -39,12 +39,16 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 			put(&b, rec)
 			m.fill(ctx, key, ts[:i], &b, g)
 		}
+		release()
 		engram.ReportRead(ctx, t.name, stale)
 		if t.name == engram.TierRAM && !m.cfg.ShareRecords {
 			rec = clone(rec)
 		}
 		return rec, nil
 	}
+	// The cache file is not held across the durable call: a swap closes
+	// the old file as soon as the calls using it are done.
+	release()
 	var rec T
 	err := m.call(func() (err error) {
 		rec, err = load()
@@ -55,22 +59,28 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	}
 	var b engram.CacheBatch
 	put(&b, rec)
+	ts, _, release = m.tiers()
 	m.fill(ctx, key, ts, &b, g)
+	release()
 	engram.ReportRead(ctx, engram.TierDurable, false)
 	return rec, nil
 }
 
 // fill writes b (records read from a slower tier) to the faster tiers ts,
-// unless a write to key was acknowledged since generation g was read: the
-// records may then be older than what that write put in the tiers.
+// unless a write to key was acknowledged since generation g was read (the
+// records may then be older than what that write put in the tiers), or the
+// key's stripe is busy: a fill is an optimisation and never waits.
 func (m *Memory) fill(ctx context.Context, key engram.CacheKey, ts []tier, b *engram.CacheBatch, g uint64) {
 	if len(ts) == 0 {
 		return
 	}
 	s := &m.stripes[m.stripeIndex(key)]
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		m.fillsLost.Add(1)
+		return
+	}
 	defer s.mu.Unlock()
-	if s.gen != g {
+	if s.gen.Load() != g {
 		m.fillsLost.Add(1)
 		return
 	}

@@ -28,6 +28,8 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 		st.LastSync = &t
 	}
 	st.LastSyncError = m.mu.lastSyncError
+	fileState := m.mu.fileState
+	writeErr, writeErrAt := m.mu.writeErr, m.mu.writeErrAt
 	m.mu.Unlock()
 
 	if m.ram == nil {
@@ -43,31 +45,31 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 		st.Tiers = append(st.Tiers, ts)
 	}
 
-	m.fileMu.RLock()
 	var wmErr error
+	h := m.acquireFile()
 	switch {
-	case m.file != nil:
-		ts := engram.TierStatus{Tier: engram.TierCache, State: "ok", Detail: m.file.Path()}
-		if s, err := m.file.Stats(ctx); err == nil {
+	case h != nil:
+		ts := engram.TierStatus{Tier: engram.TierCache, State: "ok", Detail: h.c.Path()}
+		if s, err := h.c.Stats(ctx); err == nil {
 			ts.Stats = statsMap(s)
 		}
-		if h, err := m.file.QuickHealth(ctx); err == nil && !h.Healthy {
-			ts.State, ts.Detail = "degraded", fmt.Sprintf("%s: %v", m.file.Path(), h.Problems)
+		if hl, err := h.c.QuickHealth(ctx); err == nil && !hl.Healthy {
+			ts.State, ts.Detail = "degraded", fmt.Sprintf("%s: %v", h.c.Path(), hl.Problems)
 		}
 		if why := suspect[engram.TierCache]; why != "" {
 			ts.State, ts.Detail = "degraded", "not read until a full sync: "+why
 		}
-		st.Watermark, wmErr = m.file.Watermark(ctx)
+		st.Watermark, wmErr = h.c.Watermark(ctx)
+		h.release()
 		st.Tiers = append(st.Tiers, ts)
 	case m.cfg.NoCache:
 		st.Tiers = append(st.Tiers, engram.TierStatus{Tier: engram.TierCache, State: "disabled"})
 	default:
-		st.Tiers = append(st.Tiers, engram.TierStatus{Tier: engram.TierCache, State: "degraded", Detail: m.cfg.CachePath + ": " + m.fileState})
+		st.Tiers = append(st.Tiers, engram.TierStatus{Tier: engram.TierCache, State: "degraded", Detail: m.cfg.CachePath + ": " + fileState})
 		if m.ram != nil {
 			st.Watermark, wmErr = m.ram.Watermark(ctx)
 		}
 	}
-	m.fileMu.RUnlock()
 	if wmErr != nil {
 		return nil, wmErr
 	}
@@ -80,6 +82,14 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 	}}
 	if m.sql != nil {
 		ds.Detail = m.sql.Path()
+	}
+	if writeErr != "" {
+		// Reads keep working; writes do not until the cause is removed.
+		ds.State, ds.Detail = "degraded", "writes failing: "+writeErr
+		if m.sql != nil {
+			ds.Detail += " (" + m.sql.Path() + ")"
+		}
+		ds.Stats["writes_failing_since"] = writeErrAt.UTC()
 	}
 	last, err := m.LastSeq(ctx)
 	if err != nil {
@@ -132,13 +142,11 @@ func (m *Memory) recordSync(err error) {
 		s.LastSyncError = err.Error()
 	} else {
 		m.mu.stale = false
+		m.stale.Store(false)
 	}
 	m.mu.lastSync, m.mu.lastSyncError = s.LastSync, s.LastSyncError
 	m.mu.Unlock()
-	m.fileMu.RLock()
-	hasFile := m.file != nil
-	m.fileMu.RUnlock()
-	if !hasFile {
+	if m.file.Load() == nil {
 		return // only the process holding the cache file writes its state
 	}
 	b, _ := json.Marshal(s)
@@ -153,19 +161,20 @@ func (m *Memory) recordSync(err error) {
 // ValidateChecksums its digest equals the durable record's, and after a
 // full sync the most recent episodes are cached.
 func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationReport, error) {
-	m.fileMu.RLock()
-	defer m.fileMu.RUnlock()
 	rep := &engram.ValidationReport{OK: true, Problems: []string{}}
 	problem := func(format string, args ...any) {
 		rep.OK = false
 		rep.Problems = appendErr(rep.Problems, fmt.Sprintf(format, args...))
 	}
-	if m.file == nil {
-		problem("no cache file to validate (%s)", m.fileState)
+	h := m.acquireFile()
+	if h == nil {
+		problem("no cache file to validate (%s)", m.fileStateOf())
 		return rep, nil
 	}
+	defer h.release()
+	file := h.c
 	var keys []engram.CacheKey
-	if err := m.file.Keys(ctx, func(k engram.CacheKey) error {
+	if err := file.Keys(ctx, func(k engram.CacheKey) error {
 		keys = append(keys, k)
 		return nil
 	}); err != nil {
@@ -177,15 +186,14 @@ func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationRep
 			return nil, err
 		}
 		rep.Checked++
-		// Writes go on while validation runs: a difference is checked again
-		// with the key's stripe held, so a write of this process in between
-		// is not reported as a problem.
+		// Writes go on while validation runs, so a write of this process
+		// in between is not reported as a problem (see below).
 		problemOf := func() (string, error) {
 			r := fetched{key: k}
 			if err := m.fetch(ctx, &r); err != nil {
 				return "", err
 			}
-			durable, cached, err := m.pair(ctx, r)
+			durable, cached, err := pair(ctx, file, r)
 			switch {
 			case err != nil:
 				return "", err
@@ -200,11 +208,17 @@ func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationRep
 			}
 			return "", nil
 		}
+		// A difference is checked again; it is reported only if no write of
+		// the key was under way or finished meanwhile (no lock is held
+		// across the durable reads).
 		p, err := problemOf()
 		if err == nil && p != "" {
-			idx := m.lockKeys([]engram.CacheKey{k})
+			g := m.gen(k)
+			busy := m.writing(k)
 			p, err = problemOf()
-			m.unlockKeys(idx, false)
+			if busy || m.writing(k) || m.gen(k) != g {
+				p = ""
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -231,7 +245,7 @@ func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationRep
 		}
 		want := min(total, int64(m.cfg.Sync.MaxEpisodesCache))
 		if int64(cachedEpisodes) < want {
-			if s, err := m.file.Stats(ctx); err != nil || s.Evictions == 0 {
+			if s, err := file.Stats(ctx); err != nil || s.Evictions == 0 {
 				problem("the cache holds %d episodes; a full sync should have cached %d", cachedEpisodes, want)
 			}
 		}
@@ -241,20 +255,20 @@ func (m *Memory) validate(ctx context.Context, full bool) (*engram.ValidationRep
 
 // pair returns the durable record of r and the cache file's copy, each nil
 // when absent.
-func (m *Memory) pair(ctx context.Context, r fetched) (durable, cached any, err error) {
+func pair(ctx context.Context, file engram.Cache, r fetched) (durable, cached any, err error) {
 	k := r.key
 	switch k.Kind {
 	case engram.KindEpisode:
-		c, ok, err := m.file.GetEpisode(ctx, k.Namespace, engram.EpisodeID{UUID: k.ID})
+		c, ok, err := file.GetEpisode(ctx, k.Namespace, engram.EpisodeID{UUID: k.ID})
 		return nilIf(r.ep == nil, r.ep), nilIf(!ok, c), err
 	case engram.KindPattern:
-		c, ok, err := m.file.GetPattern(ctx, k.Namespace, engram.PatternID{UUID: k.ID})
+		c, ok, err := file.GetPattern(ctx, k.Namespace, engram.PatternID{UUID: k.ID})
 		return nilIf(r.pat == nil, r.pat), nilIf(!ok, c), err
 	case engram.KindHeuristic:
-		c, ok, err := m.file.GetHeuristic(ctx, k.Namespace, engram.HeuristicID{UUID: k.ID})
+		c, ok, err := file.GetHeuristic(ctx, k.Namespace, engram.HeuristicID{UUID: k.ID})
 		return nilIf(r.heu == nil, r.heu), nilIf(!ok, c), err
 	case engram.KindEmbedding:
-		c, ok, err := m.file.GetEmbedding(ctx, k.Namespace, engram.EmbeddingKey{ItemType: k.ItemType, ItemID: k.ID, Model: k.Model})
+		c, ok, err := file.GetEmbedding(ctx, k.Namespace, engram.EmbeddingKey{ItemType: k.ItemType, ItemID: k.ID, Model: k.Model})
 		return nilIf(r.emb == nil, r.emb), nilIf(!ok, c), err
 	}
 	return nil, nil, nil

@@ -17,9 +17,16 @@ import (
 // engram.Syncer). Incremental (the default): apply the change feed from the
 // cache's watermark, batch by batch, each batch and its watermark in one
 // cache transaction. Full: build a new cache file from the durable store,
-// catch it up, validate it and swap it in. An incremental sync of a cache
-// that was never synced runs as a full one. One sync runs at a time.
+// catch it up, validate it and swap it in. An incremental sync runs as a
+// full one when the feed cannot bring the cache up to date: the cache was
+// never synced or was recreated, its watermark lies past the feed's end (the
+// durable store was replaced or restored), or the feed no longer holds the
+// changes after it (EGONE, retention). In the last two cases the cache tiers
+// are not read until the rebuild succeeds. One sync runs at a time.
 func (m *Memory) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.SyncReport, error) {
+	// A sync's reads are its own, not the caller's: they do not report into
+	// a ReadInfo the caller attached.
+	ctx = engram.WithReadInfo(ctx, nil)
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
 	start := time.Now()
@@ -34,10 +41,11 @@ func (m *Memory) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.Syn
 		}
 		return rep, nil
 	}
-	if !opts.Full && m.needsFullSync(ctx) {
-		// A cache that was never synced (new, lost, or discarded) is rebuilt
-		// rather than replaying the whole change feed into it.
-		opts.Full = true
+	if !opts.Full {
+		if why := m.fullSyncNeeded(ctx, opts.DryRun); why != "" {
+			m.log.Info("memory: running a full sync", "why", why)
+			opts.Full = true
+		}
 	}
 	rep := &engram.SyncReport{Full: opts.Full, DryRun: opts.DryRun, Errors: []string{}}
 	var err error
@@ -45,6 +53,16 @@ func (m *Memory) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.Syn
 		err = m.fullSync(ctx, opts, rep)
 	} else {
 		err = m.incrementalSync(ctx, opts, rep)
+		if errors.Is(err, engram.ErrGone) {
+			why := fmt.Sprintf("the change feed no longer holds the changes after the cache's watermark %d (%v)", rep.WatermarkBefore, err)
+			m.log.Warn("memory: running a full sync", "why", why)
+			if !opts.DryRun {
+				m.distrust(why)
+			}
+			opts.Full = true
+			rep = &engram.SyncReport{Full: true, DryRun: opts.DryRun, Errors: []string{}}
+			err = m.fullSync(ctx, opts, rep)
+		}
 	}
 	if err == nil && opts.Validate {
 		rep.Validation, err = m.validate(ctx, opts.Full)
@@ -57,27 +75,80 @@ func (m *Memory) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.Syn
 }
 
 // target is the tier whose watermark a sync advances: the cache file, or the
-// RAM tier when there is no file.
-func (m *Memory) target() (engram.Cache, engram.Tier, error) {
-	if m.file != nil {
-		return m.file, engram.TierCache, nil
+// RAM tier when there is no file. Call release when done with it.
+func (m *Memory) target() (c engram.Cache, name engram.Tier, release func(), err error) {
+	if h := m.acquireFile(); h != nil {
+		return h.c, engram.TierCache, h.release, nil
 	}
 	if m.ram != nil {
-		return m.ram, engram.TierRAM, nil
+		return m.ram, engram.TierRAM, func() {}, nil
 	}
-	return nil, "", &engram.Error{Code: engram.EINVALID, Message: "memory: no cache tier to sync (the cache file is " + m.fileState + " and the RAM tier is off)"}
+	return nil, "", func() {}, &engram.Error{Code: engram.EINVALID, Message: "memory: no cache tier to sync (the cache file is " + m.fileStateOf() + " and the RAM tier is off)"}
+}
+
+// distrust stops reads from the cache tiers until a full sync has rebuilt
+// them: they may hold records the durable store no longer has.
+func (m *Memory) distrust(why string) {
+	if m.file.Load() != nil {
+		m.markSuspect(engram.TierCache, why)
+	}
+	if m.ram != nil {
+		m.markSuspect(engram.TierRAM, why)
+	}
+}
+
+// fullSyncNeeded says why an incremental sync cannot bring the cache up to
+// date, or "" when it can (or the durable store cannot say).
+func (m *Memory) fullSyncNeeded(ctx context.Context, dryRun bool) string {
+	tgt, name, release, err := m.target()
+	if err != nil {
+		return ""
+	}
+	wm, err := tgt.Watermark(ctx)
+	var st engram.CacheStats
+	if err == nil {
+		st, err = tgt.Stats(ctx)
+	}
+	release()
+	if err != nil {
+		return ""
+	}
+	last, err := m.LastSeq(ctx)
+	if err != nil {
+		return ""
+	}
+	m.mu.Lock()
+	rebuild := m.mu.rebuild
+	m.mu.Unlock()
+	switch {
+	case wm > last:
+		// The durable store is older than this cache (restored from a
+		// backup, or another store): nothing in the cache can be trusted.
+		why := fmt.Sprintf("the %s tier's watermark %d is past the durable change feed's end %d (the durable store was replaced or restored)", name, wm, last)
+		if !dryRun {
+			m.distrust(why)
+		}
+		return why
+	case rebuild && name == engram.TierCache:
+		return "the cache file was new or recreated"
+	case wm == 0 && st.Entries == 0 && last > 0:
+		// A cache synced while the store was empty also has watermark 0,
+		// but it has since received the records written through this
+		// Memory, so it is not empty.
+		return "the cache was never synced"
+	}
+	return ""
 }
 
 func (m *Memory) incrementalSync(ctx context.Context, opts engram.SyncOptions, rep *engram.SyncReport) error {
-	m.fileMu.RLock()
-	defer m.fileMu.RUnlock()
-	tgt, name, err := m.target()
+	tgt, name, release, err := m.target()
 	if err != nil {
 		return err
 	}
 	wm, err := tgt.Watermark(ctx)
+	release()
 	if err != nil {
-		return fmt.Errorf("memory: sync: read watermark: %w", err)
+		return fmt.Errorf("memory: sync: read the %s tier's watermark: %w", name, err)
 	}
 	rep.WatermarkBefore, rep.WatermarkAfter = wm, wm
 	last, err := m.LastSeq(ctx)
@@ -86,8 +157,6 @@ func (m *Memory) incrementalSync(ctx context.Context, opts engram.SyncOptions, r
 	}
 	total := int64(last) - int64(wm)
 	if total < 0 {
-		// The durable store is older than this cache (restored from a backup,
-		// or another store): nothing in the cache can be trusted.
 		return &engram.Error{Code: engram.ECONFLICT, Message: fmt.Sprintf("memory: sync: the cache's watermark %d is past the durable change feed's end %d; run a full sync", wm, last)}
 	}
 	progress(opts, 0, total)
@@ -100,18 +169,33 @@ func (m *Memory) incrementalSync(ctx context.Context, opts engram.SyncOptions, r
 			return nil
 		}
 		next := changes[len(changes)-1].Seq
-		// Other tiers follow the target, without a watermark of their own.
-		var others []tier
-		if name == engram.TierCache && m.ram != nil {
-			others = append(others, tier{engram.TierRAM, m.ram})
-		}
-		if err := m.applyChanges(ctx, changes, tier{name, tgt}, others, next, opts.DryRun, true, rep); err != nil {
+		if err := m.applyChanges(ctx, changes, next, opts.DryRun, true, rep, m.commitLive); err != nil {
 			return err
 		}
 		wm = next
 		rep.WatermarkAfter = wm
 		progress(opts, int64(wm)-int64(rep.WatermarkBefore), total)
 	}
+}
+
+// commitLive commits a sync batch to the tier in use: the cache file (and
+// the RAM tier, which follows it without a watermark of its own), or the RAM
+// tier when there is no file. The caller holds the batch's stripes.
+func (m *Memory) commitLive(ctx context.Context, b *engram.CacheBatch) error {
+	tgt, name, release, err := m.target()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := tgt.Apply(ctx, b); err != nil {
+		return fmt.Errorf("memory: sync: commit a batch to the %s tier: %w", name, err)
+	}
+	if name == engram.TierCache && m.ram != nil {
+		rest := *b
+		rest.Watermark = nil
+		m.applyTiers(ctx, []tier{{engram.TierRAM, m.ram}}, &rest)
+	}
+	return nil
 }
 
 // fetched is the durable state of one changed key: a record to put, or
@@ -127,10 +211,11 @@ type fetched struct {
 }
 
 // applyChanges fetches the current durable state of every key in changes
-// and commits it to tgt (with watermark next) and to others. With stripes,
-// the keys' stripes are held around the commit and a key written since its
-// fetch is left to that write.
-func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, tgt tier, others []tier, next uint64, dryRun, stripes bool, rep *engram.SyncReport) error {
+// and passes it, with watermark next, to commit. Live (the batch goes to
+// tiers in use), the keys' stripes are held around the commit and a key
+// written since its fetch is left to that write. No lock is held while the
+// durable store is read.
+func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, next uint64, dryRun, live bool, rep *engram.SyncReport, commit func(context.Context, *engram.CacheBatch) error) error {
 	order := []engram.CacheKey{}
 	byKey := map[engram.CacheKey]engram.ChangeOp{}
 	for _, c := range changes {
@@ -152,7 +237,7 @@ func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, tgt 
 	g.SetLimit(m.cfg.Sync.Concurrency)
 	for i, key := range order {
 		results[i] = fetched{key: key}
-		if stripes {
+		if live {
 			results[i].gen, results[i].fills = m.counters(key)
 		}
 		if byKey[key] == engram.OpDelete || m.skipped(key.Kind) {
@@ -187,18 +272,18 @@ func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, tgt 
 		return nil
 	}
 	b.SetWatermark(next)
-	var idx []int
-	if stripes {
-		idx = m.lockKeys(order)
+	if live {
+		idx := m.lockKeys(order)
 		defer m.unlockKeys(idx, true)
-		// A key written since its fetch already holds that newer write: leave
-		// it. A key a read filled since (with a record perhaps newer than the
-		// fetch, from another process's write) is dropped, not overwritten.
+		// A key written since its fetch already holds that newer write (or
+		// will, when the write finishes): leave it. A key a read filled
+		// since (with a record perhaps newer than the fetch, from another
+		// process's write) is dropped, not overwritten.
 		kept := b.Writes[:0]
 		for i, w := range b.Writes {
 			st := &m.stripes[m.stripeIndex(w.Key)]
 			switch {
-			case results[i].gen != st.gen:
+			case results[i].gen != st.gen.Load():
 			case results[i].fills != st.fills:
 				kept = append(kept, engram.CacheWrite{Key: w.Key})
 			default:
@@ -207,12 +292,7 @@ func (m *Memory) applyChanges(ctx context.Context, changes []engram.Change, tgt 
 		}
 		b.Writes = kept
 	}
-	if err := tgt.cache.Apply(ctx, &b); err != nil {
-		return fmt.Errorf("memory: sync: commit batch up to change %d to the %s tier: %w", next, tgt.name, err)
-	}
-	b.Watermark = nil
-	m.applyTiers(ctx, others, &b)
-	return nil
+	return commit(ctx, &b)
 }
 
 // skipped reports whether the configuration keeps kind out of the cache; a
@@ -250,7 +330,7 @@ func (m *Memory) fetch(ctx context.Context, r *fetched) error {
 		r.emb, err = durableRead(m, ctx, func() (*engram.Embedding, error) { return m.durable.GetEmbedding(ctx, k.Namespace, ek) })
 	}
 	if errors.Is(err, engram.ErrNotFound) {
-		*r = fetched{key: r.key, gen: r.gen}
+		*r = fetched{key: r.key, gen: r.gen, fills: r.fills}
 		return nil
 	}
 	if err != nil {
@@ -292,28 +372,6 @@ func progress(opts engram.SyncOptions, done, total int64) {
 	}
 }
 
-// needsFullSync: the cache is empty and has never been synced, but the
-// durable store has data (a new, lost or discarded cache file). A cache
-// synced while the store was empty also has watermark 0, but it has since
-// received the records written through this Memory, so it is not empty.
-func (m *Memory) needsFullSync(ctx context.Context) bool {
-	m.fileMu.RLock()
-	defer m.fileMu.RUnlock()
-	tgt, _, err := m.target()
-	if err != nil {
-		return false
-	}
-	wm, err := tgt.Watermark(ctx)
-	if err != nil || wm != 0 {
-		return false
-	}
-	if st, err := tgt.Stats(ctx); err != nil || st.Entries > 0 {
-		return false
-	}
-	last, err := m.LastSeq(ctx)
-	return err == nil && last > 0
-}
-
 // periodicSync runs an incremental sync every Sync.Interval until Close.
 func (m *Memory) periodicSync() {
 	defer m.wg.Done()
@@ -332,22 +390,17 @@ func (m *Memory) periodicSync() {
 }
 
 // fullSync rebuilds the cache. With a cache file: fill a new file beside it,
-// catch it up with the change feed, validate it, then (holding every reader
-// and writer off) apply the last changes and swap it in. Without one: clear
-// the RAM tier and fill it.
+// catch it up with the change feed, check it, then install it (install):
+// readers and writers go on using the old file meanwhile and are never held
+// off. Without one: clear the RAM tier and fill it.
 func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *engram.SyncReport) error {
-	m.fileMu.RLock()
-	hasFile := m.file != nil
-	var before uint64
-	if tgt, _, err := m.target(); err == nil {
-		before, _ = tgt.Watermark(ctx)
-	}
-	m.fileMu.RUnlock()
-	rep.WatermarkBefore = before
-	if !hasFile && m.ram == nil {
-		_, _, err := m.target()
+	tgt, _, release, err := m.target()
+	if err != nil {
 		return err
 	}
+	_, isFile := tgt.(*boltcache.Cache)
+	rep.WatermarkBefore, _ = tgt.Watermark(ctx)
+	release()
 	// Changes from here on are applied after the fill, so the fill may read
 	// any state at or after this point.
 	from, err := m.LastSeq(ctx)
@@ -355,10 +408,10 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 		return err
 	}
 	if opts.DryRun {
-		rep.WatermarkAfter = before
+		rep.WatermarkAfter = rep.WatermarkBefore
 		return m.fillFrom(ctx, nil, from, opts, rep)
 	}
-	if !hasFile {
+	if !isFile {
 		return m.rebuildRAM(ctx, from, opts, rep)
 	}
 
@@ -382,7 +435,6 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 	if err := m.fillFrom(ctx, nf.Apply, from, opts, rep); err != nil {
 		return err
 	}
-	// Catch up outside the lock, then check the file.
 	if _, err := m.catchUp(ctx, nf, rep); err != nil {
 		return err
 	}
@@ -393,36 +445,103 @@ func (m *Memory) fullSync(ctx context.Context, opts engram.SyncOptions, rep *eng
 	if check.Structure != "ok" || len(check.Bad) > 0 {
 		return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("memory: full sync: the new cache file failed its check (%s, %d bad records); the old one stays", check.Structure, len(check.Bad))}
 	}
-	// Swap: no reader or writer holds the file meanwhile. The new file is
-	// renamed over the old one while the old handle is still open, so a
-	// failed rename leaves everything as it was.
-	err = m.swapIn(ctx, func() error {
+	// The new file is renamed over the old one while the old handle is
+	// still open (readers go on using it), so a failed rename leaves
+	// everything as it was.
+	f, err := m.install(ctx, func() (*boltcache.Cache, error) {
 		if _, err := m.catchUp(ctx, nf, rep); err != nil {
-			return err
+			return nil, err
 		}
 		if err := nf.Close(); err != nil {
-			return fmt.Errorf("memory: full sync: close the new file: %w", err)
+			return nil, fmt.Errorf("memory: full sync: close the new file: %w", err)
 		}
 		if err := os.Rename(path, m.cfg.CachePath); err != nil {
-			return fmt.Errorf("memory: full sync: swap in the new file: %w", err)
+			return nil, fmt.Errorf("memory: full sync: swap in the new file: %w", err)
 		}
 		keep = true
-		if err := m.file.Close(); err != nil {
-			m.log.Warn("memory: full sync: close the old cache file", "err", err)
-		}
 		f, err := boltcache.Open(m.cfg.CachePath, m.cfg.Cache)
 		if err != nil {
 			// Another process took the new file between the close and this
-			// open; a later sync tries again (reopenFile).
-			m.file, m.fileState = nil, "unavailable after a full sync: "+err.Error()
-			return fmt.Errorf("memory: full sync: reopen the cache: %w", err)
+			// open; a later sync tries again (reopenFile). The old file is
+			// no longer the one at the path: stop using it.
+			m.unpublish("unavailable after a full sync: " + err.Error())
+			return nil, fmt.Errorf("memory: full sync: reopen the cache: %w", err)
 		}
-		m.file, m.fileState = f, ""
-		m.clearSuspect(engram.TierCache)
-		rep.WatermarkAfter, err = f.Watermark(ctx)
-		return err
+		return f, nil
 	})
+	if err != nil {
+		return err
+	}
+	rep.WatermarkAfter, err = f.Watermark(ctx)
 	return err
+}
+
+// install publishes a cache file in place of the current one (or of none)
+// without holding off readers or writers. open returns the file to publish,
+// caught up with the change feed; while it runs and until the file is
+// published, the keys writes change are logged, and those keys are
+// invalidated in the new file before it is published (the catch-up may have
+// read them before those writes committed). A write that went to the old
+// file after that applies itself again to the new one (applyWrite). Then
+// every stripe's generation moves (fills that read before the swap are
+// dropped), the RAM tier is cleared (it may hold what the old file did), and
+// the old file is released: it closes when its last user lets go. The caller
+// holds syncMu.
+func (m *Memory) install(ctx context.Context, open func() (*boltcache.Cache, error)) (*boltcache.Cache, error) {
+	m.swap.Lock()
+	m.swap.logging, m.swap.keys = true, map[engram.CacheKey]struct{}{}
+	m.swap.Unlock()
+	stopLogging := func() {
+		m.swap.logging, m.swap.keys = false, nil
+	}
+	f, err := open()
+	if err != nil {
+		m.swap.Lock()
+		stopLogging()
+		m.swap.Unlock()
+		return nil, err
+	}
+	m.swap.Lock()
+	var inv engram.CacheBatch
+	for k := range m.swap.keys {
+		inv.Delete(k)
+	}
+	if len(inv.Writes) > 0 {
+		if err := f.Apply(context.WithoutCancel(ctx), &inv); err != nil {
+			stopLogging()
+			m.swap.Unlock()
+			f.Close()
+			return nil, fmt.Errorf("memory: invalidate the keys written during the swap in %s: %w", f.Path(), err)
+		}
+	}
+	old := m.file.Swap(newFileHandle(f))
+	stopLogging()
+	m.swap.Unlock()
+	m.mu.Lock()
+	m.mu.fileState, m.mu.rebuild = "", false
+	m.mu.Unlock()
+	m.bumpAll()
+	m.clearSuspect(engram.TierCache)
+	if m.ram != nil {
+		if err := m.ram.Clear(ctx); err != nil {
+			m.markSuspect(engram.TierRAM, "could not be cleared after a cache file swap: "+err.Error())
+		} else {
+			m.clearSuspect(engram.TierRAM)
+		}
+	}
+	if old != nil {
+		old.release()
+	}
+	return f, nil
+}
+
+// unpublish stops using the current cache file; it closes when its last
+// user lets go.
+func (m *Memory) unpublish(why string) {
+	m.setFileState(why)
+	if old := m.file.Swap(nil); old != nil {
+		old.release()
+	}
 }
 
 // catchUp applies every change after c's watermark to c, which no other
@@ -431,6 +550,12 @@ func (m *Memory) catchUp(ctx context.Context, c engram.Cache, rep *engram.SyncRe
 	wm, err := c.Watermark(ctx)
 	if err != nil {
 		return 0, err
+	}
+	commit := func(ctx context.Context, b *engram.CacheBatch) error {
+		if err := c.Apply(ctx, b); err != nil {
+			return fmt.Errorf("memory: sync: commit a batch to the new cache file: %w", err)
+		}
+		return nil
 	}
 	for {
 		changes, err := m.Changes(ctx, wm, m.cfg.Sync.BatchSize)
@@ -441,7 +566,7 @@ func (m *Memory) catchUp(ctx context.Context, c engram.Cache, rep *engram.SyncRe
 			return wm, nil
 		}
 		next := changes[len(changes)-1].Seq
-		if err := m.applyChanges(ctx, changes, tier{engram.TierCache, c}, nil, next, false, false, rep); err != nil {
+		if err := m.applyChanges(ctx, changes, next, false, false, rep, commit); err != nil {
 			return wm, err
 		}
 		wm = next
@@ -456,18 +581,13 @@ func (m *Memory) clearSuspect(t engram.Tier) {
 
 // reopenFile tries again to get the cache file when this Memory runs
 // without it (another process held it at open, or a swap failed). A file it
-// gets is brought up to the change feed before it is read from, the same way
-// a rebuilt file is swapped in; the RAM tier, which followed its own
-// watermark meanwhile, is cleared. Failures are silent: the Memory goes on
-// without the file. The caller holds syncMu.
+// gets is brought up to the change feed before it is read from and installed
+// the way a rebuilt file is; a file the feed cannot catch up (its watermark
+// is past the feed's end, or the feed no longer holds what it missed) is
+// emptied and rebuilt by the next sync. Failures are silent: the Memory goes
+// on without the file. The caller holds syncMu.
 func (m *Memory) reopenFile(ctx context.Context) {
-	if m.cfg.NoCache {
-		return
-	}
-	m.fileMu.RLock()
-	has := m.file != nil
-	m.fileMu.RUnlock()
-	if has {
+	if m.cfg.NoCache || m.file.Load() != nil {
 		return
 	}
 	o := m.cfg.Cache
@@ -482,16 +602,31 @@ func (m *Memory) reopenFile(ctx context.Context) {
 		if reset, err := m.resetIfUnsynced(ctx, f); err != nil || reset {
 			return err
 		}
-		_, err := m.catchUp(ctx, f, rep)
+		wm, err := f.Watermark(ctx)
+		if err != nil {
+			return err
+		}
+		last, err := m.LastSeq(ctx)
+		if err != nil {
+			return err
+		}
+		if wm <= last {
+			_, err = m.catchUp(ctx, f, rep)
+		}
+		if wm > last || errors.Is(err, engram.ErrGone) {
+			if err := f.Clear(ctx); err != nil {
+				return err
+			}
+			_, err = m.resetIfUnsynced(ctx, f)
+		}
 		return err
 	}()
 	if err == nil {
-		err = m.swapIn(ctx, func() error {
+		_, err = m.install(ctx, func() (*boltcache.Cache, error) {
 			if _, err := m.catchUp(ctx, f, rep); err != nil {
-				return err
+				return nil, err
 			}
-			m.file, m.fileState = f, ""
-			return nil
+			return f, nil
 		})
 	}
 	if err != nil {
@@ -500,40 +635,6 @@ func (m *Memory) reopenFile(ctx context.Context) {
 		return
 	}
 	m.log.Info("memory: the cache file is ours again", "path", m.cfg.CachePath)
-}
-
-// swapTimeout bounds how long a swap waits for the readers and writers of
-// the current cache file to let go.
-const swapTimeout = 30 * time.Second
-
-// swapIn runs fn with the cache file's write lock held: no reader or writer
-// uses a tier meanwhile. It waits for the lock with TryLock rather than Lock,
-// because a waiting Lock would stop new readers too, and a reader must never
-// queue behind a writer stuck in a slow durable call. The RAM tier is
-// cleared afterwards (it may hold what the old file did).
-func (m *Memory) swapIn(ctx context.Context, fn func() error) error {
-	deadline := time.Now().Add(swapTimeout)
-	for !m.fileMu.TryLock() {
-		if time.Now().After(deadline) {
-			return &engram.Error{Code: engram.EUNAVAILABLE, Message: "memory: the cache is too busy to swap files; try again"}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(time.Millisecond)
-	}
-	defer m.fileMu.Unlock()
-	if err := fn(); err != nil {
-		return err
-	}
-	if m.ram != nil {
-		if err := m.ram.Clear(ctx); err != nil {
-			m.markSuspect(engram.TierRAM, "could not be cleared after a cache file swap: "+err.Error())
-		} else {
-			m.clearSuspect(engram.TierRAM)
-		}
-	}
-	return nil
 }
 
 // rebuildRAM is a full sync without a cache file: the RAM tier is the
@@ -547,7 +648,7 @@ func (m *Memory) rebuildRAM(ctx context.Context, from uint64, opts engram.SyncOp
 	for i := range m.stripes {
 		st := &m.stripes[i]
 		st.mu.Lock()
-		snap[i] = [2]uint64{st.gen, st.fills}
+		snap[i] = [2]uint64{st.gen.Load(), st.fills}
 		st.mu.Unlock()
 	}
 	if err := m.ram.Clear(ctx); err != nil {
@@ -563,7 +664,7 @@ func (m *Memory) rebuildRAM(ctx context.Context, from uint64, opts engram.SyncOp
 		kept := b.Writes[:0]
 		for _, w := range b.Writes {
 			i := m.stripeIndex(w.Key)
-			if snap[i] == [2]uint64{m.stripes[i].gen, m.stripes[i].fills} {
+			if snap[i] == [2]uint64{m.stripes[i].gen.Load(), m.stripes[i].fills} {
 				kept = append(kept, w)
 			}
 		}
@@ -584,7 +685,7 @@ func (m *Memory) rebuildRAM(ctx context.Context, from uint64, opts engram.SyncOp
 			return nil
 		}
 		next := changes[len(changes)-1].Seq
-		if err := m.applyChanges(ctx, changes, tier{engram.TierRAM, m.ram}, nil, next, false, true, rep); err != nil {
+		if err := m.applyChanges(ctx, changes, next, false, true, rep, m.commitLive); err != nil {
 			return err
 		}
 		wm = next

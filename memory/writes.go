@@ -2,49 +2,201 @@ package memory
 
 import (
 	"context"
+	"errors"
+	"slices"
 
 	"github.com/engramhq/engram"
 )
 
-// write runs a durable write with the stripes of keys locked and, when it is
-// acknowledged, bumps their generations and applies after's batch to the
-// cache tiers. Holding the stripes orders the tier update against fills, sync
-// commits and other writes of the same keys. A write the durable store
-// refused changes nothing in the tiers either: the stores engram has roll a
-// failed transaction back, so a failed write's outcome is never in doubt.
+// write runs a durable write, then updates the cache tiers. No lock is held
+// across the durable call:
 //
-// Lock order, everywhere: the cache file's read lock (tiers), then stripes.
+//   - keys (the keys the write changes, known before the call) are
+//     registered first, so two writes of one key under way at once see each
+//     other; they cannot know which committed first, so each invalidates the
+//     key instead of putting its record.
+//   - After the call, under the keys' stripe locks, after stages the tier
+//     update from the records the durable store filled in, the stripes'
+//     generations move (dropping fills that read before the write), and the
+//     tiers are updated.
+//
+// A write the durable store refused changes nothing in the tiers either: the
+// stores engram has roll a failed transaction back. A write whose outcome is
+// unknown (EUNKNOWN) invalidates its keys. A write carrying an idempotency
+// key invalidates instead of putting: a replay returns the record as the
+// first call left it, which may be older than what is stored now.
 func (m *Memory) write(ctx context.Context, keys []engram.CacheKey, durable func() error, after func(b *engram.CacheBatch)) error {
-	ts, done := m.tiers()
-	defer done()
-	idx := m.lockKeys(keys)
+	keys = m.register(keys)
 	err := m.call(durable)
-	if err != nil {
-		m.unlockKeys(idx, false)
+	m.noteWrite(err)
+	var b engram.CacheBatch
+	switch {
+	case err == nil:
+		m.wrote.Store(true)
+		after(&b)
+		if engram.IdempotencyKey(ctx) != "" {
+			invalidateAll(&b)
+		}
+	case errors.Is(err, engram.ErrUnknown):
+		after(&b)
+		invalidateAll(&b)
+		for _, k := range keys {
+			b.Delete(k)
+		}
+	default:
+		m.finish(ctx, keys, nil)
 		return err
 	}
-	defer m.unlockKeys(idx, true)
-	m.wrote.Store(true)
-	var b engram.CacheBatch
-	after(&b)
-	m.applyTiers(ctx, ts, &b)
-	return nil
+	m.finish(ctx, keys, &b)
+	return err
 }
 
-// CreateEpisode assigns the id here when it is zero, so that the new key's
-// stripe is held while the tiers are updated: an append or delete of the same
-// id racing the create is ordered after it.
+// invalidateAll turns every put of b into a delete of its key.
+func invalidateAll(b *engram.CacheBatch) {
+	for i, w := range b.Writes {
+		b.Writes[i] = engram.CacheWrite{Key: w.Key}
+	}
+}
+
+// register marks a write of each key as under way, returning the distinct keys.
+func (m *Memory) register(keys []engram.CacheKey) []engram.CacheKey {
+	out := keys[:0:0]
+	seen := make(map[engram.CacheKey]bool, len(keys))
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, k)
+		s := &m.stripes[m.stripeIndex(k)]
+		s.mu.Lock()
+		if s.writing == nil {
+			s.writing = map[engram.CacheKey]*inflight{}
+		}
+		f := s.writing[k]
+		if f == nil {
+			f = &inflight{}
+			s.writing[k] = f
+		} else {
+			f.overlapped = true
+		}
+		f.n++
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// finish ends the writes of registered and, when b is not nil (the write
+// may have changed the durable store), applies b to the tiers with the
+// stripes of every key held. A key whose write overlapped another write of
+// it is invalidated rather than put.
+func (m *Memory) finish(ctx context.Context, registered []engram.CacheKey, b *engram.CacheBatch) {
+	all := slices.Clone(registered)
+	if b != nil {
+		for _, w := range b.Writes {
+			all = append(all, w.Key)
+		}
+	}
+	idx := m.lockKeys(all)
+	conflict := map[engram.CacheKey]bool{}
+	reg := make(map[engram.CacheKey]bool, len(registered))
+	for _, k := range registered {
+		reg[k] = true
+		s := &m.stripes[m.stripeIndex(k)]
+		f := s.writing[k]
+		if f.overlapped {
+			conflict[k] = true
+		}
+		if f.n--; f.n == 0 {
+			delete(s.writing, k)
+		}
+	}
+	if b == nil {
+		m.unlockKeys(idx, false)
+		return
+	}
+	for i, w := range b.Writes {
+		if !reg[w.Key] {
+			// A key learnt from the durable store's answer (an id it
+			// assigned or a replay returned): a write of it under way
+			// cannot be ordered against this one.
+			if f := m.stripes[m.stripeIndex(w.Key)].writing[w.Key]; f != nil {
+				f.overlapped = true
+				conflict[w.Key] = true
+			}
+		}
+		if conflict[w.Key] {
+			b.Writes[i] = engram.CacheWrite{Key: w.Key}
+		}
+	}
+	m.applyWrite(ctx, b)
+	m.unlockKeys(idx, true)
+}
+
+// applyWrite applies b to the tiers. If a cache file swap published a new
+// file while b went to the old one, b is applied to the new one too; while a
+// swap is being installed, b's keys are logged so the swap invalidates them
+// in the file it installs. The caller holds b's stripes.
+func (m *Memory) applyWrite(ctx context.Context, b *engram.CacheBatch) {
+	for {
+		ts, h, release := m.tiers()
+		m.applyTiers(ctx, ts, b)
+		m.swap.Lock()
+		moved := m.file.Load() != h
+		if !moved && m.swap.logging {
+			for _, w := range b.Writes {
+				m.swap.keys[w.Key] = struct{}{}
+			}
+		}
+		m.swap.Unlock()
+		release()
+		if !moved {
+			return
+		}
+	}
+}
+
+// noteWrite records whether writes are failing in a way the durable store
+// keeps answering until something changes (a full disk, commits whose
+// outcome is unknown), for Status; a successful write clears it.
+func (m *Memory) noteWrite(err error) {
+	code := engram.ErrorCode(err)
+	switch {
+	case err == nil:
+		m.mu.Lock()
+		m.mu.writeErr = ""
+		m.mu.Unlock()
+	case code == engram.ENOSPACE || code == engram.EUNKNOWN:
+		m.mu.Lock()
+		if m.mu.writeErr == "" {
+			m.mu.writeErrAt = m.clock.Now()
+		}
+		m.mu.writeErr = err.Error()
+		m.mu.Unlock()
+	}
+}
+
+// assignIDs reports whether a zero id is assigned here, before the durable
+// call, so that the new key is registered (see write) like any other. With
+// an idempotency key it is left to the durable store: a retry then sends the
+// same request, which the store recognises.
+func assignIDs(ctx context.Context) bool { return engram.IdempotencyKey(ctx) == "" }
+
+// CreateEpisode assigns the id here when it is zero (see assignIDs), so
+// that an append or delete of the same id racing the create is seen.
 func (m *Memory) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engram.Episode) error {
 	var keys []engram.CacheKey
 	if ep != nil {
-		if ep.ID.IsZero() {
+		if ep.ID.IsZero() && assignIDs(ctx) {
 			ep.ID = engram.NewEpisodeID()
 		}
-		keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
+		if !ep.ID.IsZero() {
+			keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
+		}
 	}
 	return m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisode(ctx, ns, ep) },
-		func(b *engram.CacheBatch) { b.PutEpisode(ns, ep) })
+		func(b *engram.CacheBatch) { putIf(b, ns, ep) })
 }
 
 func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*engram.Episode) error {
@@ -53,16 +205,18 @@ func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []
 		if ep == nil {
 			continue
 		}
-		if ep.ID.IsZero() {
+		if ep.ID.IsZero() && assignIDs(ctx) {
 			ep.ID = engram.NewEpisodeID()
 		}
-		keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
+		if !ep.ID.IsZero() {
+			keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
+		}
 	}
 	return m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisodes(ctx, ns, eps) },
 		func(b *engram.CacheBatch) {
 			for _, ep := range eps {
-				b.PutEpisode(ns, ep)
+				putIf(b, ns, ep)
 			}
 		})
 }
@@ -127,21 +281,33 @@ func (m *Memory) CompleteEpisode(ctx context.Context, ns engram.Namespace, id en
 			done, err = m.durable.CompleteEpisode(ctx, ns, id, c)
 			return err
 		},
-		func(b *engram.CacheBatch) { b.PutEpisode(ns, done) })
+		func(b *engram.CacheBatch) {
+			if done != nil {
+				b.PutEpisode(ns, done)
+			} else {
+				b.Delete(key)
+			}
+		})
 	return done, err
 }
 
 func (m *Memory) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.Pattern) error {
 	var keys []engram.CacheKey
 	if p != nil {
-		if p.ID.IsZero() {
+		if p.ID.IsZero() && assignIDs(ctx) {
 			p.ID = engram.NewPatternID()
 		}
-		keys = append(keys, engram.PatternCacheKey(ns, p.ID))
+		if !p.ID.IsZero() {
+			keys = append(keys, engram.PatternCacheKey(ns, p.ID))
+		}
 	}
 	return m.write(ctx, keys,
 		func() error { return m.durable.PutPattern(ctx, ns, p) },
-		func(b *engram.CacheBatch) { b.PutPattern(ns, p) })
+		func(b *engram.CacheBatch) {
+			if p != nil && !p.ID.IsZero() {
+				b.PutPattern(ns, p)
+			}
+		})
 }
 
 func (m *Memory) DeletePattern(ctx context.Context, ns engram.Namespace, id engram.PatternID) error {
@@ -154,14 +320,20 @@ func (m *Memory) DeletePattern(ctx context.Context, ns engram.Namespace, id engr
 func (m *Memory) PutHeuristic(ctx context.Context, ns engram.Namespace, h *engram.Heuristic) error {
 	var keys []engram.CacheKey
 	if h != nil {
-		if h.ID.IsZero() {
+		if h.ID.IsZero() && assignIDs(ctx) {
 			h.ID = engram.NewHeuristicID()
 		}
-		keys = append(keys, engram.HeuristicCacheKey(ns, h.ID))
+		if !h.ID.IsZero() {
+			keys = append(keys, engram.HeuristicCacheKey(ns, h.ID))
+		}
 	}
 	return m.write(ctx, keys,
 		func() error { return m.durable.PutHeuristic(ctx, ns, h) },
-		func(b *engram.CacheBatch) { b.PutHeuristic(ns, h) })
+		func(b *engram.CacheBatch) {
+			if h != nil && !h.ID.IsZero() {
+				b.PutHeuristic(ns, h)
+			}
+		})
 }
 
 func (m *Memory) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id engram.HeuristicID) error {
@@ -186,6 +358,9 @@ func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []
 		func() error { return m.durable.PutEmbeddings(ctx, ns, embs) },
 		func(b *engram.CacheBatch) {
 			for _, e := range embs {
+				if e == nil || e.ItemID.IsZero() {
+					continue
+				}
 				if m.cfg.Sync.SkipEmbeddings {
 					b.Delete(engram.EmbeddingCacheKey(ns, e.Key())) // not cached: drop any copy a read filled
 				} else {
@@ -208,9 +383,20 @@ func (m *Memory) DeleteEmbedding(ctx context.Context, ns engram.Namespace, key e
 // Relationships are not cached: they pass through to the durable store.
 
 func (m *Memory) AddRelationship(ctx context.Context, ns engram.Namespace, r *engram.Relationship) error {
-	return m.call(func() error { return m.durable.AddRelationship(ctx, ns, r) })
+	err := m.call(func() error { return m.durable.AddRelationship(ctx, ns, r) })
+	m.noteWrite(err)
+	return err
 }
 
 func (m *Memory) RemoveRelationship(ctx context.Context, ns engram.Namespace, from, to engram.EpisodeID, typ engram.RelationshipType) error {
-	return m.call(func() error { return m.durable.RemoveRelationship(ctx, ns, from, to, typ) })
+	err := m.call(func() error { return m.durable.RemoveRelationship(ctx, ns, from, to, typ) })
+	m.noteWrite(err)
+	return err
+}
+
+// putIf stages a put of ep when the durable store gave it an id.
+func putIf(b *engram.CacheBatch, ns engram.Namespace, ep *engram.Episode) {
+	if ep != nil && !ep.ID.IsZero() {
+		b.PutEpisode(ns, ep)
+	}
 }
