@@ -455,3 +455,24 @@ func TestRetriedCreateReturnsTheOriginal(t *testing.T) {
 		t.Fatalf("stored %d episodes; the client got %s", len(page.Episodes), ep.ID)
 	}
 }
+
+// TestBadFilterValuesOverHTTP: a filter value no record can have is a 400
+// naming the parameter, not an empty list; a step's fields are named as the
+// body spells them.
+func TestBadFilterValuesOverHTTP(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	for path, field := range map[string]string{
+		"/v1/episodes?task_type=juggling":                                         "task_type",
+		"/v1/episodes?tag=ok-tag&tag=Not+a+tag!":                                  "tag",
+		"/v1/patterns?kind=telepathy":                                             "kind",
+		"/v1/patterns?tag=x":                                                      "tag",
+		"/v1/search?q=x&kind=episode&kind=mind":                                   "kind",
+		"/v1/episodes/" + engram.NewUUID().String() + "/relationships?type=likes": "type",
+	} {
+		wantError(t, do(t, "GET", url+path, nil), 400, "invalid", field)
+	}
+	r := do(t, "POST", url+"/v1/episodes", strings.NewReader(`{"task_description":"x"}`), "Content-Type", "application/json")
+	var ep engram.Episode
+	json.Unmarshal(r.body, &ep)
+	wantError(t, do(t, "POST", url+"/v1/episodes/"+ep.ID.String()+"/steps", strings.NewReader(`{"tool":"t"}`), "Content-Type", "application/json"), 400, "invalid", "action")
+}

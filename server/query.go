@@ -243,7 +243,7 @@ func parseEpisodeFilter(q url.Values) (engram.EpisodeFilter, error) {
 		return f, err
 	}
 	f.Cursor = q.Get("cursor")
-	return f, nil
+	return f, checkEpisodeFilter(f, same("tag"))
 }
 
 var patternListParams = []param{
@@ -256,8 +256,10 @@ var patternListParams = []param{
 func parsePatternFilter(q url.Values) (engram.PatternFilter, error) {
 	f := engram.PatternFilter{Domain: q.Get("domain"), Kind: engram.PatternKind(q.Get("kind")), Tag: q.Get("tag"), Cursor: q.Get("cursor")}
 	var err error
-	f.Limit, err = parseLimit(q)
-	return f, err
+	if f.Limit, err = parseLimit(q); err != nil {
+		return f, err
+	}
+	return f, checkPatternFilter(f, "tag")
 }
 
 var heuristicListParams = []param{
@@ -317,8 +319,10 @@ func parseSearch(q url.Values) (engram.SearchQuery, error) {
 		return sq, err
 	}
 	sq.Any = anyWord != nil && *anyWord
-	sq.Limit, err = parseLimit(q)
-	return sq, err
+	if sq.Limit, err = parseLimit(q); err != nil {
+		return sq, err
+	}
+	return sq, checkSearchKinds(sq.Kinds, same("kind"))
 }
 
 var relationshipListParams = []param{
@@ -328,6 +332,9 @@ var relationshipListParams = []param{
 
 func parseRelationshipFilter(id engram.EpisodeID, q url.Values) (engram.RelationshipFilter, error) {
 	f := engram.RelationshipFilter{Episode: id, Direction: engram.Direction(q.Get("direction")), Type: engram.RelationshipType(q.Get("type"))}
+	if err := checkEnum("type", f.Type, engram.RelationshipTypes); err != nil {
+		return f, err
+	}
 	switch f.Direction {
 	case "", engram.Outgoing, engram.Incoming, engram.Both:
 	default:
