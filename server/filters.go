@@ -71,8 +71,9 @@ func checkSearchKinds(kinds []engram.SearchKind, field func(i int) string) error
 	return nil
 }
 
-// indexed names the i-th element of a list field ("tags[2]"); i < 0 names
-// the list.
+// indexed names the i-th element of a list field ("tags[2]"), or the i-th
+// repeat of a query parameter ("tag[2]": the third tag=); i < 0 names the
+// list.
 func indexed(name string) func(i int) string {
 	return func(i int) string {
 		if i < 0 {
@@ -81,6 +82,3 @@ func indexed(name string) func(i int) string {
 		return fmt.Sprintf("%s[%d]", name, i)
 	}
 }
-
-// same names every element by the parameter (a repeated query parameter).
-func same(name string) func(int) string { return func(int) string { return name } }

@@ -243,7 +243,7 @@ func parseEpisodeFilter(q url.Values) (engram.EpisodeFilter, error) {
 		return f, err
 	}
 	f.Cursor = q.Get("cursor")
-	return f, checkEpisodeFilter(f, same("tag"))
+	return f, checkEpisodeFilter(f, indexed("tag"))
 }
 
 var patternListParams = []param{
@@ -322,7 +322,7 @@ func parseSearch(q url.Values) (engram.SearchQuery, error) {
 	if sq.Limit, err = parseLimit(q); err != nil {
 		return sq, err
 	}
-	return sq, checkSearchKinds(sq.Kinds, same("kind"))
+	return sq, checkSearchKinds(sq.Kinds, indexed("kind"))
 }
 
 var relationshipListParams = []param{
