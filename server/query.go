@@ -25,6 +25,10 @@ type param struct {
 	Desc   string
 }
 
+// formatTimeOrDate marks a parameter parseTime reads: an RFC 3339 time or a
+// date (the OpenAPI document says so with anyOf).
+const formatTimeOrDate = "date-time|date"
+
 // checkQuery rejects parameters the route does not declare and repeats of
 // those it declares once.
 func checkQuery(q url.Values, params []param) error {
@@ -180,8 +184,8 @@ func clip(s string) string {
 }
 
 var episodeListParams = []param{
-	{Name: "since", Type: "string", Format: "date-time", Desc: "only episodes with start_time at or after this time (RFC 3339 or a date)"},
-	{Name: "until", Type: "string", Format: "date-time", Desc: "only episodes with start_time before this time (RFC 3339 or a date)"},
+	{Name: "since", Type: "string", Format: formatTimeOrDate, Desc: "only episodes with start_time at or after this time (RFC 3339 or a date)"},
+	{Name: "until", Type: "string", Format: formatTimeOrDate, Desc: "only episodes with start_time before this time (RFC 3339 or a date)"},
 	{Name: "domain", Type: "string", Desc: "only episodes whose context.domain is this"},
 	{Name: "task_type", Type: "string", Desc: "only episodes of this task type"},
 	{Name: "tag", Type: "string", Repeat: true, Desc: "only episodes with this tag (in tags or context.tags); repeat for several (at most 32), all must match"},
