@@ -165,7 +165,7 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 					"schema": map[string]any{"type": "string"}},
 				"idempotencyKey": map[string]any{"name": headerIdempotencyKey, "in": "header",
 					"description": "makes a retry of this write apply once: a key the store committed already in the namespace answers the first outcome (409 if it was used for a different request); 1-255 printable ASCII characters",
-					"schema": map[string]any{"type": "string", "minLength": 1, "maxLength": engram.MaxIdempotencyKeyLen}},
+					"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": engram.MaxIdempotencyKeyLen}},
 			},
 			"schemas": schemas,
 		},
