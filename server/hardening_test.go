@@ -463,10 +463,10 @@ func TestBadFilterValuesOverHTTP(t *testing.T) {
 	url := startServer(t, openSQL(t), server.Options{})
 	for path, field := range map[string]string{
 		"/v1/episodes?task_type=juggling":                                         "task_type",
-		"/v1/episodes?tag=ok-tag&tag=Not+a+tag!":                                  "tag",
+		"/v1/episodes?tag=ok-tag&tag=Not+a+tag!":                                  "tag[1]",
 		"/v1/patterns?kind=telepathy":                                             "kind",
 		"/v1/patterns?tag=x":                                                      "tag",
-		"/v1/search?q=x&kind=episode&kind=mind":                                   "kind",
+		"/v1/search?q=x&kind=episode&kind=mind":                                   "kind[1]",
 		"/v1/episodes/" + engram.NewUUID().String() + "/relationships?type=likes": "type",
 	} {
 		wantError(t, do(t, "GET", url+path, nil), 400, "invalid", field)
@@ -535,4 +535,14 @@ func grepLines(text, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestIndexedFieldMessage: an error whose field has an index keeps its
+// message free of the field (the batch-record prefix is for batches only).
+func TestIndexedFieldMessage(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	d := wantError(t, do(t, "GET", url+"/v1/search?q=x&kind=episode&kind=mind", nil), 400, "invalid", "kind[1]")
+	if strings.HasPrefix(d.Message, "kind[1]") {
+		t.Errorf("message repeats the field: %q", d.Message)
+	}
 }
