@@ -82,8 +82,12 @@ type BlobStore interface {
 	// Put stores the bytes r yields until io.EOF under key, replacing any
 	// object there (unless opts.IfAbsent). It streams: memory use is bounded
 	// by the store's part size, not by the object's size. It reads r to the
-	// end on success; on failure nothing is stored and the old object, if
-	// any, remains. An error from r is returned wrapped and stores nothing.
+	// end on success. On failure the old object, if any, remains and nothing
+	// is stored, with one exception: a Put to a remote store that fails as
+	// EUNAVAILABLE (a timeout, a lost connection) may have landed after all,
+	// as with any request whose answer was lost (ctx ending during the last
+	// request is such a case); repeat it to settle it. An error from r, or
+	// ctx ending while r is read, is returned wrapped and stores nothing.
 	Put(ctx context.Context, key string, r io.Reader, opts BlobPutOptions) (BlobInfo, error)
 
 	// Get returns a stream of n bytes of key's object starting at byte off;

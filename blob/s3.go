@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,8 +43,9 @@ import (
 // once (ErrCircuitOpen) until Options.BreakerCooldown has passed, when one
 // probe call decides between closing and opening again.
 //
-// Puts up to Options.PartSize bytes are one PutObject with Content-MD5;
-// larger ones are multipart uploads of PartSize parts (aborted on failure).
+// Puts up to Options.PartSize bytes are one PutObject; larger ones are
+// multipart uploads of PartSize parts (aborted on failure). Every upload
+// carries the SDK's CRC32 checksum, which the server verifies.
 // A Put holds one part in memory. ETag is the server's ETag without quotes;
 // Put's ModTime is the local clock's (S3 does not return one), Stat's and
 // List's are the server's.
@@ -132,16 +132,20 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 0 // the attempt's context bounds it
 	s.tr = tr
-	awsCfg.HTTPClient = &http.Client{Transport: tr}
+	var rt http.RoundTripper = tr
+	if wrapTransport != nil {
+		rt = wrapTransport(rt)
+	}
+	awsCfg.HTTPClient = &http.Client{Transport: rt}
 	client := s3.NewFromConfig(awsCfg, func(so *s3.Options) {
 		if cfg.Endpoint != "" {
 			so.BaseEndpoint = aws.String(cfg.Endpoint)
 			so.UsePathStyle = true
 		}
-		// Content-MD5 guards the bytes; the newer trailing checksums need
-		// aws-chunked bodies that not every S3 server takes.
-		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// No "Expect: 100-continue" round trip before large bodies.
+		so.ContinueHeaderThresholdBytes = -1
+		// The SDK's default checksums stay on: a CRC32 trailer on every
+		// upload, checked by the server, and on downloads that carry one.
 	})
 	s.client = client
 	return s, nil
@@ -165,6 +169,10 @@ func (s *S3Store) fullKey(key string) (string, error) {
 	}
 	return full, nil
 }
+
+// wrapTransport, set only by tests (export_test.go), wraps the transport of
+// stores opened afterwards to inject faults.
+var wrapTransport func(http.RoundTripper) http.RoundTripper
 
 var errAttemptTimeout = errors.New("blob: s3 attempt timed out")
 
@@ -388,9 +396,7 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, opts PutOpti
 }
 
 func (s *S3Store) putSingle(ctx context.Context, key, full string, data []byte, opts PutOptions) (Info, error) {
-	sum := md5.Sum(data)
-	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &full, ContentLength: aws.Int64(int64(len(data))),
-		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:]))}
+	in := &s3.PutObjectInput{Bucket: &s.cfg.Bucket, Key: &full, ContentLength: aws.Int64(int64(len(data)))}
 	if opts.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
@@ -400,17 +406,17 @@ func (s *S3Store) putSingle(ctx context.Context, key, full string, data []byte, 
 		out, err = s.client.PutObject(actx, in)
 		return err
 	})
-	etag := hex.EncodeToString(sum[:])
 	if err != nil {
-		if attempts > 1 && errors.Is(err, engram.ErrConflict) && s.isOurs(ctx, key, etag) {
-			return Info{Key: key, Size: int64(len(data)), ETag: etag, ModTime: s.o.Clock.Now()}, nil
+		if attempts > 1 && errors.Is(err, engram.ErrConflict) {
+			// A single-part object's ETag is the MD5 of its bytes.
+			sum := md5.Sum(data)
+			if etag := hex.EncodeToString(sum[:]); s.isOurs(ctx, key, etag) {
+				return Info{Key: key, Size: int64(len(data)), ETag: etag, ModTime: s.o.Clock.Now()}, nil
+			}
 		}
 		return Info{}, err
 	}
-	if e := trimETag(out.ETag); e != "" {
-		etag = e
-	}
-	return Info{Key: key, Size: int64(len(data)), ETag: etag, ModTime: s.o.Clock.Now()}, nil
+	return Info{Key: key, Size: int64(len(data)), ETag: trimETag(out.ETag), ModTime: s.o.Clock.Now()}, nil
 }
 
 // isOurs reports whether key holds an object whose ETag is etag: after a
@@ -437,14 +443,14 @@ func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []by
 		}
 	}()
 
-	buf := first
+	buf := first[:s.o.PartSize:s.o.PartSize]
 	if b, ok := partPool.Get().(*[]byte); ok && int64(cap(*b)) >= s.o.PartSize {
 		buf = (*b)[:s.o.PartSize]
 		copy(buf, first)
-		defer partPool.Put(b)
 	}
+	defer partPool.Put(&buf) // the next multipart Put's buffer
 	var parts []types.CompletedPart
-	md5s := md5.New() // of the parts' MD5s: the multipart ETag S3 computes
+	md5s := md5.New() // of the parts' MD5s: the multipart ETag S3 computes, for conditional creates
 	size := int64(0)
 	n := len(first)
 	for n > 0 {
@@ -453,14 +459,15 @@ func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []by
 				Message: fmt.Sprintf("object %q is over %d parts of %s", key, MaxParts, engram.FormatBytes(int(s.o.PartSize)))}
 		}
 		part := buf[:n]
-		sum := md5.Sum(part)
-		md5s.Write(sum[:])
+		if opts.IfAbsent { // for isOurs, below
+			sum := md5.Sum(part)
+			md5s.Write(sum[:])
+		}
 		num := int32(len(parts) + 1)
 		var out *s3.UploadPartOutput
 		if _, err := s.do(ctx, "put", key, func(actx context.Context) (err error) {
 			out, err = s.client.UploadPart(actx, &s3.UploadPartInput{Bucket: &s.cfg.Bucket, Key: &full, UploadId: uploadID,
-				PartNumber: aws.Int32(num), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(n)),
-				ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:]))})
+				PartNumber: aws.Int32(num), Body: bytes.NewReader(part), ContentLength: aws.Int64(int64(n))})
 			return err
 		}); err != nil {
 			return Info{}, err
@@ -488,7 +495,7 @@ func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []by
 		// A retried Complete whose first attempt succeeded finds the upload
 		// gone (or, conditional, the key taken): check the object is ours.
 		code, _ := apiCode(err)
-		if attempts > 1 && (code == "NoSuchUpload" || errors.Is(err, engram.ErrConflict)) && s.isOurs(ctx, key, etag) {
+		if opts.IfAbsent && attempts > 1 && (code == "NoSuchUpload" || errors.Is(err, engram.ErrConflict)) && s.isOurs(ctx, key, etag) {
 			completed = true
 			return Info{Key: key, Size: size, ETag: etag, ModTime: s.o.Clock.Now()}, nil
 		}
@@ -621,6 +628,13 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 			return 0, r.err
 		}
 		if r.end >= 0 && r.pos >= r.end {
+			if r.body != nil {
+				// Read the body to its EOF before closing it: net/http
+				// reuses a connection only for a body read to EOF and closed.
+				r.idle.Reset(r.s.o.AttemptTimeout)
+				io.Copy(io.Discard, io.LimitReader(r.body, 1))
+				r.closeBody()
+			}
 			return 0, io.EOF
 		}
 		if err := r.ctx.Err(); err != nil {

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,7 +58,7 @@ func TestMain(m *testing.M) {
 
 // s3Server returns the shared server, starting it on first use. Without the
 // binary the test is skipped, except under CI=true, where it fails.
-func s3Server(t *testing.T) *versitygw {
+func s3Server(t testing.TB) *versitygw {
 	t.Helper()
 	gwOnce.Do(func() { gw, gwErr = startVersitygw() })
 	if gwErr != nil {
@@ -174,7 +176,7 @@ func (b *bannerWatch) head() string {
 }
 
 // newBucket creates a bucket with the raw SDK.
-func (g *versitygw) newBucket(t *testing.T) string {
+func (g *versitygw) newBucket(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("engram-%d-%s", g.buckets.Add(1), randomHex(4))
 	tr := &http.Transport{}
@@ -258,5 +260,124 @@ func TestS3ErrWrongKeysAreRefused(t *testing.T) {
 	}
 	if c := fmt.Sprintf("%v %+v %#v %s", &g.creds, &g.creds, &g.creds, &g.creds); strings.Contains(c, g.creds.SecretAccessKey) {
 		t.Fatalf("Credentials print their secret: %s", c)
+	}
+}
+
+// loseAnswer sends requests on, and drops the first answer to one that
+// match accepts, as if the connection broke on the way back: the server
+// acted, the client does not know.
+type loseAnswer struct {
+	next  http.RoundTripper
+	match func(*http.Request) bool
+	lost  atomic.Bool
+}
+
+func (l *loseAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(req)
+	if err == nil && l.match(req) && l.lost.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return nil, errors.New("test: answer lost")
+	}
+	return resp, err
+}
+
+func TestS3ConditionalCreateWithALostAnswer(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	conditionalPut := func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.Header.Get("If-None-Match") == "*"
+	}
+	complete := func(r *http.Request) bool {
+		return r.Method == http.MethodPost && r.URL.Query().Has("uploadId")
+	}
+	for _, c := range []struct {
+		name  string
+		match func(*http.Request) bool
+		size  int
+		taken bool // another writer created the key first
+	}{
+		{"SinglePartWins", conditionalPut, 1000, false},
+		{"MultipartWins", complete, blob.MinPartSize + 4321, false},
+		{"ErrSinglePartTakenByAnother", conditionalPut, 1000, true},
+		{"ErrMultipartTakenByAnother", complete, blob.MinPartSize + 4321, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fault := &loseAnswer{match: c.match}
+			restore := blob.SetWrapTransport(func(rt http.RoundTripper) http.RoundTripper { fault.next = rt; return fault })
+			s := openS3(t, g.url(bucket, c.name), blob.Options{Credentials: &g.creds, PartSize: blob.MinPartSize})
+			restore()
+			if c.taken {
+				other := openS3(t, g.url(bucket, c.name), blob.Options{Credentials: &g.creds})
+				if _, err := other.Put(t.Context(), "lease", strings.NewReader("theirs"), blob.PutOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			data := bytes.Repeat([]byte("m"), c.size)
+			info, err := s.Put(t.Context(), "lease", bytes.NewReader(data), blob.PutOptions{IfAbsent: true})
+			if !fault.lost.Load() {
+				t.Fatal("no answer was lost: the fault did not fire")
+			}
+			if c.taken {
+				if !errors.Is(err, engram.ErrConflict) {
+					t.Fatalf("Put over another writer's object: %v, want a conflict", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Put whose first answer was lost: %v, want the success it was", err)
+			}
+			st, err := s.Stat(t.Context(), "lease")
+			if err != nil || st.ETag != info.ETag || st.Size != int64(c.size) {
+				t.Fatalf("Stat = %+v, %v; Put said %+v", st, err, info)
+			}
+			if s.Stats().Retries == 0 {
+				t.Fatal("the lost answer was not retried")
+			}
+		})
+	}
+}
+
+// countConns counts the requests that did not reuse a kept-alive connection.
+type countConns struct {
+	next  http.RoundTripper
+	fresh atomic.Int64
+}
+
+func (c *countConns) RoundTrip(req *http.Request) (*http.Response, error) {
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if !info.Reused {
+			c.fresh.Add(1)
+		}
+	}}
+	return c.next.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+func TestS3GetStreamsKeepTheirConnection(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	cc := &countConns{}
+	restore := blob.SetWrapTransport(func(rt http.RoundTripper) http.RoundTripper { cc.next = rt; return cc })
+	s := openS3(t, g.url(bucket, "conns"), blob.Options{Credentials: &g.creds})
+	restore()
+	data := bytes.Repeat([]byte("c"), 256<<10)
+	if _, err := s.Put(t.Context(), "k", bytes.NewReader(data), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := cc.fresh.Load()
+	for i := range 5 {
+		// Whole reads and ranges ending at the object's end alike.
+		off := int64(i * 1000)
+		rc, err := s.Get(t.Context(), "k", off, int64(len(data))-off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data[off:]) {
+			t.Fatalf("Get %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := cc.fresh.Load() - before; n != 0 {
+		t.Fatalf("5 Gets read to the end opened %d new connections, want every one reused", n)
 	}
 }

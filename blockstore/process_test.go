@@ -34,7 +34,8 @@ const (
 func child(t *testing.T, role, path string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envChild+"="+role, envPath+"="+path)
+	// GORACE: a race-enabled child otherwise sleeps a second at exit.
+	cmd.Env = append(os.Environ(), envChild+"="+role, envPath+"="+path, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stderr = os.Stderr
 	return cmd

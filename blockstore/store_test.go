@@ -12,6 +12,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/dag"
+	"github.com/engramhq/engram/internal/boltfile"
 	"github.com/engramhq/engram/storetest"
 	"github.com/fxamacker/cbor/v2"
 	bolt "go.etcd.io/bbolt"
@@ -36,8 +37,37 @@ func openAt(t testing.TB, path string) *Store {
 	t.Cleanup(func() {
 		checkStructure(t, s)
 		_ = s.Close()
+		checkFile(t, path)
 	})
 	return s
+}
+
+// checkFile runs the open check's structural check on the closed file at
+// path and wants both meta pages valid: bbolt's internal/btesting pattern,
+// so every test's file is checked when the test ends.
+func checkFile(t testing.TB, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if err := boltfile.Check(f, st.Size()); err != nil {
+		t.Errorf("file left by the test: %s: %v", path, err)
+	}
+	metas, err := boltfile.Metas(f, st.Size())
+	if err != nil {
+		t.Errorf("file left by the test: %s: %v", path, err)
+	}
+	for _, p := range boltfile.MetaProblems(metas) {
+		t.Errorf("file left by the test: %s: %s", path, p)
+	}
 }
 
 func checkStructure(t testing.TB, s *Store) {

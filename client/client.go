@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -363,7 +364,7 @@ func (c *Client) AppendStep(ctx context.Context, ns engram.Namespace, id engram.
 	}
 	var got engram.Step
 	if err := c.do(ctx, req{method: "POST", path: "/v1/episodes/" + id.String() + "/steps", ns: ns, body: step, out: &got}); err != nil {
-		return err
+		return renameField(err, map[string]string{"": "step."})
 	}
 	*step = got
 	return nil
@@ -450,8 +451,44 @@ func (c *Client) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram
 	}
 	var page engram.EpisodePage
 	err = c.do(ctx, req{method: "GET", path: "/v1/episodes", ns: ns, query: q, out: &page})
-	return page, err
+	return page, renameField(err, map[string]string{"tag": "tags", "meta": "metadata"})
 }
+
+// renameField turns the field of a coded error from the server's spelling
+// (a query parameter, a body's top level) into the Store's, as a local store
+// names it: the first segment of the field is renamed by names, and a
+// name mapped from "" prefixes every field.
+func renameField(err error, names map[string]string) error {
+	e, ok := err.(*engram.Error)
+	if !ok || e.Field == "" {
+		return err
+	}
+	head, rest := e.Field, ""
+	if i := strings.IndexAny(head, ".["); i >= 0 {
+		head, rest = head[:i], head[i:]
+	}
+	cp := *e
+	if to, ok := names[head]; ok {
+		cp.Field = to + rest
+	} else if prefix, ok := names[""]; ok && (e.Code == engram.EINVALID || e.Code == engram.ETOOLARGE || e.Code == engram.ECONFLICT) && stepFields[head] {
+		cp.Field = prefix + e.Field
+	} else {
+		return err
+	}
+	return &cp
+}
+
+// stepFields are the JSON names of a step's fields.
+var stepFields = func() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[engram.Step]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			out[name] = true
+		}
+	}
+	return out
+}()
 
 func (c *Client) Search(ctx context.Context, ns engram.Namespace, sq engram.SearchQuery) ([]engram.SearchHit, error) {
 	if err := ns.Validate(); err != nil {
@@ -469,7 +506,7 @@ func (c *Client) Search(ctx context.Context, ns engram.Namespace, sq engram.Sear
 		Hits []engram.SearchHit `json:"hits"`
 	}
 	if err := c.do(ctx, req{method: "GET", path: "/v1/search", ns: ns, query: q, out: &res}); err != nil {
-		return nil, err
+		return nil, renameField(err, map[string]string{"kind": "kinds"})
 	}
 	return res.Hits, nil
 }

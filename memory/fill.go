@@ -76,15 +76,19 @@ func (m *Memory) readAll(ctx context.Context, nss []engram.Namespace, rep *engra
 		return emit(full)
 	}
 
-	// Episodes: merge each namespace's newest-first listing.
+	// Episodes: merge each namespace's newest-first listing. Each listing is
+	// read in pages that start at one episode and double (up to BatchSize,
+	// and never past what is still to be cached), so the fill reads at most
+	// about twice what it caches plus one episode per namespace, however
+	// many namespaces there are.
 	its := make([]*episodeIter, len(nss))
 	for i, ns := range nss {
-		its[i] = &episodeIter{m: m, ns: ns, limit: m.cfg.Sync.BatchSize}
+		its[i] = &episodeIter{m: m, ns: ns, limit: 1}
 	}
 	for n := 0; n < m.cfg.Sync.MaxEpisodesCache; n++ {
 		var best *episodeIter
 		for _, it := range its {
-			ep, err := it.peek(ctx)
+			ep, err := it.peek(ctx, m.cfg.Sync.MaxEpisodesCache-n)
 			if err != nil {
 				return err
 			}
@@ -196,20 +200,23 @@ func newer(a, b *engram.Episode) bool {
 type episodeIter struct {
 	m      *Memory
 	ns     engram.Namespace
-	limit  int
+	limit  int // the next page's size; doubles up to Sync.BatchSize
 	page   []*engram.Episode
 	cursor string
 	done   bool
 }
 
-// peek returns the next episode without consuming it; nil at the end.
-func (it *episodeIter) peek(ctx context.Context) (*engram.Episode, error) {
+// peek returns the next episode without consuming it; nil at the end. A
+// page it reads holds at most want episodes.
+func (it *episodeIter) peek(ctx context.Context, want int) (*engram.Episode, error) {
 	if len(it.page) == 0 && !it.done {
-		p, err := it.m.ListEpisodes(ctx, it.ns, engram.EpisodeFilter{Limit: it.limit, Cursor: it.cursor})
+		n := max(1, min(it.limit, want))
+		p, err := it.m.ListEpisodes(ctx, it.ns, engram.EpisodeFilter{Limit: n, Cursor: it.cursor})
 		if err != nil {
 			return nil, err
 		}
 		it.page, it.cursor, it.done = p.Episodes, p.NextCursor, p.NextCursor == ""
+		it.limit = min(2*it.limit, it.m.cfg.Sync.BatchSize)
 	}
 	return it.head(), nil
 }

@@ -20,8 +20,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func ctx() context.Context { return context.Background() }
 
-// open opens a Memory on a fresh data directory unless cfg names one, and
-// checks at cleanup that every cached record matches the durable store.
+// open opens a Memory on a fresh data directory unless cfg names one. At
+// cleanup it closes it and checks the cache file (checkCacheFile).
 func open(t testing.TB, cfg memory.Config) *memory.Memory {
 	t.Helper()
 	if cfg.DataDir == "" {
@@ -38,6 +38,7 @@ func open(t testing.TB, cfg memory.Config) *memory.Memory {
 		if err := m.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
+		checkCacheFile(t, cfg)
 	})
 	return m
 }

@@ -116,7 +116,7 @@ func clientMessage(err error, field string) string {
 	}
 	msg := strings.TrimPrefix(inner.Error(), field+": ")
 	full := err.Error()
-	if i := strings.Index(full, "]: "); i > 0 && strings.HasSuffix(full, inner.Error()) {
+	if i := strings.Index(full, "]: "); i > 0 && strings.HasSuffix(full, inner.Error()) && !strings.HasPrefix(field, full[:i+1]) {
 		if j := strings.LastIndex(full[:i], "["); j > 0 && isPathName(full[:j]) {
 			msg = full[:i+3] + msg
 		}

@@ -156,7 +156,7 @@ func (s *Server) appendStep(c *call) (any, error) {
 		return nil, err
 	}
 	if err := s.store.AppendStep(c.ctx, c.ns, id, &st); err != nil {
-		return nil, err
+		return nil, unprefix(err, "step.") // the body is the step: its fields are top-level
 	}
 	return &st, nil
 }

@@ -455,3 +455,94 @@ func TestRetriedCreateReturnsTheOriginal(t *testing.T) {
 		t.Fatalf("stored %d episodes; the client got %s", len(page.Episodes), ep.ID)
 	}
 }
+
+// TestBadFilterValuesOverHTTP: a filter value no record can have is a 400
+// naming the parameter, not an empty list; a step's fields are named as the
+// body spells them.
+func TestBadFilterValuesOverHTTP(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	for path, field := range map[string]string{
+		"/v1/episodes?task_type=juggling":                                         "task_type",
+		"/v1/episodes?tag=ok-tag&tag=Not+a+tag!":                                  "tag[1]",
+		"/v1/patterns?kind=telepathy":                                             "kind",
+		"/v1/patterns?tag=x":                                                      "tag",
+		"/v1/search?q=x&kind=episode&kind=mind":                                   "kind[1]",
+		"/v1/episodes/" + engram.NewUUID().String() + "/relationships?type=likes": "type",
+	} {
+		wantError(t, do(t, "GET", url+path, nil), 400, "invalid", field)
+	}
+	r := do(t, "POST", url+"/v1/episodes", strings.NewReader(`{"task_description":"x"}`), "Content-Type", "application/json")
+	var ep engram.Episode
+	json.Unmarshal(r.body, &ep)
+	wantError(t, do(t, "POST", url+"/v1/episodes/"+ep.ID.String()+"/steps", strings.NewReader(`{"tool":"t"}`), "Content-Type", "application/json"), 400, "invalid", "action")
+}
+
+// TestMetricsOneMeaningEach: tier statistics are one metric per meaning
+// (no metric tells bytes, ratios and counters apart by a label), a tier's
+// state is the value of one series (it does not swap series when the state
+// changes), and histogram bounds are written without float noise.
+func TestMetricsOneMeaningEach(t *testing.T) {
+	fs := &faultStore{Store: openSQL(t)}
+	status := func(state string) *engram.Status {
+		return &engram.Status{Tiers: []engram.TierStatus{
+			{Tier: engram.TierCache, State: "ok", Stats: map[string]any{"hits": 7.0, "hit_rate": 0.5, "bytes": 2048.0, "file_size": 32768.0, "breaker": "open"}},
+			{Tier: engram.TierDurable, State: state},
+		}}
+	}
+	fs.set(func(s *faultStore) { s.status = status("ok") })
+	url := startServer(t, fs, server.Options{})
+	do(t, "GET", url+"/v1/episodes", nil)
+	scrape := func() string { return string(do(t, "GET", url+"/metrics", nil).body) }
+	text := scrape()
+	for _, want := range []string{
+		`engram_tier_hits_total{tier="cache"} 7`,
+		`engram_tier_hit_ratio{tier="cache"} 0.5`,
+		`engram_tier_bytes{tier="cache"} 2048`,
+		`engram_tier_file_size_bytes{tier="cache"} 32768`,
+		`engram_breaker_state{tier="cache"} 2`,
+		`engram_tier_state{tier="durable"} 0`,
+		"# TYPE engram_tier_hits_total counter",
+		"# TYPE engram_tier_bytes gauge",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, `stat="`) || strings.Contains(line, `state="`) {
+			t.Errorf("a label carries a statistic's name or a state: %s", line)
+		}
+		if i := strings.Index(line, `le="`); i >= 0 && strings.HasPrefix(line, "engram_") {
+			le := line[i+4:]
+			le = le[:strings.IndexByte(le, '"')]
+			if len(le) > 8 {
+				t.Errorf("bucket bound %q has float noise: %s", le, line)
+			}
+		}
+	}
+	fs.set(func(s *faultStore) { s.status = status("degraded") })
+	text = scrape()
+	if !strings.Contains(text, `engram_tier_state{tier="durable"} 1`) || strings.Count(text, `engram_tier_state{tier="durable"}`) != 1 {
+		t.Errorf("degraded durable tier: want one engram_tier_state series with value 1:\n%s", grepLines(text, "engram_tier_state"))
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestIndexedFieldMessage: an error whose field has an index keeps its
+// message free of the field (the batch-record prefix is for batches only).
+func TestIndexedFieldMessage(t *testing.T) {
+	url := startServer(t, openSQL(t), server.Options{})
+	d := wantError(t, do(t, "GET", url+"/v1/search?q=x&kind=episode&kind=mind", nil), 400, "invalid", "kind[1]")
+	if strings.HasPrefix(d.Message, "kind[1]") {
+		t.Errorf("message repeats the field: %q", d.Message)
+	}
+}

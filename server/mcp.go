@@ -30,6 +30,10 @@ type MCPOptions struct {
 	// tokens, when set, authorise every call by the bearer token on the HTTP
 	// request that carried it. Unset (stdio): every namespace is allowed.
 	tokens *Tokens
+	// onError, when set, counts a failed tool call by its error code.
+	onError func(code string)
+	// pageBytes bounds a list result (see Options.MaxPageBytes); 0: the default.
+	pageBytes int
 }
 
 // NewMCP returns an MCP server whose tools read and write store: the
@@ -50,6 +54,12 @@ func NewMCP(store engram.Store, opts MCPOptions) (*mcp.Server, error) {
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.pageBytes <= 0 {
+		opts.pageBytes = DefaultMaxPageBytes
+	}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "engram", Title: "engram agent memory", Version: opts.Version}, &mcp.ServerOptions{
 		Logger: opts.Logger,
 		Instructions: "engram stores what you learn. Record each task as an episode (create_episode), append the steps " +
@@ -64,7 +74,11 @@ func NewMCP(store engram.Store, opts MCPOptions) (*mcp.Server, error) {
 			return nil, fmt.Errorf("server: schema of tool %s: %w", tool.name, err)
 		}
 		in.Properties["namespace"] = namespaceSchema()
-		srv.AddTool(&mcp.Tool{Name: tool.name, Description: tool.desc, InputSchema: in,
+		out, err := schemaFor(tool.out)
+		if err != nil {
+			return nil, fmt.Errorf("server: output schema of tool %s: %w", tool.name, err)
+		}
+		srv.AddTool(&mcp.Tool{Name: tool.name, Description: tool.desc, InputSchema: in, OutputSchema: out,
 			Annotations: &mcp.ToolAnnotations{ReadOnlyHint: tool.readOnly}}, t.handler(tool))
 	}
 	return srv, nil
@@ -84,6 +98,7 @@ type mcpTools struct {
 type mcpTool struct {
 	name, desc string
 	in         reflect.Type
+	out        reflect.Type // the structured result of a successful call
 	required   []string
 	readOnly   bool
 	run        func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error)
@@ -120,7 +135,7 @@ type (
 		Metadata  map[string]string `json:"metadata,omitempty" jsonschema:"only episodes with every one of these metadata values"`
 		Complete  *bool             `json:"complete,omitempty" jsonschema:"true: only complete episodes; false: only open ones"`
 		Near      *nearIn           `json:"near,omitempty" jsonschema:"only episodes located within km of lat, lon"`
-		Limit     int               `json:"limit,omitempty" jsonschema:"episodes per page: 1-1000, default 100"`
+		Limit     *int              `json:"limit,omitempty" jsonschema:"episodes per page: 1-1000, default 100"`
 		Cursor    string            `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
 	}
 	nearIn struct {
@@ -133,7 +148,7 @@ type (
 		Query     string              `json:"query" jsonschema:"the words to search for"`
 		Kinds     []engram.SearchKind `json:"kinds,omitempty" jsonschema:"only hits of these kinds (default: all)"`
 		Any       bool                `json:"any,omitempty" jsonschema:"true: hits need any word, not every word"`
-		Limit     int                 `json:"limit,omitempty" jsonschema:"most hits: 1-1000, default 100"`
+		Limit     *int                `json:"limit,omitempty" jsonschema:"most hits: 1-1000, default 100"`
 	}
 	storePatternIn struct {
 		Namespace string `json:"namespace,omitempty"`
@@ -144,8 +159,8 @@ type (
 		Domain    string             `json:"domain,omitempty"`
 		Kind      engram.PatternKind `json:"kind,omitempty"`
 		Tag       string             `json:"tag,omitempty"`
-		Limit     int                `json:"limit,omitempty"`
-		Cursor    string             `json:"cursor,omitempty"`
+		Limit     *int               `json:"limit,omitempty" jsonschema:"patterns per page: 1-1000, default 100"`
+		Cursor    string             `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
 	}
 	storeHeuristicIn struct {
 		Namespace string `json:"namespace,omitempty"`
@@ -156,6 +171,25 @@ type (
 	}
 )
 
+// EpisodeResult is the structured result of get_episode: the episode, and
+// whether it came from a stale cache.
+type EpisodeResult struct {
+	*engram.Episode
+	Stale bool `json:"stale,omitempty"`
+}
+
+// toolLimit reads a tool's optional page size: absent is the default, a
+// given one must be 1-MaxQueryLimit.
+func toolLimit(p *int) (int, error) {
+	if p == nil {
+		return 0, nil
+	}
+	if *p < 1 || *p > engram.MaxQueryLimit {
+		return 0, engram.Invalid("limit", "is %d; must be 1-%d (omit it for the default of %d)", *p, engram.MaxQueryLimit, engram.DefaultQueryLimit)
+	}
+	return *p, nil
+}
+
 // MemoryStatus is the structured result of memory_status.
 type MemoryStatus struct {
 	Namespace engram.Namespace `json:"namespace"`
@@ -165,13 +199,13 @@ type MemoryStatus struct {
 
 func (t *mcpTools) tools() []mcpTool {
 	return []mcpTool{
-		{name: "create_episode", in: reflect.TypeFor[createEpisodeIn](), required: []string{"task_description"},
+		{name: "create_episode", in: reflect.TypeFor[createEpisodeIn](), out: reflect.TypeFor[engram.Episode](), required: []string{"task_description"},
 			desc: "Start recording a task: store a new episode (task_type, task_description, context, optional steps, tags, metadata). Returns the stored episode with its episode_id.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				ep := &in.(*createEpisodeIn).Episode
 				return ep, t.store.CreateEpisode(ctx, ns, ep)
 			}},
-		{name: "add_episode_step", in: reflect.TypeFor[addStepIn](), required: []string{"episode_id", "tool", "action"},
+		{name: "add_episode_step", in: reflect.TypeFor[addStepIn](), out: reflect.TypeFor[engram.Step](), required: []string{"episode_id", "tool", "action"},
 			desc: "Append a step (tool, action, parameters, result, latency_ms) to an open episode. step_number is assigned when omitted. Returns the stored step.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				a := in.(*addStepIn)
@@ -179,9 +213,9 @@ func (t *mcpTools) tools() []mcpTool {
 				if err != nil {
 					return nil, err
 				}
-				return &a.Step, t.store.AppendStep(ctx, ns, id, &a.Step)
+				return &a.Step, unprefix(t.store.AppendStep(ctx, ns, id, &a.Step), "step.")
 			}},
-		{name: "complete_episode", in: reflect.TypeFor[completeIn](), required: []string{"episode_id", "outcome"},
+		{name: "complete_episode", in: reflect.TypeFor[completeIn](), out: reflect.TypeFor[engram.Episode](), required: []string{"episode_id", "outcome"},
 			desc: "Finish an episode: record its outcome (success with verdict, partial_success, failure with reason, abstained), reward and reflection. Returns the completed episode.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				c := in.(*completeIn)
@@ -191,7 +225,7 @@ func (t *mcpTools) tools() []mcpTool {
 				}
 				return t.store.CompleteEpisode(ctx, ns, id, &c.Completion)
 			}},
-		{name: "get_episode", in: reflect.TypeFor[getEpisodeIn](), required: []string{"episode_id"}, readOnly: true,
+		{name: "get_episode", in: reflect.TypeFor[getEpisodeIn](), out: reflect.TypeFor[EpisodeResult](), required: []string{"episode_id"}, readOnly: true,
 			desc: "Read one episode with all its steps.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
 				id, err := engram.ParseEpisodeID(in.(*getEpisodeIn).EpisodeID)
@@ -202,17 +236,21 @@ func (t *mcpTools) tools() []mcpTool {
 				if err != nil {
 					return nil, err
 				}
-				return struct {
-					*engram.Episode
-					Stale bool `json:"stale,omitempty"`
-				}{ep, staleOf(ri)}, nil
+				return &EpisodeResult{ep, staleOf(ri)}, nil
 			}},
-		{name: "list_episodes", in: reflect.TypeFor[listEpisodesIn](), readOnly: true,
+		{name: "list_episodes", in: reflect.TypeFor[listEpisodesIn](), out: reflect.TypeFor[EpisodeList](), readOnly: true,
 			desc: "List episodes, newest first, filtered by time, domain, task type, tags, metadata, completion or location. Pages with cursor.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
 				l := in.(*listEpisodesIn)
 				f := engram.EpisodeFilter{Domain: l.Domain, TaskType: l.TaskType, Tags: l.Tags, Metadata: l.Metadata,
-					Complete: l.Complete, Limit: l.Limit, Cursor: l.Cursor}
+					Complete: l.Complete, Cursor: l.Cursor}
+				var err error
+				if f.Limit, err = toolLimit(l.Limit); err != nil {
+					return nil, err
+				}
+				if err := checkEpisodeFilter(f, indexed("tags")); err != nil {
+					return nil, err
+				}
 				if l.Since != nil {
 					f.Since = *l.Since
 				}
@@ -226,16 +264,29 @@ func (t *mcpTools) tools() []mcpTool {
 				if err != nil {
 					return nil, err
 				}
+				if n := fitPage(page.Episodes, t.opts.pageBytes); n < len(page.Episodes) {
+					f.Limit = n
+					if page, err = t.store.ListEpisodes(ctx, ns, f); err != nil {
+						return nil, err
+					}
+				}
 				if page.Episodes == nil {
 					page.Episodes = []*engram.Episode{}
 				}
 				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
-		{name: "search_memory", in: reflect.TypeFor[searchIn](), required: []string{"query"}, readOnly: true,
+		{name: "search_memory", in: reflect.TypeFor[searchIn](), out: reflect.TypeFor[SearchResult](), required: []string{"query"}, readOnly: true,
 			desc: "Keyword search (BM25, stemmed) over episodes, their steps and patterns. Returns hits with scores, ids and snippets.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
 				q := in.(*searchIn)
-				hits, err := t.store.Search(ctx, ns, engram.SearchQuery{Text: q.Query, Kinds: q.Kinds, Any: q.Any, Limit: q.Limit})
+				limit, err := toolLimit(q.Limit)
+				if err != nil {
+					return nil, err
+				}
+				if err := checkSearchKinds(q.Kinds, indexed("kinds")); err != nil {
+					return nil, err
+				}
+				hits, err := t.store.Search(ctx, ns, engram.SearchQuery{Text: q.Query, Kinds: q.Kinds, Any: q.Any, Limit: limit})
 				if err != nil {
 					return nil, err
 				}
@@ -244,32 +295,46 @@ func (t *mcpTools) tools() []mcpTool {
 				}
 				return &SearchResult{Hits: hits, Stale: staleOf(ri)}, nil
 			}},
-		{name: "store_pattern", in: reflect.TypeFor[storePatternIn](), required: []string{"kind"},
+		{name: "store_pattern", in: reflect.TypeFor[storePatternIn](), out: reflect.TypeFor[engram.Pattern](), required: []string{"kind"},
 			desc: "Store (create, or replace by pattern_id) a learned pattern. kind decides the fields: tool_sequence (tools), decision_point (condition, action), error_recovery (error_type, recovery_steps), context_pattern (context_features, recommended_approach).",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				p := &in.(*storePatternIn).Pattern
 				return p, t.store.PutPattern(ctx, ns, p)
 			}},
-		{name: "list_patterns", in: reflect.TypeFor[listPatternsIn](), readOnly: true,
+		{name: "list_patterns", in: reflect.TypeFor[listPatternsIn](), out: reflect.TypeFor[PatternList](), readOnly: true,
 			desc: "List patterns, most recently updated first, by domain, kind or tag.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
 				l := in.(*listPatternsIn)
-				page, err := t.store.ListPatterns(ctx, ns, engram.PatternFilter{Domain: l.Domain, Kind: l.Kind, Tag: l.Tag, Limit: l.Limit, Cursor: l.Cursor})
+				f := engram.PatternFilter{Domain: l.Domain, Kind: l.Kind, Tag: l.Tag, Cursor: l.Cursor}
+				var err error
+				if f.Limit, err = toolLimit(l.Limit); err != nil {
+					return nil, err
+				}
+				if err := checkPatternFilter(f, "tag"); err != nil {
+					return nil, err
+				}
+				page, err := t.store.ListPatterns(ctx, ns, f)
 				if err != nil {
 					return nil, err
+				}
+				if n := fitPage(page.Patterns, t.opts.pageBytes); n < len(page.Patterns) {
+					f.Limit = n
+					if page, err = t.store.ListPatterns(ctx, ns, f); err != nil {
+						return nil, err
+					}
 				}
 				if page.Patterns == nil {
 					page.Patterns = []*engram.Pattern{}
 				}
 				return &PatternList{Patterns: page.Patterns, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
-		{name: "store_heuristic", in: reflect.TypeFor[storeHeuristicIn](), required: []string{"condition", "action"},
+		{name: "store_heuristic", in: reflect.TypeFor[storeHeuristicIn](), out: reflect.TypeFor[engram.Heuristic](), required: []string{"condition", "action"},
 			desc: "Store (create, or replace by heuristic_id) a rule of thumb: when condition holds, do action, with a confidence (0-1) and evidence.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				h := &in.(*storeHeuristicIn).Heuristic
 				return h, t.store.PutHeuristic(ctx, ns, h)
 			}},
-		{name: "memory_status", in: reflect.TypeFor[statusIn](), readOnly: true,
+		{name: "memory_status", in: reflect.TypeFor[statusIn](), out: reflect.TypeFor[MemoryStatus](), readOnly: true,
 			desc: "How many records the namespace holds, and the state of the storage tiers (lag, staleness).",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
 				n, err := t.store.Counts(ctx, ns)
@@ -289,25 +354,29 @@ func (t *mcpTools) tools() []mcpTool {
 }
 
 // handler decodes a call's arguments into a fresh input, resolves and
-// authorises its namespace, runs the tool and renders the result.
+// authorises its namespace, runs the tool and renders the result. A failed
+// call is logged with its request id and counted by its code.
 func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		in := reflect.New(tool.in)
-		args := []byte(req.Params.Arguments)
-		if len(args) == 0 || string(args) == "null" {
-			args = []byte("{}")
-		}
-		if err := engram.DecodeJSONBytes(args, in.Interface()); err != nil {
-			return toolError(flatten(err)), nil
-		}
-		ns, all, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
+		out, err := t.call(ctx, tool, req)
 		if err != nil {
-			return toolError(err), nil
-		}
-		var ri engram.ReadInfo
-		ctx = context.WithValue(ctx, seesAllKey{}, all)
-		out, err := tool.run(engram.WithReadInfo(ctx, &ri), ns, in.Interface(), &ri)
-		if err != nil {
+			_, d := errorDetail(err)
+			id := ""
+			if req.Extra != nil {
+				id = req.Extra.Header.Get(headerRequestID)
+			}
+			if id == "" {
+				id = newRequestID()
+			}
+			level := slog.LevelInfo
+			if StatusOf(d.Code) >= 500 {
+				level = slog.LevelError
+			}
+			t.opts.Logger.LogAttrs(ctx, level, "tool call failed", slog.String("request_id", id), slog.String("tool", tool.name),
+				slog.String("code", d.Code), slog.String("field", d.Field), slog.String("error", err.Error()))
+			if t.opts.onError != nil {
+				t.opts.onError(d.Code)
+			}
 			return toolError(err), nil
 		}
 		text, err := json.Marshal(out)
@@ -316,6 +385,43 @@ func (t *mcpTools) handler(tool mcpTool) mcp.ToolHandler {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(text)}}, StructuredContent: json.RawMessage(text)}, nil
 	}
+}
+
+func (t *mcpTools) call(ctx context.Context, tool mcpTool, req *mcp.CallToolRequest) (any, error) {
+	in := reflect.New(tool.in)
+	args := []byte(req.Params.Arguments)
+	if len(args) == 0 || string(args) == "null" {
+		args = []byte("{}")
+	}
+	if err := engram.DecodeJSONBytes(args, in.Interface()); err != nil {
+		return nil, err
+	}
+	var probe struct {
+		Namespace *string `json:"namespace"`
+	}
+	if json.Unmarshal(args, &probe) == nil && probe.Namespace != nil && *probe.Namespace == "" {
+		return nil, engram.Invalid("namespace", "is empty; omit it for the session's namespace")
+	}
+	ns, all, err := t.namespace(req, in.Elem().FieldByName("Namespace").String())
+	if err != nil {
+		return nil, err
+	}
+	var ri engram.ReadInfo
+	ctx = context.WithValue(ctx, seesAllKey{}, all)
+	return tool.run(engram.WithReadInfo(ctx, &ri), ns, in.Interface(), &ri)
+}
+
+// unprefix drops prefix from the field of a validation error: a tool whose
+// arguments are a record's fields at the top level names them as sent
+// ("tool", not "step.tool").
+func unprefix(err error, prefix string) error {
+	var e *engram.Error
+	if err == nil || !errors.As(err, &e) || !strings.HasPrefix(e.Field, prefix) {
+		return err
+	}
+	cp := *e
+	cp.Field = strings.TrimPrefix(e.Field, prefix)
+	return &cp
 }
 
 type seesAllKey struct{}
@@ -358,23 +464,6 @@ func (t *mcpTools) namespace(req *mcp.CallToolRequest, arg string) (ns engram.Na
 	return ns, p.all, nil
 }
 
-// flatten drops the Go name of an embedded record from a decoding error's
-// field ("Episode.task_description" is "task_description" to the agent, who
-// sends the record's fields at the top level). JSON names are lower case, so
-// a leading capitalised segment can only be a Go type's name.
-func flatten(err error) error {
-	var e *engram.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	if first, rest, ok := strings.Cut(e.Field, "."); ok && first != "" && first[0] >= 'A' && first[0] <= 'Z' {
-		cp := *e
-		cp.Field = rest
-		return &cp
-	}
-	return err
-}
-
 // toolError renders err as a failed tool call whose structured content is
 // the HTTP API's error shape.
 func toolError(err error) *mcp.CallToolResult {
@@ -394,7 +483,8 @@ func (s *Server) mcpHTTPHandler() http.Handler { return s.mcpHandler }
 // shutdown. The namespace query parameter is passed to the tools as the
 // X-Engram-Namespace header.
 func (s *Server) buildMCPHandler() (http.Handler, error) {
-	srv, err := NewMCP(s.store, MCPOptions{Version: s.opts.Version, Logger: s.log, tokens: s.opts.Tokens})
+	srv, err := NewMCP(s.store, MCPOptions{Version: s.opts.Version, Logger: s.log, tokens: s.opts.Tokens,
+		onError: func(code string) { s.metrics.errors.WithLabelValues(code).Inc() }, pageBytes: s.opts.MaxPageBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +495,7 @@ func (s *Server) buildMCPHandler() (http.Handler, error) {
 		if ns := r.URL.Query()["namespace"]; len(ns) > 0 {
 			r.Header.Set(headerNamespace, ns[0])
 		}
+		r.Header.Set(headerRequestID, requestID(r.Context())) // for the tools' logs
 		h.ServeHTTP(w, r)
 	}), nil
 }

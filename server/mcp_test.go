@@ -1,12 +1,16 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -226,5 +230,92 @@ func TestMCPTokens(t *testing.T) {
 	d = toolError(t, s, "create_episode", map[string]any{"task_description": "into beta", "namespace": "beta"})
 	if d.Code != server.CodeForbidden {
 		t.Fatalf("alpha token writing beta: %+v", d)
+	}
+}
+
+// lockedBuffer is a log sink shared with the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMCPHostileArguments: filter values no record can have are errors
+// naming the argument, not empty lists; an empty namespace is an error, not
+// "default"; an explicit limit of 0 is refused; a step's fields are named as
+// sent. Every failure is logged with a request id and counted in
+// engram_errors_total; every tool declares an output schema.
+func TestMCPHostileArguments(t *testing.T) {
+	var logs lockedBuffer
+	url := startServer(t, openSQL(t), server.Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	s := mcpSession(t, url+"/mcp?namespace=agent-a", "")
+	tools, err := s.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.OutputSchema == nil {
+			t.Errorf("tool %s declares no outputSchema", tool.Name)
+		}
+	}
+	var ep engram.Episode
+	callTool(t, s, "create_episode", map[string]any{"task_description": "x"}, &ep)
+	cases := []struct {
+		tool  string
+		args  map[string]any
+		field string
+	}{
+		{"list_patterns", map[string]any{"kind": "telepathy"}, "kind"},
+		{"list_patterns", map[string]any{"tag": "Not a tag!"}, "tag"},
+		{"list_episodes", map[string]any{"task_type": "juggling"}, "task_type"},
+		{"list_episodes", map[string]any{"tags": []string{"ok-tag", "no spaces allowed"}}, "tags[1]"},
+		{"list_episodes", map[string]any{"limit": 0}, "limit"},
+		{"search_memory", map[string]any{"query": "x", "kinds": []string{"episode", "telepathy"}}, "kinds[1]"},
+		{"search_memory", map[string]any{"query": "x", "limit": 0}, "limit"},
+		{"memory_status", map[string]any{"namespace": ""}, "namespace"},
+		{"create_episode", map[string]any{"task_description": "x", "namespace": ""}, "namespace"},
+		{"add_episode_step", map[string]any{"episode_id": ep.ID, "tool": "t"}, "action"},
+		{"create_episode", map[string]any{"task_description": "x", "TASK_DESCRIPTION": "y"}, "TASK_DESCRIPTION"},
+		{"create_episode", map[string]any{"task_description": "x", "steps": []any{map[string]any{"tool": 1}}}, "steps[0].tool"},
+	}
+	for _, c := range cases {
+		d := toolError(t, s, c.tool, c.args)
+		if d.Code != engram.EINVALID || d.Field != c.field {
+			t.Errorf("%s %v: %+v, want invalid %q", c.tool, c.args, d, c.field)
+		}
+	}
+	var counts server.MemoryStatus
+	callTool(t, s, "memory_status", map[string]any{"namespace": "default"}, &counts)
+	if counts.Counts.Episodes != 0 {
+		t.Errorf("an empty namespace wrote to default: %+v", counts.Counts)
+	}
+	r := do(t, "GET", url+"/metrics", nil)
+	if want := fmt.Sprintf(`engram_errors_total{code="invalid"} %d`, len(cases)); !strings.Contains(string(r.body), want) {
+		t.Errorf("metrics lack %q", want)
+	}
+	failed := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "tool call failed" {
+			continue
+		}
+		failed++
+		if id, _ := rec["request_id"].(string); id == "" || rec["tool"] == "" || rec["code"] != "invalid" {
+			t.Errorf("tool error logged without request id, tool or code: %s", line)
+		}
+	}
+	if failed != len(cases) {
+		t.Errorf("%d tool errors logged, want %d", failed, len(cases))
 	}
 }

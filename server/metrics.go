@@ -34,7 +34,7 @@ func newMetrics(s *Server, rts []*route) *metrics {
 		}, []string{"route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "engram_http_request_duration_seconds", Help: "HTTP request latency by route, from routing to the last byte written.",
-			Buckets: prometheus.ExponentialBucketsRange(0.0001, 10, 16),
+			Buckets: latencyBuckets,
 		}, []string{"route"}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "engram_http_requests_in_flight", Help: "HTTP requests being served.",
@@ -88,23 +88,71 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{ErrorLog: nil, Timeout: 10 * time.Second})
 }
 
+// latencyBuckets are the request latency histogram's upper bounds, in
+// seconds: 1-2.5-5 steps from 100µs to 10s, written out so that the
+// exposition shows round numbers (a computed exponential series prints as
+// 0.00021544346900318845).
+var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
 // statusCollector reports the store's status at scrape time: feed position,
-// cache watermark and lag, staleness, tier states and numeric tier stats.
+// cache watermark and lag, staleness, each tier's state, and the statistics
+// tiers report, one metric per meaning (a byte count, a ratio and a counter
+// are different metrics, never one gauge told apart by a label).
 type statusCollector struct{ s *Server }
+
+// Tier states as the value of engram_tier_state: a tier keeps one series
+// whatever its state, so a dashboard can graph and alert on it.
+var tierStates = map[string]float64{"ok": 0, "degraded": 1, "unavailable": 2, "disabled": 3}
+
+// Circuit breaker states as the value of engram_breaker_state.
+var breakerStates = map[string]float64{"closed": 0, "half-open": 1, "open": 2}
+
+// tierStat describes the metric of one statistic a tier reports.
+type tierStat struct {
+	desc *prometheus.Desc
+	kind prometheus.ValueType
+}
+
+func tierMetric(name, help string, kind prometheus.ValueType) tierStat {
+	return tierStat{prometheus.NewDesc(name, help, []string{"tier"}, nil), kind}
+}
+
+// tierStats maps the statistics tiers report (engram.CacheStats and the
+// durable tier's) to their metrics. A statistic not listed is not exported.
+var tierStats = map[string]tierStat{
+	"hits":                 tierMetric("engram_tier_hits_total", "Reads the tier answered.", prometheus.CounterValue),
+	"misses":               tierMetric("engram_tier_misses_total", "Reads the tier could not answer (absent, expired or corrupt).", prometheus.CounterValue),
+	"reads":                tierMetric("engram_tier_reads_total", "Reads of the tier (hits + misses).", prometheus.CounterValue),
+	"writes":               tierMetric("engram_tier_writes_total", "Records put into the tier.", prometheus.CounterValue),
+	"deletes":              tierMetric("engram_tier_deletes_total", "Deletes applied to the tier.", prometheus.CounterValue),
+	"evictions":            tierMetric("engram_tier_evictions_total", "Records evicted for room.", prometheus.CounterValue),
+	"expirations":          tierMetric("engram_tier_expirations_total", "Expired records removed.", prometheus.CounterValue),
+	"corrupt":              tierMetric("engram_tier_corrupt_records_total", "Records that failed verification when read.", prometheus.CounterValue),
+	"entries":              tierMetric("engram_tier_entries", "Records the tier holds.", prometheus.GaugeValue),
+	"bytes":                tierMetric("engram_tier_bytes", "Size of the records the tier holds, in bytes.", prometheus.GaugeValue),
+	"file_size":            tierMetric("engram_tier_file_size_bytes", "Size of the tier's file, in bytes.", prometheus.GaugeValue),
+	"hit_rate":             tierMetric("engram_tier_hit_ratio", "Hits / reads since start (0-1).", prometheus.GaugeValue),
+	"cache_write_failures": tierMetric("engram_cache_write_failures_total", "Acknowledged durable writes whose cache update failed (the entry was invalidated).", prometheus.CounterValue),
+	"fills":                tierMetric("engram_cache_fills_total", "Cache fills after a durable read.", prometheus.CounterValue),
+	"fills_dropped":        tierMetric("engram_cache_fills_dropped_total", "Cache fills dropped (a write raced them, or the queue was full).", prometheus.CounterValue),
+}
 
 var (
 	descLastSeq   = prometheus.NewDesc("engram_last_seq", "The durable change feed's position.", nil, nil)
 	descWatermark = prometheus.NewDesc("engram_sync_watermark", "The change-feed position the cache has applied.", nil, nil)
 	descLag       = prometheus.NewDesc("engram_sync_lag", "Changes the cache has not applied yet (last_seq - watermark).", nil, nil)
 	descStale     = prometheus.NewDesc("engram_stale", "1 while reads may be answered from a cache that lags the durable tier.", nil, nil)
-	descTierUp    = prometheus.NewDesc("engram_tier_up", "1 when the tier's state is ok; the state is a label.", []string{"tier", "state"}, nil)
-	descTierStat  = prometheus.NewDesc("engram_tier_stat", "A numeric statistic a tier reports.", []string{"tier", "stat"}, nil)
-	descTierInfo  = prometheus.NewDesc("engram_tier_info", "A textual statistic a tier reports (such as a circuit breaker's state), as a label.", []string{"tier", "stat", "value"}, nil)
+	descTierUp    = prometheus.NewDesc("engram_tier_up", "1 when the tier's state is ok, else 0.", []string{"tier"}, nil)
+	descTierState = prometheus.NewDesc("engram_tier_state", "The tier's state: 0 ok, 1 degraded, 2 unavailable, 3 disabled.", []string{"tier"}, nil)
+	descBreaker   = prometheus.NewDesc("engram_breaker_state", "The durable tier's circuit breaker: 0 closed, 1 half-open, 2 open.", []string{"tier"}, nil)
 )
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLastSeq, descWatermark, descLag, descStale, descTierUp, descTierStat, descTierInfo} {
+	for _, d := range []*prometheus.Desc{descLastSeq, descWatermark, descLag, descStale, descTierUp, descTierState, descBreaker} {
 		ch <- d
+	}
+	for _, st := range tierStats {
+		ch <- st.desc
 	}
 }
 
@@ -119,13 +167,29 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWatermark, prometheus.GaugeValue, float64(st.Watermark))
 	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(st.Lag))
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, b2f(st.Stale))
+	seen := map[engram.Tier]bool{}
 	for _, t := range st.Tiers {
-		ch <- prometheus.MustNewConstMetric(descTierUp, prometheus.GaugeValue, b2f(t.State == "ok"), string(t.Tier), t.State)
+		if seen[t.Tier] {
+			continue // one series per tier
+		}
+		seen[t.Tier] = true
+		tier := string(t.Tier)
+		ch <- prometheus.MustNewConstMetric(descTierUp, prometheus.GaugeValue, b2f(t.State == "ok"), tier)
+		if v, ok := tierStates[t.State]; ok {
+			ch <- prometheus.MustNewConstMetric(descTierState, prometheus.GaugeValue, v, tier)
+		}
 		for k, v := range t.Stats {
-			if f, ok := number(v); ok {
-				ch <- prometheus.MustNewConstMetric(descTierStat, prometheus.GaugeValue, f, string(t.Tier), k)
-			} else if str, ok := v.(string); ok {
-				ch <- prometheus.MustNewConstMetric(descTierInfo, prometheus.GaugeValue, 1, string(t.Tier), k, str)
+			if k == "breaker" {
+				if str, ok := v.(string); ok {
+					if f, ok := breakerStates[str]; ok {
+						ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, f, tier)
+					}
+				}
+				continue
+			}
+			ts, known := tierStats[k]
+			if f, ok := number(v); ok && known {
+				ch <- prometheus.MustNewConstMetric(ts.desc, ts.kind, f, tier)
 			}
 		}
 	}

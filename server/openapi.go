@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/engramhq/engram"
 )
 
 // buildOpenAPI renders the OpenAPI 3.1 document of the route table. Schemas
@@ -17,10 +19,25 @@ import (
 // document cannot drift from them.
 func (s *Server) buildOpenAPI() ([]byte, error) {
 	schemas := map[string]*jsonschema.Schema{}
+	// ref is a response's schema: every member the server always sends is
+	// required.
 	ref := func(t reflect.Type) (map[string]any, error) {
 		name := schemaName(t)
 		if _, ok := schemas[name]; !ok {
-			sc, err := schemaFor(t)
+			sc, err := responseSchemaFor(t)
+			if err != nil {
+				return nil, fmt.Errorf("server: schema of %s: %w", t, err)
+			}
+			schemas[name] = sc
+		}
+		return map[string]any{"$ref": "#/components/schemas/" + name}, nil
+	}
+	// inRef is a request body's schema: only what the server requires is
+	// required (it fills the rest), under the type's name + "Input".
+	inRef := func(t reflect.Type) (map[string]any, error) {
+		name := schemaName(t) + "Input"
+		if _, ok := schemas[name]; !ok {
+			sc, err := inputSchemaFor(t)
 			if err != nil {
 				return nil, fmt.Errorf("server: schema of %s: %w", t, err)
 			}
@@ -43,14 +60,26 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		op := map[string]any{"operationId": rt.Name, "summary": rt.Summary}
 		var params []any
 		for _, name := range rt.pathParams() {
-			params = append(params, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+			p := map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}}
+			switch name {
+			case "id", "from", "to", "item_id":
+				p["schema"] = map[string]any{"type": "string", "format": "uuid"}
+			case "model":
+				p["description"] = "the embedding model; a model whose name contains / is sent with each / percent-encoded as %2F " +
+					"(text-embedding/v3 is text-embedding%2Fv3), or as is: the model is the rest of the path"
+			}
+			params = append(params, p)
 		}
 		if rt.Scope == scopeNamespace {
 			params = append(params, map[string]any{"$ref": "#/components/parameters/namespace"}, map[string]any{"$ref": "#/components/parameters/namespaceHeader"})
 		}
 		for _, p := range rt.Query {
 			sc := map[string]any{"type": p.Type}
-			if p.Format != "" {
+			switch p.Format {
+			case "":
+			case formatTimeOrDate:
+				sc = map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}
+			default:
 				sc["format"] = p.Format
 			}
 			if p.Repeat {
@@ -62,7 +91,7 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			op["parameters"] = params
 		}
 		if rt.Body != nil {
-			r, err := ref(rt.Body)
+			r, err := inRef(rt.Body)
 			if err != nil {
 				return nil, err
 			}
@@ -95,22 +124,37 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 		if rt.Scope == scopePublic {
 			op["security"] = []any{}
 		}
+		if isWrite(rt.Method) && rt.raw == nil {
+			params = append(params, map[string]any{"$ref": "#/components/parameters/idempotencyKey"})
+			op["parameters"] = params
+		}
 		if paths[docPath(rt.Path)] == nil {
 			paths[docPath(rt.Path)] = map[string]any{}
 		}
 		paths[docPath(rt.Path)][strings.ToLower(rt.Method)] = op
 	}
+	// Security tells the truth about this server: without tokens no request
+	// needs one (and the server answers only on loopback); with tokens every
+	// request but /healthz does.
+	security := []any{map[string]any{"bearer": []any{}}}
+	authMode := "This server has tokens: every endpoint but /healthz needs Authorization: Bearer TOKEN."
+	if s.opts.Tokens.Len() == 0 {
+		security = []any{map[string]any{}}
+		authMode = "This server runs without tokens: no request needs one, and it answers only on loopback, " +
+			"to requests whose Host is localhost, 127.0.0.1 or [::1]. (A server with tokens requires a bearer token on every endpoint but /healthz.)"
+	}
 	doc := map[string]any{
 		"openapi": "3.1.0",
+		"servers": []any{map[string]any{"url": "/", "description": "the server that served this document"}},
 		"info": map[string]any{
 			"title":   "engram",
 			"version": s.opts.Version,
 			"description": "Tiered, durable storage for AI-agent memory. Every error has the shape " +
 				`{"error": {"code", "message", "field"}}. The namespace of a request is the namespace query parameter, ` +
 				"else the X-Engram-Namespace header, else \"default\". Reads that may come from a stale cache say so in the " +
-				"X-Engram-Stale header and, for lists and search, in a \"stale\" member of the body.",
+				"X-Engram-Stale header and, for lists and search, in a \"stale\" member of the body. " + authMode,
 		},
-		"security": []any{map[string]any{"bearer": []any{}}},
+		"security": security,
 		"components": map[string]any{
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer",
 				"description": "required on every endpoint except /healthz when the server has tokens"}},
@@ -119,6 +163,9 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 					"schema": map[string]any{"type": "string"}},
 				"namespaceHeader": map[string]any{"name": headerNamespace, "in": "header", "description": "the namespace, when the query does not name one",
 					"schema": map[string]any{"type": "string"}},
+				"idempotencyKey": map[string]any{"name": headerIdempotencyKey, "in": "header",
+					"description": "makes a retry of this write apply once: a key the store committed already in the namespace answers the first outcome (409 if it was used for a different request); 1-255 printable ASCII characters",
+					"schema":      map[string]any{"type": "string", "minLength": 1, "maxLength": engram.MaxIdempotencyKeyLen}},
 			},
 			"schemas": schemas,
 		},

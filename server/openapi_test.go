@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -87,8 +88,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		refs := 0
 		for _, p := range op.Parameters {
 			switch {
-			case p.Ref != "":
+			case strings.HasPrefix(p.Ref, "#/components/parameters/namespace"):
 				refs++
+			case p.Ref != "":
 			case p.In == "query":
 				query = append(query, p.Name)
 			case p.In == "path":
@@ -111,7 +113,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if (op.RequestBody != nil) != (rt.Body != nil) {
 			t.Errorf("%s: request body documented: %v", rt.Name, op.RequestBody != nil)
 		} else if rt.Body != nil {
-			if ref := op.RequestBody.Content["application/json"].Schema.Ref; ref != "#/components/schemas/"+schemaName(rt.Body) {
+			if ref := op.RequestBody.Content["application/json"].Schema.Ref; ref != "#/components/schemas/"+schemaName(rt.Body)+"Input" {
 				t.Errorf("%s: body schema %q", rt.Name, ref)
 			}
 		}
@@ -158,12 +160,14 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 			t.Errorf("%s: the answer does not match %s: %v\n%s", name, ref, err, body)
 		}
 	}
+	requests := map[string]bool{}
 	call := func(name, method, path string, body any) []byte {
 		t.Helper()
 		var r io.Reader
+		var sent []byte
 		if body != nil {
-			b, _ := json.Marshal(body)
-			r = strings.NewReader(string(b))
+			sent, _ = json.Marshal(body)
+			r = strings.NewReader(string(sent))
 		}
 		req, _ := http.NewRequest(method, url+path, r)
 		resp, err := http.DefaultClient.Do(req)
@@ -182,6 +186,11 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, data)
 		}
 		op := doc.Paths[docPath(rt.Path)][strings.ToLower(rt.Method)]
+		if sent != nil {
+			// The request the server accepted is one the document allows.
+			validate(name+" request", op.RequestBody.Content["application/json"].Schema.Ref, sent)
+			requests[name] = true
+		}
 		if ref := op.Responses[strconv.Itoa(rt.Status)].Content["application/json"].Schema.Ref; ref != "" {
 			validate(name, ref, data)
 			covered[name] = true
@@ -241,6 +250,73 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 		if rt.Resp != nil && !rt.NoDoc && !covered[rt.Name] {
 			t.Errorf("route %s answers JSON but no request here checked it", rt.Name)
 		}
+		if rt.Body != nil && !requests[rt.Name] {
+			t.Errorf("route %s takes a body but no request here checked it against the document", rt.Name)
+		}
+	}
+}
+
+// TestOpenAPITellsTheTruth: the document lists what a request must carry,
+// describes since/until as the server parses them (a time or a date), says
+// whether this server needs a token, has a servers entry, and says how to
+// address an embedding model whose name has a /.
+func TestOpenAPITellsTheTruth(t *testing.T) {
+	raw := func(url, token string) map[string]any {
+		_, _, body := send(t, "GET", url+"/v1/openapi.json", token)
+		var doc map[string]any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	open, _ := serve(t, nil, Options{})
+	doc := raw(open, "")
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for name, want := range map[string][]string{
+		"EpisodeInput": {"task_description"}, "StepInput": {"tool", "action"}, "CompletionInput": {"outcome"},
+		"PatternInput": {"kind"}, "HeuristicInput": {"condition", "action"}, "EmbeddingInput": {"item_id", "item_type", "vector"},
+		"RelationshipInput": {"from", "to", "type"}, "EpisodeBatchInput": {"episodes"},
+	} {
+		sc, _ := schemas[name].(map[string]any)
+		got, _ := json.Marshal(sc["required"])
+		wantJSON, _ := json.Marshal(want)
+		if string(got) != string(wantJSON) {
+			t.Errorf("%s: required %s, want %s", name, got, wantJSON)
+		}
+	}
+	if req, _ := schemas["Episode"].(map[string]any)["required"].([]any); !slices.Contains(req, any("episode_id")) {
+		t.Errorf("the Episode answer does not require episode_id: %v", req)
+	}
+	if sec, _ := json.Marshal(doc["security"]); string(sec) != `[{}]` {
+		t.Errorf("a server without tokens documents security %s", sec)
+	}
+	if servers, _ := doc["servers"].([]any); len(servers) == 0 {
+		t.Error("no servers entry")
+	}
+	paths := doc["paths"].(map[string]any)
+	params := paths["/v1/episodes"].(map[string]any)["get"].(map[string]any)["parameters"].([]any)
+	for _, p := range params {
+		p := p.(map[string]any)
+		if p["name"] == "since" || p["name"] == "until" {
+			b, _ := json.Marshal(p["schema"])
+			if !strings.Contains(string(b), `"date"`) || !strings.Contains(string(b), `"date-time"`) {
+				t.Errorf("%s documented as %s; the server takes a time or a date", p["name"], b)
+			}
+		}
+	}
+	emb := paths["/v1/embeddings/{item_type}/{item_id}/{model}"].(map[string]any)["get"].(map[string]any)["parameters"].([]any)
+	found := false
+	for _, p := range emb {
+		if p := p.(map[string]any); p["name"] == "model" && strings.Contains(fmt.Sprint(p["description"]), "%2F") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the model path parameter does not say how to send a model with /")
+	}
+	withTokens, _ := serve(t, nil, Options{Tokens: mustTokens(t, tokenAll+"=*")})
+	if sec, _ := json.Marshal(raw(withTokens, tokenAll)["security"]); string(sec) != `[{"bearer":[]}]` {
+		t.Errorf("a server with tokens documents security %s", sec)
 	}
 }
 

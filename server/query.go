@@ -25,6 +25,10 @@ type param struct {
 	Desc   string
 }
 
+// formatTimeOrDate marks a parameter parseTime reads: an RFC 3339 time or a
+// date (the OpenAPI document says so with anyOf).
+const formatTimeOrDate = "date-time|date"
+
 // checkQuery rejects parameters the route does not declare and repeats of
 // those it declares once.
 func checkQuery(q url.Values, params []param) error {
@@ -180,8 +184,8 @@ func clip(s string) string {
 }
 
 var episodeListParams = []param{
-	{Name: "since", Type: "string", Format: "date-time", Desc: "only episodes with start_time at or after this time (RFC 3339 or a date)"},
-	{Name: "until", Type: "string", Format: "date-time", Desc: "only episodes with start_time before this time (RFC 3339 or a date)"},
+	{Name: "since", Type: "string", Format: formatTimeOrDate, Desc: "only episodes with start_time at or after this time (RFC 3339 or a date)"},
+	{Name: "until", Type: "string", Format: formatTimeOrDate, Desc: "only episodes with start_time before this time (RFC 3339 or a date)"},
 	{Name: "domain", Type: "string", Desc: "only episodes whose context.domain is this"},
 	{Name: "task_type", Type: "string", Desc: "only episodes of this task type"},
 	{Name: "tag", Type: "string", Repeat: true, Desc: "only episodes with this tag (in tags or context.tags); repeat for several (at most 32), all must match"},
@@ -243,7 +247,7 @@ func parseEpisodeFilter(q url.Values) (engram.EpisodeFilter, error) {
 		return f, err
 	}
 	f.Cursor = q.Get("cursor")
-	return f, nil
+	return f, checkEpisodeFilter(f, indexed("tag"))
 }
 
 var patternListParams = []param{
@@ -256,8 +260,10 @@ var patternListParams = []param{
 func parsePatternFilter(q url.Values) (engram.PatternFilter, error) {
 	f := engram.PatternFilter{Domain: q.Get("domain"), Kind: engram.PatternKind(q.Get("kind")), Tag: q.Get("tag"), Cursor: q.Get("cursor")}
 	var err error
-	f.Limit, err = parseLimit(q)
-	return f, err
+	if f.Limit, err = parseLimit(q); err != nil {
+		return f, err
+	}
+	return f, checkPatternFilter(f, "tag")
 }
 
 var heuristicListParams = []param{
@@ -317,8 +323,10 @@ func parseSearch(q url.Values) (engram.SearchQuery, error) {
 		return sq, err
 	}
 	sq.Any = anyWord != nil && *anyWord
-	sq.Limit, err = parseLimit(q)
-	return sq, err
+	if sq.Limit, err = parseLimit(q); err != nil {
+		return sq, err
+	}
+	return sq, checkSearchKinds(sq.Kinds, indexed("kind"))
 }
 
 var relationshipListParams = []param{
@@ -328,6 +336,9 @@ var relationshipListParams = []param{
 
 func parseRelationshipFilter(id engram.EpisodeID, q url.Values) (engram.RelationshipFilter, error) {
 	f := engram.RelationshipFilter{Episode: id, Direction: engram.Direction(q.Get("direction")), Type: engram.RelationshipType(q.Get("type"))}
+	if err := checkEnum("type", f.Type, engram.RelationshipTypes); err != nil {
+		return f, err
+	}
 	switch f.Direction {
 	case "", engram.Outgoing, engram.Incoming, engram.Both:
 	default:

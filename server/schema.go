@@ -61,6 +61,47 @@ func schemaFor(t reflect.Type, required ...string) (*jsonschema.Schema, error) {
 	return s, nil
 }
 
+// responseSchemaFor is the schema of an answer of type t: members without
+// omitempty are always sent, so they are required.
+func responseSchemaFor(t reflect.Type) (*jsonschema.Schema, error) {
+	return jsonschema.ForType(t, &jsonschema.ForOptions{TypeSchemas: typeSchemas()})
+}
+
+// inputRequired lists, for each request body type, the members the server
+// requires; it fills the others (ids, times, defaults).
+var inputRequired = map[reflect.Type][]string{
+	reflect.TypeFor[engram.Episode]():      {"task_description"},
+	reflect.TypeFor[engram.Step]():         {"tool", "action"},
+	reflect.TypeFor[engram.Completion]():   {"outcome"},
+	reflect.TypeFor[engram.Pattern]():      {"kind"},
+	reflect.TypeFor[engram.Heuristic]():    {"condition", "action"},
+	reflect.TypeFor[engram.Embedding]():    {"item_id", "item_type", "vector"},
+	reflect.TypeFor[engram.Relationship](): {"from", "to", "type"},
+	reflect.TypeFor[EpisodeBatch]():        {"episodes"},
+	reflect.TypeFor[EmbeddingList]():       {"embeddings"},
+}
+
+// inputSchemaFor is the schema of a request body of type t: what the
+// server requires is required (in a batch, in each record too), the rest
+// may be omitted.
+func inputSchemaFor(t reflect.Type) (*jsonschema.Schema, error) {
+	s, err := schemaFor(t, inputRequired[t]...)
+	if err != nil {
+		return nil, err
+	}
+	switch t {
+	case reflect.TypeFor[EpisodeBatch]():
+		s.Properties["episodes"].Items.Required = inputRequired[reflect.TypeFor[engram.Episode]()]
+	case reflect.TypeFor[EmbeddingList]():
+		s.Properties["embeddings"].Items.Required = inputRequired[reflect.TypeFor[engram.Embedding]()]
+		delete(s.Properties, "next_cursor")
+		delete(s.Properties, "stale")
+	case reflect.TypeFor[engram.Completion]():
+		s.Properties["outcome"].Required = []string{"type"}
+	}
+	return s, nil
+}
+
 // relax drops the required lists throughout s: on input every field may be
 // omitted.
 func relax(s *jsonschema.Schema) {

@@ -311,9 +311,7 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(headerRequestID)
 		if !plainID(id) {
-			var b [8]byte
-			rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = newRequestID()
 		}
 		w.Header().Set(headerRequestID, id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
@@ -331,6 +329,12 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 }
 
 type requestIDKey struct{}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 func requestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)

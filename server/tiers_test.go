@@ -154,9 +154,11 @@ func TestStaleReads(t *testing.T) {
 		`engram_reads_total{stale="true",tier="cache"}`,
 		`engram_errors_total{code="not_found"} 1`,
 		`engram_sync_lag 0`,
-		`engram_tier_stat{stat="hits",tier="cache"} 7`,
-		`engram_tier_info{stat="breaker",tier="cache",value="closed"} 1`,
-		`engram_tier_up{state="ok",tier="durable"} 1`,
+		`engram_tier_hits_total{tier="cache"} 7`,
+		`engram_tier_entries{tier="cache"} 3`,
+		`engram_breaker_state{tier="cache"} 0`,
+		`engram_tier_up{tier="durable"} 1`,
+		`engram_tier_state{tier="durable"} 0`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

@@ -32,11 +32,3 @@ func writableHint(path string) string {
 	}
 	return ""
 }
-
-func errText(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
-}

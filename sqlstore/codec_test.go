@@ -47,3 +47,24 @@ func TestDocsDecodeAlike(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDocDigest and BenchmarkDocDecode compare what verifying a stored
+// episode's digest costs with decoding it (docs/durable.md).
+func BenchmarkDocDigest(b *testing.B) {
+	doc, _ := json.Marshal(storetest.SampleEpisode(1))
+	b.SetBytes(int64(len(doc)))
+	for i := 0; i < b.N; i++ {
+		docDigest(doc)
+	}
+}
+
+func BenchmarkDocDecode(b *testing.B) {
+	doc, _ := json.Marshal(storetest.SampleEpisode(1))
+	b.SetBytes(int64(len(doc)))
+	for i := 0; i < b.N; i++ {
+		var ep engram.Episode
+		if err := decodeDoc("episode", doc, &ep); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

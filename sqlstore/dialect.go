@@ -31,10 +31,12 @@ type dialect struct {
 	// classify turns a driver error into an *engram.Error where the driver
 	// says what happened (constraint, busy, read-only, I/O, corrupt).
 	classify func(err error, path string) error
-	// ftsSearch returns (kind, ref_id, step_number, score, snippet) rows,
-	// best first, for a MATCH expression, a namespace, the kind filter's
-	// arguments and a limit.
-	ftsSearch func(kindFilter string) string
+	// ftsSearch returns (kind, ref_id, step_number, score, snippet) rows of
+	// one namespace's search table, best first, for a MATCH expression, the
+	// kind filter's arguments and a limit.
+	ftsSearch func(table, kindFilter string) string
+	// ftsCreate creates a namespace's search table if it does not exist.
+	ftsCreate func(table string) string
 	ftsQuery  func(words []string, any bool) string
 	// integrity lists the statements `db check` runs; each returns rows of
 	// problems, one text column, or the single row "ok".
@@ -49,15 +51,20 @@ var sqliteDialect = &dialect{
 	driver:     "sqlite",
 	migrations: mustSub(sqliteMigrations, "migrations/sqlite"),
 	migrationSteps: map[string]func(t *tx) error{
-		"0002_record_digests": fillDigests,
+		"0002_record_digests":       fillDigests,
+		"0004_search_per_namespace": splitSearch,
 	},
 	dsn:      sqliteDSN,
 	rebind:   func(q string) string { return q },
 	classify: sqliteClassify,
-	ftsSearch: func(kindFilter string) string {
-		return `SELECT kind, ref_id, step_number, -bm25(search_fts) AS score, snippet(search_fts, 0, '[', ']', '...', 16)
-		   FROM search_fts WHERE search_fts MATCH ? AND namespace = ?` + kindFilter + `
-		  ORDER BY bm25(search_fts), rowid LIMIT ?`
+	ftsSearch: func(table, kindFilter string) string {
+		return `SELECT kind, ref_id, step_number, -bm25(` + table + `) AS score, snippet(` + table + `, 0, '[', ']', '...', 16)
+		   FROM ` + table + ` WHERE ` + table + ` MATCH ?` + kindFilter + `
+		  ORDER BY bm25(` + table + `), rowid LIMIT ?`
+	},
+	ftsCreate: func(table string) string {
+		return `CREATE VIRTUAL TABLE IF NOT EXISTS ` + table + ` USING fts5 (body, kind UNINDEXED, ref_id UNINDEXED, step_number UNINDEXED,
+			tokenize = 'porter unicode61 remove_diacritics 2')`
 	},
 	ftsQuery: func(words []string, any bool) string {
 		quoted := make([]string, len(words))

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/engramhq/engram"
 )
@@ -20,12 +21,12 @@ import (
 // embeddingDigest). Reads verify the digest before decoding: a mismatch is
 // ECORRUPT naming the record and the file, never a wrong read.
 //
-// SHA-256 rather than a CRC or xxhash: it runs at well over 1 GB/s here
-// (the CPU has SHA extensions), an order of magnitude faster than decoding
-// the JSON it guards, so the stronger hash costs nothing measurable; and a
-// collision-resistant digest of the canonical encoded document can serve as
-// the record's content identity once records move to one row per document,
-// which a 32- or 64-bit checksum could not.
+// SHA-256 rather than a CRC or xxhash: hashing a stored episode costs a
+// tenth or less of decoding its JSON (BenchmarkDocDigest against
+// BenchmarkDocDecode), so the stronger hash is cheap where it is used; and
+// a collision-resistant digest of the canonical encoded document can serve
+// as the record's content identity once records move to one row per
+// document, which a 32- or 64-bit checksum could not.
 
 // digestSize is the length of a stored digest.
 const digestSize = sha256.Size
@@ -274,4 +275,13 @@ func fmtID(b []byte) string {
 		return fmt.Sprintf("(id %x)", b)
 	}
 	return u.String()
+}
+
+// errText is the reason inside a path error ("read-only file system").
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }

@@ -371,7 +371,7 @@ func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, 
 	if err := t.queryRow(`SELECT fts_rowid FROM episodes WHERE namespace = ? AND episode_id = ?`, string(ns), id).Scan(&oldFTS); err != nil {
 		return err
 	}
-	if err := t.unindexText(oldFTS); err != nil {
+	if err := t.unindexText(ns, oldFTS); err != nil {
 		return err
 	}
 	ftsID, err := t.indexText(ns, engram.SearchEpisode, id, 0, episodeText(ep))
@@ -417,7 +417,11 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 		if err != nil {
 			return err
 		}
-		if _, err := t.exec(`DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM steps WHERE namespace = ? AND episode_id = ?
+		table, err := t.ensureFTS(ns)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`DELETE FROM `+table+` WHERE rowid IN (SELECT fts_rowid FROM steps WHERE namespace = ? AND episode_id = ?
 			UNION ALL SELECT fts_rowid FROM episodes WHERE namespace = ? AND episode_id = ?)`, string(ns), key, string(ns), key); err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/engramhq/engram"
@@ -132,13 +133,26 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	for _, table := range []string{"episodes", "steps", "episode_tags", "episode_metadata", "spatiotemporal_index",
-		"patterns", "pattern_tags", "heuristics", "embeddings", "relationships", "search_fts", "changes"} {
+		"patterns", "pattern_tags", "heuristics", "embeddings", "relationships", "changes"} {
 		var n int64
 		// table names come from the list above, never from input
 		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
 			return nil, s.wrap("count "+table, err)
 		}
 		info.Tables[table] = n
+	}
+	// search_fts: the rows of every namespace's search table.
+	tables, err := searchTables(ctx, s.r)
+	if err != nil {
+		return nil, s.wrap("count search rows", err)
+	}
+	info.Tables["search_fts"] = 0
+	for _, table := range tables {
+		var n int64
+		if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n); err != nil {
+			return nil, s.wrap("count "+table, err)
+		}
+		info.Tables["search_fts"] += n
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT namespace, COUNT(*) FROM episodes GROUP BY namespace ORDER BY namespace`)
 	if err != nil {
@@ -197,21 +211,18 @@ func (s *Store) Check(ctx context.Context) ([]string, error) {
 			return nil, s.wrap("check", err)
 		}
 	}
-	for _, c := range []struct{ what, q string }{
-		{"episodes whose step counters disagree with their steps", `SELECT COUNT(*) FROM episodes e WHERE e.step_count != (SELECT COUNT(*) FROM steps s WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id)`},
-		{"episodes whose search row is missing", `SELECT COUNT(*) FROM episodes e WHERE NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = e.fts_rowid)`},
-		{"steps whose search row is missing", `SELECT COUNT(*) FROM steps s WHERE NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = s.fts_rowid)`},
-		{"patterns whose search row is missing", `SELECT COUNT(*) FROM patterns p WHERE NOT EXISTS (SELECT 1 FROM search_fts f WHERE f.rowid = p.fts_rowid)`},
-		{"search rows without their record", `SELECT (SELECT COUNT(*) FROM search_fts) - (SELECT COUNT(*) FROM episodes) - (SELECT COUNT(*) FROM steps) - (SELECT COUNT(*) FROM patterns)`},
-	} {
-		var n int64
-		if err := s.r.QueryRowContext(ctx, c.q).Scan(&n); err != nil {
-			return nil, s.wrap("check", err)
-		}
-		if n > 0 {
-			problems = append(problems, fmtCount(n, c.what))
-		}
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM episodes e WHERE e.step_count != (SELECT COUNT(*) FROM steps s WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id)`).Scan(&n); err != nil {
+		return nil, s.wrap("check", err)
 	}
+	if n > 0 {
+		problems = append(problems, fmtCount(n, "episodes whose step counters disagree with their steps"))
+	}
+	searchProblems, err := s.checkSearch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	problems = append(problems, searchProblems...)
 	damaged, err := s.checkRecords(ctx)
 	if err != nil {
 		return nil, err
@@ -314,4 +325,58 @@ func (t *tx) prune() error {
 		}
 	}
 	return nil
+}
+
+// checkSearch checks every namespace's search table against its records:
+// each episode, step and pattern has its row, and no row lacks its record.
+func (s *Store) checkSearch(ctx context.Context) ([]string, error) {
+	tables, err := searchTables(ctx, s.r)
+	if err != nil {
+		return nil, s.wrap("check", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT namespace FROM episodes UNION SELECT namespace FROM patterns ORDER BY 1`)
+	if err != nil {
+		return nil, s.wrap("check", err)
+	}
+	var nss []engram.Namespace
+	for rows.Next() {
+		var ns engram.Namespace
+		if err := rows.Scan(&ns); err != nil {
+			rows.Close()
+			return nil, s.wrap("check", err)
+		}
+		nss = append(nss, ns)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, s.wrap("check", err)
+	}
+	for ns := range tables {
+		if !slices.Contains(nss, ns) {
+			nss = append(nss, ns)
+		}
+	}
+	var problems []string
+	for _, ns := range nss {
+		table, ok := tables[ns]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("namespace %s has searchable records but no search table", ns))
+			continue
+		}
+		for _, c := range []struct{ what, q string }{
+			{"episodes whose search row is missing", `SELECT COUNT(*) FROM episodes e WHERE e.namespace = ? AND NOT EXISTS (SELECT 1 FROM ` + table + ` f WHERE f.rowid = e.fts_rowid)`},
+			{"steps whose search row is missing", `SELECT COUNT(*) FROM steps s WHERE s.namespace = ? AND NOT EXISTS (SELECT 1 FROM ` + table + ` f WHERE f.rowid = s.fts_rowid)`},
+			{"patterns whose search row is missing", `SELECT COUNT(*) FROM patterns p WHERE p.namespace = ? AND NOT EXISTS (SELECT 1 FROM ` + table + ` f WHERE f.rowid = p.fts_rowid)`},
+			{"search rows without their record", `SELECT (SELECT COUNT(*) FROM ` + table + `) - (SELECT COUNT(*) FROM episodes WHERE namespace = ?1) - (SELECT COUNT(*) FROM steps WHERE namespace = ?1) - (SELECT COUNT(*) FROM patterns WHERE namespace = ?1)`},
+		} {
+			var n int64
+			if err := s.r.QueryRowContext(ctx, c.q, string(ns)).Scan(&n); err != nil {
+				return nil, s.wrap("check", err)
+			}
+			if n > 0 {
+				problems = append(problems, fmt.Sprintf("namespace %s: %s", ns, fmtCount(n, c.what)))
+			}
+		}
+	}
+	return problems, nil
 }

@@ -37,10 +37,10 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		return page, err
 	}
 	if len(f.Tags) > engram.MaxFilterTags {
-		return page, engram.Invalid("tag", "has %d tag filters; the limit is %d", len(f.Tags), engram.MaxFilterTags)
+		return page, engram.TooMany("tag", len(f.Tags), "tag filters", engram.MaxFilterTags)
 	}
 	if len(f.Metadata) > engram.MaxFilterMetadata {
-		return page, engram.Invalid("metadata", "has %d metadata filters; the limit is %d", len(f.Metadata), engram.MaxFilterMetadata)
+		return page, engram.TooMany("metadata", len(f.Metadata), "metadata filters", engram.MaxFilterMetadata)
 	}
 	q := query{}
 	q.add(`e.namespace = ?`, string(ns))

@@ -79,3 +79,68 @@ func TestFillDigests(t *testing.T) {
 		t.Fatalf("check after the fill: %v %v", problems, err)
 	}
 }
+
+// TestSplitSearch: the shared search table of schema 3 (every namespace's
+// rows, a namespace column) is split into the namespaces' own tables,
+// rowids kept, and dropped; search and the consistency checks then agree.
+func TestSplitSearch(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Options{Path: filepath.Join(t.TempDir(), "engram.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, ns := range []engram.Namespace{"default", "team-b.x"} {
+		if err := s.CreateEpisode(ctx, ns, storetest.SampleEpisode(1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutPattern(ctx, ns, storetest.SamplePatterns()[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := s.Search(ctx, "team-b.x", engram.SearchQuery{Text: "retry flaky", Any: true})
+	if err != nil || len(want) == 0 {
+		t.Fatalf("search before: %d hits, %v", len(want), err)
+	}
+	// Back to schema 3's layout.
+	if _, err := s.w.ExecContext(ctx, `CREATE VIRTUAL TABLE search_fts USING fts5 (body, namespace UNINDEXED, kind UNINDEXED,
+		ref_id UNINDEXED, step_number UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2')`); err != nil {
+		t.Fatal(err)
+	}
+	tables, err := searchTables(ctx, s.w)
+	if err != nil || len(tables) != 2 {
+		t.Fatalf("search tables: %v %v", tables, err)
+	}
+	offset := 0 // schema 3's rowids were unique across namespaces
+	for ns, table := range tables {
+		offset += 1000
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO search_fts (rowid, body, namespace, kind, ref_id, step_number)
+			SELECT rowid + ?, body, ?, kind, ref_id, step_number FROM `+table, offset, string(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, records := range []string{"episodes", "steps", "patterns"} {
+			if _, err := s.w.ExecContext(ctx, `UPDATE `+records+` SET fts_rowid = fts_rowid + ? WHERE namespace = ?`, offset, string(ns)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.w.ExecContext(ctx, `DROP TABLE `+table); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.fts = map[string]bool{}
+	if err := s.write(ctx, "split search", func(t *tx) error { t.migrating = true; return splitSearch(t) }); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE name = 'search_fts'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("search_fts still there (%d, %v)", n, err)
+	}
+	got, err := s.Search(ctx, "team-b.x", engram.SearchQuery{Text: "retry flaky", Any: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.Equal(t, "search after the split", got, want)
+	if problems, err := s.Check(ctx); err != nil || len(problems) > 0 {
+		t.Fatalf("check after the split: %v %v", problems, err)
+	}
+}

@@ -48,7 +48,7 @@ func (s *Store) PutPattern(ctx context.Context, ns engram.Namespace, p *engram.P
 			if _, err := t.exec(`DELETE FROM patterns WHERE namespace = ? AND pattern_id = ?`, string(ns), id); err != nil {
 				return err
 			}
-			if err := t.unindexText(oldFTS); err != nil {
+			if err := t.unindexText(ns, oldFTS); err != nil {
 				return err
 			}
 		}
@@ -124,7 +124,11 @@ func (s *Store) DeletePattern(ctx context.Context, ns engram.Namespace, id engra
 	rk := id.String()
 	return s.writeKeyed(ctx, k, ns, "delete pattern "+rk, engram.KindPattern, &rk, []any{}, func(t *tx) error {
 		key := idBytes(id.UUID)
-		if _, err := t.exec(`DELETE FROM search_fts WHERE rowid IN (SELECT fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?)`, string(ns), key); err != nil {
+		table, err := t.ensureFTS(ns)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(`DELETE FROM `+table+` WHERE rowid IN (SELECT fts_rowid FROM patterns WHERE namespace = ? AND pattern_id = ?)`, string(ns), key); err != nil {
 			return err
 		}
 		if err := t.deleteRow("pattern", `DELETE FROM patterns WHERE namespace = ? AND pattern_id = ?`, ns, key, id.UUID); err != nil {

@@ -25,7 +25,6 @@ var tableColumns = []struct {
 	{"episode_metadata", []string{"namespace", "episode_id", "key", "value"}},
 	{"spatiotemporal_index", []string{"namespace", "episode_id", "t", "lat", "lon", "x", "y", "z"}},
 	{"pattern_tags", []string{"namespace", "pattern_id", "tag"}},
-	{"search_fts", []string{"rowid", "body", "namespace", "kind", "ref_id", "step_number"}},
 	{"changes", []string{"namespace", "kind", "key", "op", "at"}},
 }
 
@@ -69,10 +68,33 @@ func (t *tx) insert(table string, values ...any) {
 	panic("sqlstore: insert into unknown table " + table)
 }
 
-// flush writes every buffered row, parents first.
+// ftsColumns are the columns of every namespace's search table.
+var ftsColumns = []string{"rowid", "body", "kind", "ref_id", "step_number"}
+
+// insertSearch buffers one row of a namespace's search table.
+func (t *tx) insertSearch(table string, values ...any) {
+	if t.search == nil {
+		t.search = map[string]*rowBuffer{}
+	}
+	b := t.search[table]
+	if b == nil {
+		b = &rowBuffer{table: table, cols: ftsColumns}
+		t.search[table] = b
+		t.searchOrder = append(t.searchOrder, table)
+	}
+	b.args = append(b.args, values...)
+}
+
+// flush writes every buffered row, parents first, then the search rows.
 func (t *tx) flush() error {
+	all := make([]*rowBuffer, 0, len(t.buffers)+len(t.searchOrder))
 	for i := range t.buffers {
-		b := &t.buffers[i]
+		all = append(all, &t.buffers[i])
+	}
+	for _, table := range t.searchOrder {
+		all = append(all, t.search[table])
+	}
+	for _, b := range all {
 		for b.rows() > 0 {
 			n := min(b.rows(), maxRowsPerInsert)
 			for n&(n-1) != 0 { // round down to a power of two
@@ -89,17 +111,20 @@ func (t *tx) flush() error {
 	return nil
 }
 
-// ftsRowid allocates the next search_fts rowid. The transaction holds the
-// write lock, so nobody else allocates meanwhile.
-func (t *tx) ftsRowid() (int64, error) {
-	if t.nextFTS == 0 {
+// ftsRowid allocates the next rowid of a namespace's search table. The
+// transaction holds the write lock, so nobody else allocates meanwhile.
+func (t *tx) ftsRowid(table string) (int64, error) {
+	if t.nextFTS == nil {
+		t.nextFTS = map[string]int64{}
+	}
+	if t.nextFTS[table] == 0 {
 		var max int64
-		if err := t.queryRow(`SELECT COALESCE(MAX(rowid), 0) FROM search_fts`).Scan(&max); err != nil {
+		if err := t.queryRow(`SELECT COALESCE(MAX(rowid), 0) FROM ` + table).Scan(&max); err != nil {
 			return 0, err
 		}
-		t.nextFTS = max + 1
+		t.nextFTS[table] = max + 1
 	}
-	id := t.nextFTS
-	t.nextFTS++
+	id := t.nextFTS[table]
+	t.nextFTS[table]++
 	return id, nil
 }

@@ -2,6 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -9,22 +13,122 @@ import (
 )
 
 // Full-text search. Each searchable thing (an episode's text, one step, one
-// pattern) is one search_fts row; the record keeps its rowid in fts_rowid.
+// pattern) is one row of its namespace's search table; the record keeps
+// the rowid in fts_rowid.
+//
+// Every namespace has a search table of its own (an FTS5 table created
+// with the namespace's first searchable record), so BM25's statistics (the
+// number of rows, their average length, how many rows hold a term) are the
+// namespace's own: one tenant's scores never move when another writes, and
+// a search reads only its namespace's index.
+
+// ftsPrefix starts every namespace's search table name; the rest is the
+// namespace in hex, which has no '_', so no table name is another's FTS5
+// shadow table (NAME_data, NAME_idx, ...).
+const ftsPrefix = "search_fts_"
+
+// ftsTable is the name of ns's search table.
+func ftsTable(ns engram.Namespace) string { return ftsPrefix + hex.EncodeToString([]byte(ns)) }
+
+// ftsNamespace is the namespace of a search table, ok == false for any
+// other name.
+func ftsNamespace(table string) (engram.Namespace, bool) {
+	rest, found := strings.CutPrefix(table, ftsPrefix)
+	b, err := hex.DecodeString(rest)
+	if !found || err != nil || len(b) == 0 {
+		return "", false
+	}
+	return engram.Namespace(b), true
+}
+
+// ensureFTS returns ns's search table, creating it in the transaction if
+// the store does not know it exists.
+func (t *tx) ensureFTS(ns engram.Namespace) (string, error) {
+	table := ftsTable(ns)
+	t.s.mu.Lock()
+	known := t.s.mu.fts[table]
+	t.s.mu.Unlock()
+	if known || slices.Contains(t.madeFTS, table) {
+		return table, nil
+	}
+	if _, err := t.tx.ExecContext(t.ctx, t.s.d.ftsCreate(table)); err != nil {
+		return "", fmt.Errorf("create the search table of namespace %s: %w", ns, err)
+	}
+	t.madeFTS = append(t.madeFTS, table)
+	return table, nil
+}
 
 // indexText adds one search row and returns its rowid.
 func (t *tx) indexText(ns engram.Namespace, kind engram.SearchKind, ref []byte, step int, body string) (int64, error) {
-	id, err := t.ftsRowid()
+	table, err := t.ensureFTS(ns)
 	if err != nil {
 		return 0, err
 	}
-	t.insert("search_fts", id, body, string(ns), string(kind), ref, step)
+	id, err := t.ftsRowid(table)
+	if err != nil {
+		return 0, err
+	}
+	t.insertSearch(table, id, body, string(kind), ref, step)
 	return id, nil
 }
 
-// unindexText removes one search row.
-func (t *tx) unindexText(rowid int64) error {
-	_, err := t.exec(`DELETE FROM search_fts WHERE rowid = ?`, rowid)
+// unindexText removes one search row of ns.
+func (t *tx) unindexText(ns engram.Namespace, rowid int64) error {
+	table, err := t.ensureFTS(ns)
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(`DELETE FROM `+table+` WHERE rowid = ?`, rowid)
 	return err
+}
+
+// searchTable returns ns's search table, "" when ns has none (nothing in it
+// was ever searchable).
+func (s *Store) searchTable(ctx context.Context, ns engram.Namespace) (string, error) {
+	table := ftsTable(ns)
+	s.mu.Lock()
+	known := s.mu.fts[table]
+	s.mu.Unlock()
+	if known {
+		return table, nil
+	}
+	st, err := s.stmt(ctx, s.r, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`)
+	if err != nil {
+		return "", err
+	}
+	var n int
+	if err := st.QueryRowContext(ctx, table).Scan(&n); err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return "", nil
+	}
+	s.mu.Lock()
+	s.mu.fts[table] = true
+	s.mu.Unlock()
+	return table, nil
+}
+
+// searchTables lists every namespace's search table.
+func searchTables(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}) (map[engram.Namespace]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search\_fts\_%' ESCAPE '\'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[engram.Namespace]string{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		if ns, ok := ftsNamespace(name); ok {
+			out[ns] = name
+		}
+	}
+	return out, rows.Err()
 }
 
 type textBuilder struct{ strings.Builder }
@@ -102,7 +206,7 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 		return nil, engram.Invalid("query", "has no words to search for")
 	}
 	kindFilter := ""
-	args := []any{s.d.ftsQuery(words, q.Any), string(ns)}
+	args := []any{s.d.ftsQuery(words, q.Any)}
 	if len(q.Kinds) > 0 {
 		marks := make([]string, len(q.Kinds))
 		for i, k := range q.Kinds {
@@ -117,12 +221,19 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 		kindFilter = ` AND kind IN (` + strings.Join(marks, ", ") + `)`
 	}
 	args = append(args, limit)
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(s.d.ftsSearch(kindFilter)), args...)
+	table, err := s.searchTable(ctx, ns)
+	if err != nil {
+		return nil, s.wrap("search", err)
+	}
+	hits := []engram.SearchHit{}
+	if table == "" {
+		return hits, nil
+	}
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(s.d.ftsSearch(table, kindFilter)), args...)
 	if err != nil {
 		return nil, s.wrap("search", err)
 	}
 	defer rows.Close()
-	hits := []engram.SearchHit{}
 	for rows.Next() {
 		var h engram.SearchHit
 		var ref []byte
@@ -149,4 +260,39 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 		return nil, s.wrap("search", err)
 	}
 	return hits, nil
+}
+
+// splitSearch is migration 0004's Go step: it moves every namespace's rows
+// of the shared search_fts table into the namespace's own table, keeping
+// their rowids, and drops search_fts.
+func splitSearch(t *tx) error {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT DISTINCT namespace FROM search_fts`)
+	if err != nil {
+		return err
+	}
+	var nss []engram.Namespace
+	for rows.Next() {
+		var ns engram.Namespace
+		if err := rows.Scan(&ns); err != nil {
+			rows.Close()
+			return err
+		}
+		nss = append(nss, ns)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, ns := range nss {
+		table, err := t.ensureFTS(ns)
+		if err != nil {
+			return err
+		}
+		if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO `+table+` (rowid, body, kind, ref_id, step_number)
+			SELECT rowid, body, kind, ref_id, step_number FROM search_fts WHERE namespace = ? ORDER BY rowid`, string(ns)); err != nil {
+			return fmt.Errorf("move the search rows of namespace %s: %w", ns, err)
+		}
+	}
+	_, err = t.tx.ExecContext(t.ctx, `DROP TABLE search_fts`)
+	return err
 }

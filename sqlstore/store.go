@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/engramhq/engram"
@@ -136,6 +137,9 @@ type Store struct {
 		sync.Mutex
 		wstmts map[string]*sql.Stmt // prepared on w, keyed by query text
 		rstmts map[string]*sql.Stmt // prepared on r
+		// fts holds the search tables known to exist (they are never
+		// dropped), so writes skip the CREATE and searches the lookup.
+		fts map[string]bool
 	}
 }
 
@@ -165,6 +169,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{d: d, opts: opts, w: w, readOnly: readOnly}
 	s.mu.wstmts = map[string]*sql.Stmt{}
 	s.mu.rstmts = map[string]*sql.Stmt{}
+	s.mu.fts = map[string]bool{}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -202,7 +207,11 @@ func readOnlyReason(opts *Options) (string, error) {
 			return "", &engram.Error{Code: engram.ENOTFOUND, Message: fmt.Sprintf("database %s does not exist (opening read-only)", opts.Path)}
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: cannot create its directory %s", opts.Path, dir), Err: err}
+			code := engram.EUNAVAILABLE
+			if errors.Is(err, syscall.ENOSPC) {
+				code = engram.ENOSPACE
+			}
+			return "", &engram.Error{Code: code, Message: fmt.Sprintf("cannot create database %s: cannot create its directory %s", opts.Path, dir), Err: err}
 		}
 		if err := writable(dir); err != nil {
 			return "", &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("cannot create database %s: its directory %s is not writable (%s)", opts.Path, dir, errText(err)), Err: err}
@@ -298,7 +307,14 @@ type tx struct {
 	stmts map[string]*sql.Stmt
 	// buffers hold inserted rows until flush (see rows.go).
 	buffers []rowBuffer
-	nextFTS int64
+	nextFTS map[string]int64 // search table -> next rowid
+	// search buffers rows of namespaces' search tables, flushed in
+	// searchOrder after the record tables.
+	search      map[string]*rowBuffer
+	searchOrder []string
+	// madeFTS lists the search tables this transaction created; the store
+	// learns of them once it commits.
+	madeFTS []string
 	// changes counts the feed entries this transaction appends.
 	changes int
 	// migrating: a schema migration, which must not prune (the tables
@@ -382,8 +398,12 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	}
 	if err != nil {
 		sqlTx.Rollback()
-	} else {
-		err = sqlTx.Commit()
+	} else if err = sqlTx.Commit(); err == nil && len(t.madeFTS) > 0 {
+		s.mu.Lock()
+		for _, table := range t.madeFTS {
+			s.mu.fts[table] = true
+		}
+		s.mu.Unlock()
 	}
 	for _, q := range t.unprepared {
 		if _, perr := s.stmt(ctx, s.w, q); perr != nil {

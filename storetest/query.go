@@ -145,6 +145,22 @@ func testList(t *testing.T, open OpenStore) {
 		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Since: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)})
 		WantCode(t, err, engram.EINVALID, "since")
 	})
+	t.Run("ErrTooManyFilters", func(t *testing.T) {
+		var tags []string
+		meta := map[string]string{}
+		for i := 0; i <= engram.MaxFilterTags; i++ {
+			tags = append(tags, fmt.Sprintf("tag%d", i))
+		}
+		for i := 0; i <= engram.MaxFilterMetadata; i++ {
+			meta[fmt.Sprintf("k%d", i)] = "v"
+		}
+		_, err := s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Tags: tags})
+		WantCode(t, err, engram.ETOOLARGE, "tag")
+		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Metadata: meta})
+		WantCode(t, err, engram.ETOOLARGE, "metadata")
+		_, err = s.ListEpisodes(ctx(), ns, engram.EpisodeFilter{Tags: tags[:engram.MaxFilterTags]})
+		must(t, err)
+	})
 	t.Run("DefaultLimit", func(t *testing.T) {
 		extra := make([]*engram.Episode, engram.DefaultQueryLimit)
 		for i := range extra {
@@ -353,4 +369,42 @@ func testSearch(t *testing.T, open OpenStore) {
 			t.Fatalf("search after completion: %+v", hits)
 		}
 	})
+}
+
+// testSearchIsolation: a namespace's search scores are a function of its
+// own records. Another namespace writing the same words (which, with one
+// index and shared statistics, would move every score) changes nothing.
+func testSearchIsolation(t *testing.T, open OpenStore) {
+	s := open(t)
+	var eps []*engram.Episode
+	for i := 0; i < 5; i++ {
+		eps = append(eps, &engram.Episode{TaskDescription: fmt.Sprintf("retry the flaky upload %d times with backoff", i+1)})
+	}
+	eps = append(eps, &engram.Episode{TaskDescription: "rotate the signing keys"})
+	must(t, s.CreateEpisodes(ctx(), ns, eps))
+	q := engram.SearchQuery{Text: "flaky upload backoff", Any: true}
+	before, err := s.Search(ctx(), ns, q)
+	must(t, err)
+	if len(before) != 5 {
+		t.Fatalf("%d hits, want 5", len(before))
+	}
+	var noise []*engram.Episode
+	for i := 0; i < 60; i++ {
+		noise = append(noise, &engram.Episode{TaskDescription: fmt.Sprintf("flaky flaky upload number %d, no backoff at all in tenant b", i)})
+	}
+	must(t, s.CreateEpisodes(ctx(), "tenant-b", noise))
+	must(t, s.PutPattern(ctx(), "tenant-b", &engram.Pattern{Kind: engram.PatternErrorRecovery, ErrorType: "flaky upload", RecoverySteps: []string{"backoff"}}))
+	after, err := s.Search(ctx(), ns, q)
+	must(t, err)
+	Equal(t, "scores after another namespace wrote", after, before)
+	other, err := s.Search(ctx(), "tenant-b", q)
+	must(t, err)
+	if len(other) == 0 {
+		t.Fatal("the other namespace's search found nothing")
+	}
+	for _, h := range other {
+		if h.EpisodeID != nil && slices.ContainsFunc(eps, func(e *engram.Episode) bool { return e.ID == *h.EpisodeID }) {
+			t.Fatalf("a search in tenant-b returned an episode of %s", ns)
+		}
+	}
 }

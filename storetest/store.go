@@ -26,6 +26,7 @@ func RunStore(t *testing.T, open OpenStore) {
 	t.Run("List", func(t *testing.T) { testList(t, open) })
 	t.Run("Geo", func(t *testing.T) { testGeo(t, open) })
 	t.Run("Search", func(t *testing.T) { testSearch(t, open) })
+	t.Run("SearchIsolation", func(t *testing.T) { testSearchIsolation(t, open) })
 	t.Run("Patterns", func(t *testing.T) { testPatterns(t, open) })
 	t.Run("Heuristics", func(t *testing.T) { testHeuristics(t, open) })
 	t.Run("Embeddings", func(t *testing.T) { testEmbeddings(t, open) })

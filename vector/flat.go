@@ -274,3 +274,16 @@ func (x *Flat) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	}
 	return x.s.searchFlat(q, k, o, f), nil
 }
+
+// SumVectors adds up every stored float32 component with the SIMD kernel
+// and returns the sum and the bytes read: a benchmark's memory-bandwidth
+// ceiling for an exact scan, which reads the same bytes.
+func (x *Flat) SumVectors() (sum float32, bytes int) {
+	s := x.s
+	n := int(s.next.Load())
+	for ci := 0; ci*chunkSize < n; ci++ {
+		cnt := min(n-ci*chunkSize, chunkSize)
+		sum += vecmath.SumF32(s.chunks[ci].Load().vecs[:cnt*s.dim])
+	}
+	return sum, n * s.dim * 4
+}

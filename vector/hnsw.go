@@ -6,8 +6,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/vecmath"
 )
 
 // HNSW is a hierarchical navigable small-world graph over the int8 codes,
@@ -110,6 +112,11 @@ func splitmix(x uint64) uint64 {
 type visited struct {
 	tags []uint16
 	cur  uint16
+
+	// Scratch for one node's unvisited neighbours.
+	ids  [129]uint32
+	ptrs [129]unsafe.Pointer
+	dots [129]int32
 }
 
 func (h *HNSW) getVisited() *visited {
@@ -183,13 +190,23 @@ func (h *HNSW) searchLayer(q *query, eps []cand, ef, level int, mode int, f *fil
 		}
 		L := h.links(c.id, level)
 		n := int(atomic.LoadUint32(&L[0]))
+		fresh := 0
 		for j := 1; j <= n; j++ {
 			nb := atomic.LoadUint32(&L[j])
 			if v.seen(nb) {
 				continue
 			}
-			d := s.approx(q, nb)
-			dists++
+			v.ids[fresh] = nb
+			v.ptrs[fresh] = s.codePtr(nb)
+			fresh++
+		}
+		if fresh == 0 {
+			continue
+		}
+		vecmath.DotI8Gather(q.code, v.ptrs[:fresh], v.dots[:fresh])
+		dists += fresh
+		for j, nb := range v.ids[:fresh] {
+			d := s.fromDot(q, nb, v.dots[j])
 			if len(W) < ef || d < W[0].d {
 				C.push(cand{d, nb})
 				if accept(nb) {

@@ -29,8 +29,14 @@ func mapFile(path string) ([]byte, error) {
 	if size > 1<<40 {
 		return nil, corrupt(path, "is %d bytes, too large for a vector index", size)
 	}
-	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_POPULATE)
+	// Populate read-only (page-cache pages are mapped, not copied), then
+	// allow writes: only pages written later are copied.
+	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_POPULATE)
 	if err != nil {
+		return nil, fmt.Errorf("vector: map %s: %w", path, err)
+	}
+	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		unix.Munmap(b)
 		return nil, fmt.Errorf("vector: map %s: %w", path, err)
 	}
 	return b, nil

@@ -8,6 +8,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -24,7 +26,9 @@ import (
 //	 56 seed u64  64 sections u32  68 file size u64  76..91 zero
 //	 92 CRC-32C of bytes 0..91
 //	section table: sections x 32 bytes {kind u32, 0 u32, offset u64,
-//	  length u64, CRC-32C u32, 0 u32}, then the table's CRC-32C u32
+//	  length u64, sum u32, 0 u32}, then the table's CRC-32C u32; a
+//	  section's sum is the CRC-32C of the CRC-32Cs (u32 each) of its
+//	  consecutive 1 MiB blocks, so Open verifies blocks in parallel
 //	sections, each at a 64-byte aligned offset, in kind order:
 //	  1 vectors f32[nodes*dim]  2 codes i8[nodes*dim]  3 scales f32[nodes]
 //	  4 norms f32[nodes] (L2 only)  5 keys [16]byte[nodes]  6 state u32[nodes]
@@ -92,18 +96,88 @@ func (x *Flat) Save(path string, seq uint64) error {
 	return x.s.save(path, snapHeader{dim: x.s.dim, metric: int(x.s.metric), ep: emptyEP, seq: seq}, 0, 0)
 }
 
-// crcWriter counts and checksums what passes through it.
+// sumBlock is the block size of a section's sum.
+const sumBlock = 1 << 20
+
+// crcWriter counts what passes through it and keeps the CRC-32C of each
+// sumBlock-byte block.
 type crcWriter struct {
-	w   *bufio.Writer
-	n   int64
-	crc uint32
+	w      *bufio.Writer
+	n      int64
+	cur    uint32   // CRC of the current, partial block
+	blocks []uint32 // CRCs of the full blocks
 }
 
 func (c *crcWriter) Write(b []byte) (int, error) {
-	c.crc = crc32.Update(c.crc, castagnoli, b)
 	n, err := c.w.Write(b)
-	c.n += int64(n)
+	for p := b[:n]; len(p) > 0; {
+		room := sumBlock - int(c.n%sumBlock)
+		take := min(room, len(p))
+		c.cur = crc32.Update(c.cur, castagnoli, p[:take])
+		c.n += int64(take)
+		p = p[take:]
+		if take == room {
+			c.blocks = append(c.blocks, c.cur)
+			c.cur = 0
+		}
+	}
 	return n, err
+}
+
+// sum returns the section's sum (see the format).
+func (c *crcWriter) sum() uint32 {
+	blocks := c.blocks
+	if c.n%sumBlock != 0 {
+		blocks = append(blocks, c.cur)
+	}
+	return sumOfBlocks(blocks)
+}
+
+func sumOfBlocks(blocks []uint32) uint32 {
+	b := make([]byte, 4*len(blocks))
+	for i, x := range blocks {
+		binary.LittleEndian.PutUint32(b[4*i:], x)
+	}
+	return crc32.Checksum(b, castagnoli)
+}
+
+// sectionSums computes the sum of every section in secs, the blocks spread
+// over GOMAXPROCS goroutines (each owned and waited for here).
+func sectionSums(secs [][]byte) []uint32 {
+	type job struct{ sec, blk int }
+	var jobs []job
+	blocks := make([][]uint32, len(secs))
+	for i, s := range secs {
+		nb := (len(s) + sumBlock - 1) / sumBlock
+		blocks[i] = make([]uint32, nb)
+		for j := range nb {
+			jobs = append(jobs, job{i, j})
+		}
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			k := int(next.Add(1) - 1)
+			if k >= len(jobs) {
+				return
+			}
+			j := jobs[k]
+			s := secs[j.sec][j.blk*sumBlock : min(len(secs[j.sec]), (j.blk+1)*sumBlock)]
+			blocks[j.sec][j.blk] = crc32.Checksum(s, castagnoli)
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) - 1 {
+		wg.Add(1)
+		go func() { defer wg.Done(); work() }()
+	}
+	work()
+	wg.Wait()
+	out := make([]uint32, len(secs))
+	for i := range secs {
+		out[i] = sumOfBlocks(blocks[i])
+	}
+	return out
 }
 
 func bytesOf[T any](s []T) []byte {
@@ -199,7 +273,7 @@ func (s *store) save(path string, hd snapHeader, m0, m int) (err error) {
 		binary.LittleEndian.PutUint32(e[0:], uint32(kind))
 		binary.LittleEndian.PutUint64(e[8:], uint64(off))
 		binary.LittleEndian.PutUint64(e[16:], uint64(cw.n))
-		binary.LittleEndian.PutUint32(e[24:], cw.crc)
+		binary.LittleEndian.PutUint32(e[24:], cw.sum())
 		off += cw.n
 		if pad := alignUp(off) - off; pad > 0 {
 			if _, err := bw.Write(make([]byte, pad)); err != nil {
@@ -330,6 +404,8 @@ func decodeSnapshot(b []byte, name string) (*decoded, error) {
 	if nsec != len(want) {
 		return nil, corrupt(name, "has %d sections; want %d", nsec, len(want))
 	}
+	var kinds []int
+	var sums []uint32
 	for i := range nsec {
 		e := b[headerSize+i*secEntry:]
 		kind := int(le.Uint32(e[0:]))
@@ -343,14 +419,22 @@ func decodeSnapshot(b []byte, name string) (*decoded, error) {
 		case w >= 0 && int64(length) != w:
 			return nil, corrupt(name, "section %d is %d bytes; want %d", kind, length, w)
 		}
-		s := b[off : off+length]
-		if crc32.Checksum(s, castagnoli) != crc {
-			return nil, corrupt(name, "section %d checksum mismatch", kind)
-		}
+		s := b[off : off+length : off+length]
 		if s == nil {
 			s = []byte{}
 		}
 		d.sec[kind] = s
+		kinds = append(kinds, kind)
+		sums = append(sums, crc)
+	}
+	secs := make([][]byte, len(kinds))
+	for i, k := range kinds {
+		secs[i] = d.sec[k]
+	}
+	for i, got := range sectionSums(secs) {
+		if got != sums[i] {
+			return nil, corrupt(name, "section %d checksum mismatch", kinds[i])
+		}
 	}
 	state := castU32(d.sec[secState])
 	for i, st := range state {

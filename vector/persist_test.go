@@ -283,7 +283,7 @@ func reseal(b []byte) []byte {
 			e := b[headerSize+i*secEntry:]
 			off, l := le.Uint64(e[8:]), le.Uint64(e[16:])
 			if off <= uint64(len(b)) && l <= uint64(len(b))-off {
-				le.PutUint32(e[24:], crc32.Checksum(b[off:off+l], castagnoli))
+				le.PutUint32(e[24:], sectionSums([][]byte{b[off : off+l]})[0])
 			}
 		}
 		te := headerSize + nsec*secEntry

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/internal/vecmath"
@@ -273,6 +274,23 @@ func (s *store) approx(q *query, id uint32) float32 {
 	i := int(id & chunkMask)
 	d := float32(vecmath.DotI8(q.code, c.codes[i*s.dim:(i+1)*s.dim])) * q.scale * c.scales[i]
 	if s.metric == L2 {
+		return q.norm + c.norms[i] - 2*d
+	}
+	return -d
+}
+
+// codePtr returns the address of node id's code.
+func (s *store) codePtr(id uint32) unsafe.Pointer {
+	return unsafe.Pointer(&s.chunk(id).codes[int(id&chunkMask)*s.dim])
+}
+
+// fromDot turns the int8 dot product of q's code and node id's into the
+// estimated distance.
+func (s *store) fromDot(q *query, id uint32, dot int32) float32 {
+	c := s.chunk(id)
+	i := id & chunkMask
+	d := float32(dot) * q.scale * c.scales[i]
+	if c.norms != nil {
 		return q.norm + c.norms[i] - 2*d
 	}
 	return -d

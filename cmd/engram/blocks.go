@@ -11,11 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/blockstore"
 	"github.com/engramhq/engram/dag"
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // blocksFile is the blockstore's file name inside the data directory.
@@ -38,6 +41,7 @@ They live in <data-dir>/blocks.db together with the op heads.`,
 		newBlocksStatCmd(path, jsonOut),
 		newBlocksVerifyCmd(path, jsonOut),
 		newBlocksGCCmd(path, jsonOut),
+		newBlocksSalvageCmd(path, jsonOut),
 	)
 	return cmd
 }
@@ -221,8 +225,8 @@ func newBlocksStatCmd(path func() string, jsonOut func() bool) *cobra.Command {
 				return bsWriteJSON(cmd.OutOrStdout(), st)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(),
-				"path         %s\nfile         %d bytes\nblocks       %d (%d raw, %d dag-cbor)\nblock bytes  %d\nop heads     %d\npins         %d\nknn indexes  %d\n",
-				st.Path, st.FileBytes, st.Blocks, st.RawBlocks, st.DagCBORBlocks, st.BlockBytes, st.Heads, st.Pins, st.KNNIndexes)
+				"path         %s\nfile         %d bytes (%d in use; bbolt grows the file ahead of need)\nblocks       %d (%d raw, %d dag-cbor)\nblock bytes  %d\nop heads     %d\npins         %d\nknn indexes  %d\n",
+				st.Path, st.FileBytes, st.UsedBytes, st.Blocks, st.RawBlocks, st.DagCBORBlocks, st.BlockBytes, st.Heads, st.Pins, st.KNNIndexes)
 			return err
 		},
 	}
@@ -273,8 +277,12 @@ every KNN index's checksum. Exits 1 if anything is wrong.`,
 					rep.Blocks, rep.Bytes, rep.Heads, rep.Pins, rep.KNNIndexes, verdict)
 			}
 			if !rep.OK() {
-				return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("verify: %d corrupt, %d missing, %d structure problems in %s",
-					len(rep.Corrupt), len(rep.Missing), len(rep.Structure), s.Path())}
+				hint := ""
+				if len(rep.Structure) > 0 {
+					hint = fmt.Sprintf("; copy every intact block to a new file with: engram blocks salvage %s NEW.db", s.Path())
+				}
+				return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("verify: %d corrupt, %d missing, %d structure problems in %s%s",
+					len(rep.Corrupt), len(rep.Missing), len(rep.Structure), s.Path(), hint)}
 			}
 			return nil
 		},
@@ -415,4 +423,76 @@ print the heads. The added CID must name a stored block.`,
 	update.Flags().StringArrayVar(&remove, "remove", nil, "a CID the new head supersedes (repeatable)")
 	cmd.AddCommand(list, update)
 	return cmd
+}
+
+func newBlocksSalvageCmd(path func() string, jsonOut func() bool) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "salvage [SRC] DST | salvage [SRC] --to DST",
+		Short: "Copy every intact block of a damaged blocks file into a new file",
+		Long: `Read SRC (default <data-dir>/blocks.db) page by page without trusting its
+structure, and copy every block whose bytes still hash to its CID into the new
+file DST (which must not exist), with the op heads and pins that name a copied
+block and the KNN indexes that pass their checksum. SRC is not changed; stop
+any process using it first. Then check DST (engram blocks verify) and move it
+into place, keeping SRC until you are satisfied. Blocks deleted earlier may
+come back (their pages were not reused yet); engram blocks gc removes them.`,
+		Args: cobra.RangeArgs(0, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := path()
+			switch {
+			case to != "" && len(args) <= 1:
+				if len(args) == 1 {
+					src = args[0]
+				}
+			case to == "" && len(args) == 2:
+				src, to = args[0], args[1]
+			case to == "" && len(args) == 1:
+				to = args[0]
+			default:
+				return engram.Invalid("to", "give the new file once: salvage [SRC] DST or salvage [SRC] --to DST")
+			}
+			var progress func(done, total int64)
+			if bar := bsProgressBar(cmd.ErrOrStderr(), jsonOut()); bar != nil {
+				defer bar.Finish()
+				progress = func(done, total int64) {
+					bar.ChangeMax64(total)
+					_ = bar.Set64(done)
+				}
+			}
+			rep, err := blockstore.Salvage(cmd.Context(), src, to, progress)
+			if err != nil {
+				return err
+			}
+			if jsonOut() {
+				return bsWriteJSON(cmd.OutOrStdout(), rep)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "salvaged %d blocks (%d bytes) from %s into %s\n", rep.Blocks, rep.Bytes, rep.Source, rep.Dest)
+			fmt.Fprintf(w, "pages read   %d\n", rep.Pages)
+			fmt.Fprintf(w, "bad values   %d (stored under a CID, failing it)\n", rep.BadValues)
+			fmt.Fprintf(w, "op heads     %d copied, %d dropped (block not recovered)\n", rep.Heads, rep.HeadsDropped)
+			fmt.Fprintf(w, "pins         %d copied, %d dropped\n", rep.Pins, rep.PinsDropped)
+			fmt.Fprintf(w, "knn indexes  %d copied, %d dropped\n", rep.KNNIndexes, rep.KNNDropped)
+			fmt.Fprintf(w, "tables       %s\n", rep.Tree)
+			for _, m := range rep.Missing {
+				fmt.Fprintf(w, "missing      %s (reachable from a head or pin, not recovered)\n", m)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the new file to write (must not exist)")
+	return cmd
+}
+
+// bsProgressBar returns a bar on w when it is a terminal and the output is
+// text; nil otherwise.
+func bsProgressBar(w io.Writer, jsonOut bool) *progressbar.ProgressBar {
+	f, ok := w.(*os.File)
+	if !ok || jsonOut || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return progressbar.NewOptions64(-1, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("salvage"),
+		progressbar.OptionShowCount(), progressbar.OptionSetItsString("pages"),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/dag"
 	"github.com/fxamacker/cbor/v2"
+	bolt "go.etcd.io/bbolt"
 )
 
 type cliResult struct {
@@ -232,5 +234,135 @@ func TestBlocksVerify(t *testing.T) {
 	r = mustFail(t, dir, "", "blocks", "get", c)
 	if !strings.Contains(r.stderr, "corrupt") || r.stdout != "" {
 		t.Fatalf("get of a flipped block: %+v", r)
+	}
+}
+
+// statNumbers replaces every run of digits in s with N.
+func statNumbers(s string) string {
+	var b strings.Builder
+	digit := false
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			if !digit {
+				b.WriteByte('N')
+			}
+			digit = true
+			continue
+		}
+		digit = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// TestBlocksStatSizes checks the sizes stat prints against the file itself:
+// the file's length, and the part bbolt's pages use (its high-water mark
+// times its page size, read with bbolt). docs/blockstore.md shows the same
+// line.
+func TestBlocksStatSizes(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, dir, "the user prefers dark mode", "blocks", "put")
+	path := filepath.Join(dir, "blocks.db")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used int64
+	_ = db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
+	db.Close()
+	if used >= fi.Size() {
+		t.Fatalf("used %d of a %d-byte file: the test cannot tell them apart", used, fi.Size())
+	}
+	out := mustRun(t, dir, "", "blocks", "stat")
+	var line string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "file ") {
+			line = l
+		}
+	}
+	want := fmt.Sprintf("file         %d bytes (%d in use; bbolt grows the file ahead of need)", fi.Size(), used)
+	if line != want {
+		t.Fatalf("stat says %q; want %q", line, want)
+	}
+	var st struct {
+		FileBytes int64 `json:"file_bytes"`
+		UsedBytes int64 `json:"used_bytes"`
+	}
+	oneJSON(t, mustRun(t, dir, "", "blocks", "stat", "-o", "json"), &st)
+	if st.FileBytes != fi.Size() || st.UsedBytes != used {
+		t.Fatalf("stat -o json: %+v; want file %d, used %d", st, fi.Size(), used)
+	}
+	doc, err := os.ReadFile("../../docs/blockstore.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range strings.Split(string(doc), "\n") {
+		if strings.HasPrefix(l, "file     ") {
+			found = true
+			if statNumbers(l) != statNumbers(line) {
+				t.Fatalf("docs/blockstore.md shows %q; stat prints %q", l, line)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("docs/blockstore.md has no stat example")
+	}
+}
+
+// TestBlocksSalvage damages blocks.db so that every command refuses it,
+// then salvages it into a new data directory and reads the blocks back.
+func TestBlocksSalvage(t *testing.T) {
+	dir := t.TempDir()
+	var cids []string
+	for i := range 30 {
+		cids = append(cids, strings.TrimSpace(mustRun(t, dir, fmt.Sprintf("note %d %s", i, strings.Repeat("x", i*40)), "blocks", "put")))
+	}
+	mustRun(t, dir, "", "heads", "update", "--add", cids[3])
+	path := filepath.Join(dir, "blocks.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root int64
+	ps := int64(db.Info().PageSize)
+	_ = db.View(func(tx *bolt.Tx) error {
+		root = int64(tx.Bucket([]byte("blocks")).Root())
+		return nil
+	})
+	db.Close()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root < 2 {
+		t.Fatal("the blocks table is inline; the test needs its own page")
+	}
+	if _, err := f.WriteAt([]byte{0xAB, 0xCD}, root*ps); err != nil { // the page's id
+		t.Fatal(err)
+	}
+	f.Close()
+
+	r := mustFail(t, dir, "", "blocks", "get", cids[0])
+	if !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, "engram blocks salvage") {
+		t.Fatalf("get of a damaged file: %q; want the file named and the salvage command", r.stderr)
+	}
+	dst := filepath.Join(t.TempDir(), "new")
+	out := mustRun(t, dir, "", "blocks", "salvage", path, filepath.Join(dst, "blocks.db"))
+	if !strings.HasPrefix(out, "salvaged 30 blocks") || !strings.Contains(out, "op heads     1 copied, 0 dropped") {
+		t.Fatalf("salvage printed:\n%s", out)
+	}
+	for i, c := range cids {
+		if got := mustRun(t, dst, "", "blocks", "get", c); got != fmt.Sprintf("note %d %s", i, strings.Repeat("x", i*40)) {
+			t.Fatalf("block %d after salvage: %q", i, got)
+		}
+	}
+	mustRun(t, dst, "", "blocks", "verify")
+	if r := mustFail(t, dir, "", "blocks", "salvage", path, filepath.Join(dst, "blocks.db")); !strings.Contains(r.stderr, "exists") {
+		t.Fatalf("salvage over an existing file: %q", r.stderr)
 	}
 }

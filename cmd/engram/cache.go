@@ -138,8 +138,13 @@ over the life of the cache file, and its entries, bytes and file size.`,
 				type report struct {
 					Path string `json:"path"`
 					engram.CacheStats
+					LastRecreation *boltcache.Recreation `json:"last_recreation,omitempty"`
 				}
-				return out(cmd, report{c.Path(), s}, func(w io.Writer) {
+				var last *boltcache.Recreation
+				if r, ok := c.LastRecreation(); ok {
+					last = &r
+				}
+				return out(cmd, report{c.Path(), s, last}, func(w io.Writer) {
 					fmt.Fprintf(w, "path\t%s\n", c.Path())
 					fmt.Fprintf(w, "entries\t%d\n", s.Entries)
 					fmt.Fprintf(w, "bytes\t%d\n", s.Bytes)
@@ -152,6 +157,9 @@ over the life of the cache file, and its entries, bytes and file size.`,
 					fmt.Fprintf(w, "evictions\t%d\n", s.Evictions)
 					fmt.Fprintf(w, "expirations\t%d\n", s.Expirations)
 					fmt.Fprintf(w, "corrupt\t%d\n", s.Corrupt)
+					if last != nil {
+						fmt.Fprintf(w, "recreated\t%s: %s\n", last.At.Format(time.RFC3339), last.Reason)
+					}
 				})
 			})
 		},
@@ -250,6 +258,9 @@ damaged (reopening the cache then recreates it).`,
 					fmt.Fprintf(w, "expired\t%d\n", rep.Expired)
 					fmt.Fprintf(w, "bad\t%d\n", len(rep.Bad))
 					fmt.Fprintf(w, "removed\t%d\n", rep.Removed)
+					if rep.Recreated != "" {
+						fmt.Fprintf(w, "recreated on open\t%s\n", rep.Recreated)
+					}
 					for _, b := range rep.Bad {
 						fmt.Fprintf(w, "bad %s\t%s: %s\n", b.Table, b.Key, b.Reason)
 					}
@@ -259,6 +270,9 @@ damaged (reopening the cache then recreates it).`,
 				}
 				if rep.Structure != "ok" {
 					return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("cache %s: %s", c.Path(), rep.Structure)}
+				}
+				if rep.RecreatedDamaged {
+					return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("cache %s was damaged (%s); it was recreated empty and the next sync refills it", c.Path(), rep.Recreated)}
 				}
 				return nil
 			})

@@ -61,7 +61,7 @@ func (a *app) episodeGetCmd() *cobra.Command {
 		Short: "Print one episode with its steps",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParseEpisodeID(args[0])
+			id, err := argID(engram.ParseEpisodeID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -84,7 +84,7 @@ func (a *app) episodeDeleteCmd() *cobra.Command {
 		Short: "Delete an episode with its steps, tags, embeddings and relationships",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParseEpisodeID(args[0])
+			id, err := argID(engram.ParseEpisodeID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -112,7 +112,7 @@ func (a *app) episodeCompleteCmd() *cobra.Command {
 Only outcome is required; end_time defaults to now.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParseEpisodeID(args[0])
+			id, err := argID(engram.ParseEpisodeID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -151,7 +151,7 @@ func (a *app) stepCmd() *cobra.Command {
 step_number is optional: the next number is assigned.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParseEpisodeID(args[0])
+			id, err := argID(engram.ParseEpisodeID(args[0]))
 			if err != nil {
 				return err
 			}

@@ -207,7 +207,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	c.fails(exitUsage, "--near", "", "episode", "list", "--near", "1,2")
 	c.fails(exitUsage, "--since", "", "episode", "list", "--since", "last tuesday")
 	c.fails(exitUsage, "--namespace", "", "episode", "list", "--namespace", "Bad Name")
-	c.fails(exitError, "episode_id", "", "episode", "get", "not-a-uuid")
+	c.fails(exitUsage, "episode_id", "", "episode", "get", "not-a-uuid")
 	c.fails(exitError, "task_description: got a JSON number", `{"task_description": 5}`, "episode", "add")
 	c.fails(exitError, "task_descripton: is not a known field", `{"task_descripton": "x"}`, "episode", "add")
 	c.fails(exitError, "malformed JSON", `{"task_description": `, "episode", "add")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -167,7 +168,12 @@ func writeHits(w io.Writer, hits []engram.SearchHit) {
 		case h.EpisodeID != nil:
 			id = h.EpisodeID.String()
 		}
-		fmt.Fprintf(tw, "%.2f\t%s\t%s\t%s\n", h.Score, h.Kind, id, clip(h.Snippet, 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", formatScore(h.Score), h.Kind, id, clip(h.Snippet, 80))
 	}
 	tw.Flush()
 }
+
+// formatScore prints a relevance score with three significant digits: BM25
+// scores can be far below 0.01 (8.59e-07), where a fixed two decimals would
+// print every hit as 0.00.
+func formatScore(f float64) string { return strconv.FormatFloat(f, 'g', 3, 64) }

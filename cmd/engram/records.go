@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -54,7 +55,7 @@ Example:
 		Short: "Print one pattern",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParsePatternID(args[0])
+			id, err := argID(engram.ParsePatternID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -78,6 +79,9 @@ Example:
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.Kind = engram.PatternKind(kind)
+			if kind != "" && !slices.Contains(engram.PatternKinds, f.Kind) {
+				return usagef("--kind %q: want one of %s", kind, joinTypes(engram.PatternKinds))
+			}
 			s, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -103,7 +107,7 @@ Example:
 		Short: "Delete a pattern",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParsePatternID(args[0])
+			id, err := argID(engram.ParsePatternID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -131,10 +135,15 @@ func (a *app) heuristicCmd() *cobra.Command {
 	add := &cobra.Command{
 		Use:   "add [-f FILE|-]",
 		Short: "Store (create or replace) a heuristic read as JSON",
-		Long: `Store a heuristic read as a JSON object:
-  {"condition": "a test is flaky", "action": "run it 50 times under -race",
-   "confidence": 0.8, "domain": "testing",
-   "evidence": {"episode_ids": ["..."], "success_rate": 0.75, "sample_size": 8}}`,
+		Long: `Store a heuristic read as a JSON object: condition and action are required;
+confidence (0-1), domain and evidence (the ids of the episodes it was learned
+from, their success rate and the sample size) are optional.
+
+Example:
+  echo '{"condition": "a test is flaky", "action": "run it 50 times under -race",
+    "confidence": 0.8, "domain": "testing",
+    "evidence": {"episode_ids": ["0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"], "success_rate": 0.75, "sample_size": 8}}' |
+    engram heuristic add`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var h engram.Heuristic
@@ -158,7 +167,7 @@ func (a *app) heuristicCmd() *cobra.Command {
 		Short: "Print one heuristic",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParseHeuristicID(args[0])
+			id, err := argID(engram.ParseHeuristicID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -204,7 +213,7 @@ func (a *app) heuristicCmd() *cobra.Command {
 		Short: "Delete a heuristic",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := engram.ParseHeuristicID(args[0])
+			id, err := argID(engram.ParseHeuristicID(args[0]))
 			if err != nil {
 				return err
 			}
@@ -236,7 +245,12 @@ Punctuation is ignored: the text is never read as query syntax.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q.Text = strings.Join(args, " ")
 			for _, k := range kinds {
-				q.Kinds = append(q.Kinds, engram.SearchKind(k))
+				switch sk := engram.SearchKind(k); sk {
+				case engram.SearchEpisode, engram.SearchStep, engram.SearchPattern:
+					q.Kinds = append(q.Kinds, sk)
+				default:
+					return usagef("--kind %q: want episode, step or pattern", k)
+				}
 			}
 			s, err := a.openStore(cmd.Context())
 			if err != nil {

@@ -57,6 +57,14 @@ type usageError struct{ error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// argID makes a malformed id argument a usage error.
+func argID[T any](v T, err error) (T, error) {
+	if err != nil {
+		return v, usageError{err}
+	}
+	return v, nil
+}
+
 // run executes one engram invocation and returns its exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,6 +19,15 @@ const DefaultListen = "127.0.0.1:7437"
 // its cache: the longest a write by another process (a CLI command, another
 // node) can go unseen by this server's cache.
 const DefaultSyncInterval = 2 * time.Second
+
+// describeAddr names a listener as asked and as bound when they differ:
+// 0.0.0.0:7437 binds every interface, which Go reports as [::]:7437.
+func describeAddr(asked string, bound net.Addr) string {
+	if asked == bound.String() {
+		return asked
+	}
+	return fmt.Sprintf("%s (bound as %s)", asked, bound)
+}
 
 func (a *app) serveCmd() *cobra.Command {
 	var (
@@ -66,13 +76,23 @@ refused (so a web page cannot post to a server on localhost).`,
 				return usagef("tokens: %v", err)
 			}
 			opts.Logger, opts.Version = log, version
+			if err := opts.Validate(); err != nil {
+				return usageError{err}
+			}
+			if _, _, err := net.SplitHostPort(listen); err != nil {
+				return usagef("--listen %q: want host:port (127.0.0.1:7437; port 0 picks one)", listen)
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
+				var dns *net.DNSError
+				if errors.As(err, &dns) && dns.IsNotFound {
+					return usagef("--listen %q: %v", listen, err)
+				}
 				return fmt.Errorf("--listen: %w", err)
 			}
 			if opts.Tokens.Len() == 0 && !server.IsLoopback(ln.Addr()) {
 				ln.Close()
-				return usagef("refusing to listen on %s without tokens: anyone who can reach it could read and write every namespace; set --tokens-file or ENGRAM_TOKENS, or listen on 127.0.0.1", ln.Addr())
+				return usagef("refusing to listen on %s without tokens: anyone who can reach it could read and write every namespace; set --tokens-file or ENGRAM_TOKENS, or listen on 127.0.0.1", describeAddr(listen, ln.Addr()))
 			}
 			store, err := a.openServeStore(ctx, log, syncInterval)
 			if err != nil {

@@ -14,7 +14,11 @@ type Meta struct {
 	Page    int    // 0 or 1
 	Valid   bool   // magic, version and checksum hold
 	TxID    uint64 // the transaction id as stored (when !Valid, possibly damaged)
+	Root    uint64 // the root bucket's page as stored (likewise)
 	Problem string // why it is not valid
+	// PageSize is the file's page size, found from a valid meta page (the
+	// same for both).
+	PageSize int
 }
 
 // Metas reads both meta pages of a bbolt file of size bytes. It fails only
@@ -28,13 +32,14 @@ func Metas(r io.ReaderAt, size int64) ([2]Meta, error) {
 		return out, err
 	}
 	for i := range out {
-		out[i].Page = i
+		out[i].Page, out[i].PageSize = i, ps
 		b, err := c.read(int64(i)*int64(ps)+pageHeaderSize, metaSize)
 		if err != nil {
 			out[i].Problem = err.Error()
 			continue
 		}
 		out[i].TxID = binary.NativeEndian.Uint64(b[48:])
+		out[i].Root = binary.NativeEndian.Uint64(b[16:])
 		if _, why := parseMeta(b); why != "" {
 			out[i].Problem = why
 			continue

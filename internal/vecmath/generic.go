@@ -1,5 +1,7 @@
 package vecmath
 
+import "unsafe"
+
 // The portable kernels. They are the reference the assembly is tested
 // against, and what runs where no assembly is selected.
 
@@ -74,4 +76,10 @@ func sumF32Generic(a []float32) float32 {
 		s0 += a[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+func dotI8GatherGeneric(q []int8, ptrs []unsafe.Pointer, out []int32) {
+	for i := range out {
+		out[i] = dotI8Generic(q, unsafe.Slice((*int8)(ptrs[i]), len(q)))
+	}
 }

@@ -2,7 +2,11 @@
 
 package vecmath
 
-import "golang.org/x/sys/cpu"
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
 
 // useAVX2 is fixed when the package loads: the assembly needs AVX2 (integer
 // YMM ops) and FMA3.
@@ -29,6 +33,17 @@ func dotI8BatchAVX2(q, codes *int8, d int, out *int32, n int)
 
 //go:noescape
 func sumF32AVX2(a *float32, n int) float32
+
+//go:noescape
+func dotI8GatherAVX2(q *int8, ptrs *unsafe.Pointer, n int, d int, out *int32)
+
+func dotI8Gather(q []int8, ptrs []unsafe.Pointer, out []int32) {
+	if !useAVX2 || len(q) < 32 || len(out) == 0 {
+		dotI8GatherGeneric(q, ptrs, out)
+		return
+	}
+	dotI8GatherAVX2(&q[0], &ptrs[0], len(out), len(q), &out[0])
+}
 
 func dotF32(a, b []float32) float32 {
 	if !useAVX2 || len(a) < 8 {

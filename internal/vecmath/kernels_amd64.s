@@ -298,3 +298,57 @@ sumdone:
 	VZEROUPPER
 	MOVSS X0, ret+16(FP)
 	RET
+
+// func dotI8GatherAVX2(q *int8, ptrs *unsafe.Pointer, n int, d int, out *int32)
+// out[i] = dot(q, ptrs[i][:d]); the vector after the current one is
+// prefetched while the current one is computed.
+TEXT ·dotI8GatherAVX2(SB), NOSPLIT, $0-40
+	MOVQ     q+0(FP), R10
+	MOVQ     ptrs+8(FP), R14
+	MOVQ     n+16(FP), R13
+	MOVQ     d+24(FP), R11
+	MOVQ     out+32(FP), R12
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $15, Y15, Y15
+	MOVQ     (R14), DI
+	CALL     prefetchVec<>(SB)
+
+gatherloop:
+	TESTQ R13, R13
+	JE    gatherdone
+	CMPQ  R13, $1
+	JE    gathernopf
+	MOVQ  8(R14), DI
+	CALL  prefetchVec<>(SB)
+
+gathernopf:
+	MOVQ  (R14), DI
+	MOVQ  R10, SI
+	MOVQ  R11, CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	CALL  dotI8Core<>(SB)
+	MOVL  AX, (R12)
+	ADDQ  $4, R12
+	ADDQ  $8, R14
+	DECQ  R13
+	JMP   gatherloop
+
+gatherdone:
+	VZEROUPPER
+	RET
+
+// prefetchVec: DI = address, R11 = bytes; prefetches every 64-byte line.
+// Clobbers R8.
+TEXT prefetchVec<>(SB), NOSPLIT, $0-0
+	XORQ R8, R8
+
+pfloop:
+	CMPQ       R8, R11
+	JGE        pfdone
+	PREFETCHT0 (DI)(R8*1)
+	ADDQ       $64, R8
+	JMP        pfloop
+
+pfdone:
+	RET

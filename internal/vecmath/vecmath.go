@@ -14,6 +14,8 @@
 // panic if b is shorter. Callers validate lengths at their API boundary.
 package vecmath
 
+import "unsafe"
+
 // Kernel names the implementation the package selected: "avx2" or "generic".
 func Kernel() string { return kernelName }
 
@@ -48,6 +50,19 @@ func DotI8Batch(q, codes []int8, out []int32) {
 		return
 	}
 	dotI8Batch(q, codes, out)
+}
+
+// DotI8Gather computes out[i] = DotI8(q, codes at ptrs[i]) for every
+// i < len(out): each ptrs[i] points at len(q) int8 values (kept alive by the
+// caller). The next vector's cache lines are prefetched while one is
+// computed, which hides most of the memory latency of a graph walk.
+func DotI8Gather(q []int8, ptrs []unsafe.Pointer, out []int32) {
+	ptrs = ptrs[:len(out)]
+	if len(q) == 0 {
+		clear(out)
+		return
+	}
+	dotI8Gather(q, ptrs, out)
 }
 
 // SumF32 returns the sum of a. It reads memory as fast as the machine can,

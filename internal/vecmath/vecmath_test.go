@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // lengths covers empty input, every tail length below two full 64-element
@@ -221,5 +222,29 @@ func TestAssemblyClearsUpperState(t *testing.T) {
 	}
 	if rets < 5 {
 		t.Fatalf("found %d RETs; the check is not reading the kernels", rets)
+	}
+}
+
+func TestDotI8GatherMatchesDotI8(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, d := range []int{0, 1, 31, 32, 33, 64, 100, 384, 385} {
+		for _, n := range []int{0, 1, 2, 5, 32} {
+			q := randI8(r, d)
+			vecs := make([][]int8, n)
+			ptrs := make([]unsafe.Pointer, n)
+			for i := range vecs {
+				vecs[i] = randI8(r, d+1)[1:] // unaligned
+				if d > 0 {
+					ptrs[i] = unsafe.Pointer(&vecs[i][0])
+				}
+			}
+			out := make([]int32, n)
+			DotI8Gather(q, ptrs, out)
+			for i := range out {
+				if want := dotI8Generic(q, vecs[i]); out[i] != want {
+					t.Fatalf("DotI8Gather d=%d n=%d out[%d] = %d, want %d", d, n, i, out[i], want)
+				}
+			}
+		}
 	}
 }
