@@ -81,9 +81,9 @@ func TestRecallRequestRoundTrip(t *testing.T) {
 		t.Fatalf("fields lost: %+v", got)
 	}
 	for body, field := range map[string]string{
-		`{"text":"x","half_life":"soon"}`:           "half_life",
-		`{"text":"x","filter":{"since":"monday"}}`:  "filter.since",
-		`{"text":"x","filter":{"colour":"red"}}`:    "filter.colour",
+		`{"text":"x","half_life":"soon"}`:          "half_life",
+		`{"text":"x","filter":{"since":"monday"}}`: "filter.since",
+		`{"text":"x","filter":{"colour":"red"}}`:   "filter.colour",
 	} {
 		var r RecallRequest
 		err := DecodeJSONBytes([]byte(body), &r)
