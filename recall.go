@@ -432,3 +432,22 @@ func (h *RecallHit) UnmarshalJSON(b []byte) error {
 	}
 	return fmt.Errorf("engram: recall hit of unknown item type %q", w.ItemType)
 }
+
+// IndexStatus describes one vector index of a recalling store: one per
+// (namespace, item type, model, dimension).
+type IndexStatus struct {
+	Namespace Namespace `json:"namespace"`
+	ItemType  ItemType  `json:"item_type"`
+	Model     string    `json:"model"`
+	Dim       int       `json:"dim"`
+	Kind      string    `json:"kind"` // "flat" or "hnsw"
+	Vectors   int       `json:"vectors"`
+	Bytes     int64     `json:"bytes"` // estimated memory of vectors, codes and keys
+	// Seq is the change-feed position the index has applied; Lag how far
+	// the feed's end is past it.
+	Seq           uint64     `json:"seq"`
+	Lag           uint64     `json:"lag"`
+	LastRebuild   *time.Time `json:"last_rebuild,omitempty"`
+	RebuildReason string     `json:"rebuild_reason,omitempty"` // why it was last rebuilt instead of opened
+	SnapshotError string     `json:"snapshot_error,omitempty"` // the last snapshot save's failure
+}
