@@ -201,10 +201,10 @@ func TestRecallFiltersMatchListEpisodes(t *testing.T) {
 	seedN := time.Now().UnixNano()
 	t.Logf("seed %d", seedN)
 	rng := rand.New(rand.NewPCG(uint64(seedN), 7))
-	s := seed(t, m, rng, 300, 16)
+	s := seed(t, m, rng, 150, 16)
 	all, err := m.ListEpisodes(ctx(), "default", engram.EpisodeFilter{Limit: engram.MaxQueryLimit})
 	must(t, err)
-	for i := 0; i < 40; i++ {
+	for i := 0; i < 25; i++ {
 		f := randomFilter(rng)
 		// The matcher agrees with ListEpisodes on every stored episode.
 		f.Limit = engram.MaxQueryLimit
