@@ -109,3 +109,71 @@ func TestRecallNotImplementedWithoutRecaller(t *testing.T) {
 	url := startServer(t, openSQL(t), server.Options{})
 	wantError(t, do(t, "POST", url+"/v1/recall?namespace=default", bytes.NewReader([]byte(`{"text":"x"}`))), 501, server.CodeNotImplemented, "")
 }
+
+func TestRecallOverMCP(t *testing.T) {
+	m := openRecallMemory(t)
+	url := startServer(t, m, server.Options{})
+	eps := seedRecall(t, m)
+	s := mcpSession(t, url+"/mcp", "")
+
+	var hybrid struct {
+		Hits     []json.RawMessage  `json:"hits"`
+		Recalled []engram.RecallHit `json:"recalled"`
+	}
+	callTool(t, s, "search_memory", map[string]any{"query": "config", "vector": []float32{0, 0.2, 1}, "mode": "hybrid", "limit": 3}, &hybrid)
+	if len(hybrid.Recalled) != 3 || len(hybrid.Hits) != 0 {
+		t.Fatalf("hybrid: %+v", hybrid)
+	}
+	for _, h := range hybrid.Recalled {
+		// "config" matches eps[1] only; the vector is nearest eps[2].
+		if h.ItemID == eps[1].ID.UUID && (h.Signals.Text == nil || h.Signals.Text.Rank != 1) {
+			t.Fatalf("eps[1] lacks its text signal: %+v", h.Signals)
+		}
+		if h.ItemID == eps[2].ID.UUID && (h.Signals.Vector == nil || h.Signals.Vector.Rank != 1 || h.Signals.Text != nil) {
+			t.Fatalf("eps[2]: %+v", h.Signals)
+		}
+	}
+	var vec struct {
+		Recalled []engram.RecallHit `json:"recalled"`
+	}
+	callTool(t, s, "search_memory", map[string]any{"vector": []float32{1, 0, 0}, "mode": "vector", "limit": 1, "filter": map[string]any{"tags": []string{"net"}}}, &vec)
+	if len(vec.Recalled) != 1 || vec.Recalled[0].ItemID != eps[0].ID.UUID || vec.Recalled[0].Episode == nil {
+		t.Fatalf("vector mode: %+v", vec)
+	}
+
+	// Nearest to eps[0]'s own embedding, leaving eps[0] out.
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	far := &engram.Episode{TaskType: engram.TaskTesting, TaskDescription: "near the first"}
+	must(m.CreateEpisode(context.Background(), "default", far))
+	must(m.PutEmbeddings(context.Background(), "default", []*engram.Embedding{{ItemID: far.ID.UUID, ItemType: engram.ItemEpisode, Vector: []float32{0.9, 0.1, 0}}}))
+	var sim struct {
+		Hits []engram.RecallHit `json:"hits"`
+	}
+	callTool(t, s, "recall_similar_episodes", map[string]any{"episode_id": eps[0].ID.String(), "limit": 2}, &sim)
+	if len(sim.Hits) != 2 || sim.Hits[0].ItemID != far.ID.UUID {
+		t.Fatalf("similar: %+v", sim)
+	}
+	for _, h := range sim.Hits {
+		if h.ItemID == eps[0].ID.UUID {
+			t.Fatal("recall_similar_episodes returned the episode asked about")
+		}
+	}
+	for _, tc := range []struct {
+		tool  string
+		args  map[string]any
+		field string
+	}{
+		{"search_memory", map[string]any{"query": "x", "mode": "fuzzy"}, "mode"},
+		{"search_memory", map[string]any{"query": "x", "mode": "vector"}, "vector"},
+		{"search_memory", map[string]any{"vector": []float32{1, 0}, "mode": "vector"}, "vector"},
+		{"recall_similar_episodes", map[string]any{"episode_id": far.ID.String(), "model": "other"}, "episode_id"},
+	} {
+		if e := toolError(t, s, tc.tool, tc.args); e.Field != tc.field {
+			t.Errorf("%s %v: error %+v, want one naming %s", tc.tool, tc.args, e, tc.field)
+		}
+	}
+}
