@@ -259,4 +259,7 @@ func writeStatus(w io.Writer, st *engram.Status) {
 	} else {
 		fmt.Fprintln(w, "last sync    never")
 	}
+	if len(st.Indexes) > 0 {
+		writeIndexes(w, st.Indexes)
+	}
 }
