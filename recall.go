@@ -451,3 +451,13 @@ type IndexStatus struct {
 	RebuildReason string     `json:"rebuild_reason,omitempty"` // why it was last rebuilt instead of opened
 	SnapshotError string     `json:"snapshot_error,omitempty"` // the last snapshot save's failure
 }
+
+// Embedder turns texts into vectors with one model: an embeddings service
+// (package embed speaks the OpenAI-compatible API). It returns one vector
+// per text, in order, or an error (EUNAVAILABLE when the service cannot be
+// reached).
+type Embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	// Model names the vectors' model, stored as the embeddings' model.
+	Model() string
+}

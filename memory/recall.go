@@ -39,6 +39,7 @@ func (m *Memory) Recall(ctx context.Context, ns engram.Namespace, q engram.Recal
 	if err := ns.Validate(); err != nil {
 		return nil, err
 	}
+	m.embedQuery(ctx, &q)
 	q.Normalize()
 	if err := q.Validate(); err != nil {
 		return nil, err

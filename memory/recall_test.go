@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/embed"
+	"github.com/engramhq/engram/embed/embedtest"
 	"github.com/engramhq/engram/memory"
 )
 
@@ -389,5 +391,45 @@ func TestRecallHybridAndErrors(t *testing.T) {
 	_, err = m.Recall(ctx(), "default", engram.RecallQuery{Vector: []float32{1, float32(math.NaN()), 0, 0, 0, 0, 0, 0}})
 	if engram.ErrorCode(err) != engram.EINVALID || engram.ErrorField(err) != "vector[1]" {
 		t.Fatalf("NaN: %v", err)
+	}
+}
+
+func TestRecallWithEmbedder(t *testing.T) {
+	srv := embedtest.Start(t, 64, "tok")
+	e, err := embed.New(embed.Options{URL: srv.URL, Model: "bag-64", Token: "tok"})
+	must(t, err)
+	m := open(t, memory.Config{Embedder: e})
+	descs := []string{"parser crashes on unicode input", "dashboard renders slowly", "network retries time out"}
+	var eps []*engram.Episode
+	for _, d := range descs {
+		ep := &engram.Episode{TaskType: engram.TaskDebugging, TaskDescription: d}
+		must(t, m.CreateEpisode(ctx(), "default", ep))
+		eps = append(eps, ep)
+	}
+	// Each episode got its task description's embedding, under the model.
+	for i, ep := range eps {
+		got, err := m.GetEmbedding(ctx(), "default", engram.EmbeddingKey{ItemType: engram.ItemEpisode, ItemID: ep.ID.UUID, Model: "bag-64"})
+		must(t, err)
+		if !slices.Equal(got.Vector, srv.Vector(descs[i])) {
+			t.Fatalf("episode %d: stored vector is not the service's", i)
+		}
+	}
+	// A text-only recall gets a vector signal from the embedded text: words
+	// the keyword search cannot match ("slow" is not "slowly") still share
+	// the "dashboard" bucket.
+	res, err := m.Recall(ctx(), "default", engram.RecallQuery{Text: "dashboard slow", Limit: 1})
+	must(t, err)
+	if len(res.Hits) != 1 || res.Hits[0].ItemID != eps[1].ID.UUID || res.Hits[0].Signals.Vector == nil || res.Hits[0].Signals.Vector.Rank != 1 {
+		t.Fatalf("text-only recall with an embedder: %+v", res.Hits)
+	}
+	// A service that is down leaves creates acknowledged and recall by text.
+	e2, _ := embed.New(embed.Options{URL: "http://127.0.0.1:1", Model: "bag-64"})
+	m2 := open(t, memory.Config{Embedder: e2})
+	ep := &engram.Episode{TaskType: engram.TaskDebugging, TaskDescription: "dashboard offline"}
+	must(t, m2.CreateEpisode(ctx(), "default", ep))
+	res, err = m2.Recall(ctx(), "default", engram.RecallQuery{Text: "offline", Limit: 1})
+	must(t, err)
+	if len(res.Hits) != 1 || res.Hits[0].ItemID != ep.ID.UUID || res.Hits[0].Signals.Vector != nil {
+		t.Fatalf("recall with the embedder down: %+v", res.Hits)
 	}
 }

@@ -194,9 +194,13 @@ func (m *Memory) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *eng
 			keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
 		}
 	}
-	return m.write(ctx, keys,
+	err := m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisode(ctx, ns, ep) },
 		func(b *engram.CacheBatch) { putIf(b, ns, ep) })
+	if err == nil {
+		m.autoEmbed(ctx, ns, []*engram.Episode{ep})
+	}
+	return err
 }
 
 func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*engram.Episode) error {
@@ -212,13 +216,17 @@ func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []
 			keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
 		}
 	}
-	return m.write(ctx, keys,
+	err := m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisodes(ctx, ns, eps) },
 		func(b *engram.CacheBatch) {
 			for _, ep := range eps {
 				putIf(b, ns, ep)
 			}
 		})
+	if err == nil {
+		m.autoEmbed(ctx, ns, eps)
+	}
+	return err
 }
 
 // UpdateEpisode invalidates the cached episode: the caller's record need

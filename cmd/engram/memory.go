@@ -52,7 +52,12 @@ func (a *app) memoryConfig() (memory.Config, error) {
 		return memory.Config{}, err
 	}
 	bo.Logger = a.logger()
+	emb, err := a.embed.embedder()
+	if err != nil {
+		return memory.Config{}, err
+	}
 	return memory.Config{
+		Embedder:        emb,
 		DataDir:         a.dataDir,
 		SQL:             a.sqlOptions(),
 		CachePath:       a.cache.cachePath(a.dataDir),

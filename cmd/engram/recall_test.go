@@ -12,6 +12,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/client"
+	"github.com/engramhq/engram/embed/embedtest"
 	"github.com/engramhq/engram/memory"
 )
 
@@ -123,4 +124,20 @@ func TestRecallWithServer(t *testing.T) {
 		t.Fatalf("recall over --server: %+v", res)
 	}
 	c.fails(exitUsage, "not --server", "", "--server", url, "index", "status")
+}
+
+func TestRecallWithEmbedURL(t *testing.T) {
+	c := newCLI(t)
+	srv := embedtest.Start(t, 32, "tok")
+	t.Setenv("ENGRAM_EMBED_TOKEN", "tok")
+	flags := []string{"--embed-url", srv.URL, "--embed-model", "bag"}
+	var added engram.Episode
+	c.json(&added, `{"task_type":"debugging","task_description":"dashboard renders slowly"}`, append(flags, "episode", "add")...)
+	c.json(&engram.Episode{}, `{"task_type":"debugging","task_description":"parser crashes"}`, append(flags, "episode", "add")...)
+	var res engram.RecallResult
+	c.json(&res, "", append(flags, "recall", "--text", "dashboard slow", "--limit", "1")...)
+	if len(res.Hits) != 1 || res.Hits[0].ItemID != added.ID.UUID || res.Hits[0].Signals.Vector == nil {
+		t.Fatalf("recall with --embed-url: %+v", res.Hits)
+	}
+	c.fails(exitUsage, "embed_model", "", "--embed-url", srv.URL, "recall", "--text", "x")
 }

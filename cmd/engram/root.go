@@ -44,6 +44,7 @@ type app struct {
 
 	cache cacheFlags
 	sync  syncFlags
+	embed embedFlags // embed.go
 
 	ns      engram.Namespace
 	sql     *sqlstore.Store
@@ -132,6 +133,7 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
 	a.cache.register(pf)
 	a.sync.register(pf)
+	a.embed.register(pf)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
