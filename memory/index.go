@@ -51,6 +51,9 @@ const (
 	manifestVersion = 1
 )
 
+// indexHNSWMin is IndexHNSWMin; tests lower it.
+var indexHNSWMin = IndexHNSWMin
+
 // annIndex is what vector.Flat and vector.HNSW both offer.
 type annIndex interface {
 	Add(engram.UUID, []float32) error
@@ -116,6 +119,7 @@ type indexSet struct {
 	use      sync.RWMutex
 	retired  []annIndex // replaced indexes, closed at Close
 	rebuilds atomic.Uint64
+	closed   atomic.Bool // close has begun: nothing loads any more
 	stale    atomic.Bool // the last replay failed
 	lastErr  atomic.Pointer[string]
 }
@@ -168,6 +172,9 @@ func (s *indexSet) get(ctx context.Context, k groupKey) (*group, error) {
 	}
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
+	if s.closed.Load() {
+		return nil, errClosed
+	}
 	if g := s.lookup(k); g != nil {
 		return g, nil
 	}
@@ -316,7 +323,7 @@ func (s *indexSet) build(ctx context.Context, k groupKey, dir string) (*group, e
 }
 
 func buildDim(dim int, keys []engram.UUID, vecs [][]float32) (*dimIndex, error) {
-	if len(keys) >= IndexHNSWMin {
+	if len(keys) >= indexHNSWMin {
 		h, err := vector.NewHNSW(vector.Options{Dim: dim})
 		if err != nil {
 			return nil, err
@@ -631,6 +638,7 @@ func writeFileAtomic(path string, b []byte) error {
 func (s *indexSet) close() {
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
+	s.closed.Store(true)
 	gs := *s.groups.Load()
 	for _, g := range gs {
 		if g.dirty.Load() > 0 {

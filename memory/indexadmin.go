@@ -107,6 +107,10 @@ func (m *Memory) RebuildIndexes(ctx context.Context, ns engram.Namespace) ([]eng
 		return nil, err
 	}
 	m.idx.loadMu.Lock()
+	if m.idx.closed.Load() {
+		m.idx.loadMu.Unlock()
+		return nil, errClosed
+	}
 	for _, g := range gs {
 		if _, err = m.idx.rebuildLocked(ctx, groupKey{g.Namespace, g.ItemType, g.Model}, "rebuild asked for"); err != nil {
 			break

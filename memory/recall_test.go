@@ -433,3 +433,65 @@ func TestRecallWithEmbedder(t *testing.T) {
 		t.Fatalf("recall with the embedder down: %+v", res.Hits)
 	}
 }
+
+func TestRecallHNSWIndexPersisted(t *testing.T) {
+	defer memory.SetIndexHNSWMin(100)()
+	dir := t.TempDir()
+	cfg := memory.Config{DataDir: dir, Logger: quiet}
+	m, err := memory.Open(ctx(), cfg)
+	must(t, err)
+	rng := rand.New(rand.NewPCG(20, 21))
+	s := seed(t, m, rng, 400, 24)
+	st, err := m.RebuildIndexes(ctx(), "")
+	must(t, err)
+	if len(st) != 1 || st[0].Kind != "hnsw" || st[0].Vectors != 400 {
+		t.Fatalf("rebuild above the threshold: %+v", st)
+	}
+	queries := clustered(rand.New(rand.NewPCG(22, 23)), 15, 24, 8)
+	var before [][]engram.UUID
+	found, total := 0, 0
+	for _, q := range queries {
+		got := recallIDs(t, m, engram.RecallQuery{Vector: q, Limit: 10})
+		before = append(before, got)
+		for _, id := range exactTop(q, s.ids, s.vecs, 10) {
+			if slices.Contains(got, id) {
+				found++
+			}
+			total++
+		}
+	}
+	if r := float64(found) / float64(total); r < 0.95 {
+		t.Fatalf("HNSW recall@10 = %.3f against exact search; want >= 0.95", r)
+	}
+	// A filter allowing few episodes stays exact over them.
+	f := engram.EpisodeFilter{TaskType: engram.TaskAnalysis, Domain: "cli"}
+	res, err := m.Recall(ctx(), "default", engram.RecallQuery{Vector: queries[0], Limit: 5, Filter: f})
+	must(t, err)
+	var allowedIDs []engram.UUID
+	var allowedVecs [][]float32
+	for i, ep := range s.eps {
+		if engram.MatchEpisode(ep, &f) {
+			allowedIDs, allowedVecs = append(allowedIDs, s.ids[i]), append(allowedVecs, s.vecs[i])
+		}
+	}
+	want := exactTop(queries[0], allowedIDs, allowedVecs, min(5, len(allowedIDs)))
+	for i, h := range res.Hits {
+		if h.ItemID != want[i] {
+			t.Fatalf("filtered hit %d: %s, exact search says %s", i, h.ItemID, want[i])
+		}
+	}
+	must(t, m.Close())
+	if _, err := os.Stat(filepath.Join(dir, "index", "default", "episode", "default", "24.hnsw")); err != nil {
+		t.Fatal(err)
+	}
+	m = open(t, cfg)
+	for i, q := range queries {
+		if got := recallIDs(t, m, engram.RecallQuery{Vector: q, Limit: 10}); !slices.Equal(got, before[i]) {
+			t.Fatalf("query %d: reopened graph answers %v, before %v", i, got, before[i])
+		}
+	}
+	st2, _ := m.Status(ctx())
+	if st2.Indexes[0].Kind != "hnsw" || st2.Indexes[0].RebuildReason != "" {
+		t.Fatalf("reopened: %+v", st2.Indexes[0])
+	}
+}
