@@ -312,14 +312,14 @@ func TestRecallPersistedIndexReopened(t *testing.T) {
 		}
 		return out
 	}
-	before := answer(m)
+	answer(m) // loads the index, which saves its first snapshot
 	st, _ := m.Status(ctx())
 	if st.Indexes[0].RebuildReason != "no snapshot" {
 		t.Fatalf("first load: %+v", st.Indexes[0])
 	}
 	// A change after the snapshot the load wrote is replayed at reopen.
 	must(t, m.DeleteEmbedding(ctx(), "default", engram.EmbeddingKey{ItemType: engram.ItemEpisode, ItemID: s.ids[5]}))
-	before = answer(m)
+	before := answer(m)
 	must(t, m.Close())
 	snap := filepath.Join(dir, "index", "default", "episode", "default", "16.flat")
 	if _, err := os.Stat(snap); err != nil {
