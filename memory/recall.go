@@ -73,7 +73,11 @@ func (m *Memory) Recall(ctx context.Context, ns engram.Namespace, q engram.Recal
 		}
 	}
 	if q.Text != "" {
-		if err := m.textCandidates(ctx, ns, &q, per, get); err != nil {
+		err := m.textCandidates(ctx, ns, &q, per, get)
+		switch {
+		case engram.ErrorCode(err) == engram.EUNAVAILABLE && len(q.Vector) > 0:
+			stale = true // the durable store is down: answer by the index alone
+		case err != nil:
 			return nil, err
 		}
 	}
@@ -83,6 +87,10 @@ func (m *Memory) Recall(ctx context.Context, ns engram.Namespace, q engram.Recal
 		if c.rec == nil {
 			rec, err := m.readItem(ctx, ns, c.typ, c.id)
 			if engram.ErrorCode(err) == engram.ENOTFOUND {
+				continue
+			}
+			if engram.ErrorCode(err) == engram.EUNAVAILABLE {
+				stale = true // in no cache tier while the durable store is down
 				continue
 			}
 			if err != nil {
@@ -129,10 +137,13 @@ func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t en
 	}
 	opts := &vector.SearchOptions{}
 	var recs map[engram.UUID]any
+	stale := false
 	if !engram.FilterIsEmpty(&q.Filter) {
 		if t == engram.ItemEpisode {
 			allowed, eps, err := m.allowedEpisodes(ctx, ns, q.Filter)
-			if err != nil {
+			if engram.ErrorCode(err) == engram.EUNAVAILABLE {
+				stale, allowed, eps = true, nil, nil // post-filter cached records instead
+			} else if err != nil {
 				return nil, nil, false, err
 			}
 			if allowed != nil {
@@ -151,7 +162,7 @@ func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t en
 	if err != nil {
 		return nil, nil, false, err
 	}
-	return hits, recs, false, nil
+	return hits, recs, stale, nil
 }
 
 // allowedEpisodes lists the episodes f allows, or nil when there are more

@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,6 +16,8 @@ import (
 	"github.com/engramhq/engram/embed"
 	"github.com/engramhq/engram/embed/embedtest"
 	"github.com/engramhq/engram/memory"
+	"github.com/engramhq/engram/sqlstore"
+	"github.com/engramhq/engram/storetest"
 )
 
 // clustered returns n unit vectors of dim d drawn around a few centres
@@ -494,4 +497,59 @@ func TestRecallHNSWIndexPersisted(t *testing.T) {
 	if st2.Indexes[0].Kind != "hnsw" || st2.Indexes[0].RebuildReason != "" {
 		t.Fatalf("reopened: %+v", st2.Indexes[0])
 	}
+}
+
+func TestRecallDuringOutage(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlstore.Open(ctx(), sqlstore.Options{Path: filepath.Join(dir, "engram.db")})
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	f := &flaky{Store: s}
+	m := open(t, memory.Config{DataDir: dir, Durable: flakySearch{f}})
+	rng := rand.New(rand.NewPCG(30, 31))
+	sd := seed(t, m, rng, 40, 8)
+	q := engram.RecallQuery{Vector: sd.vecs[4], Text: "parser", Limit: 5, Filter: engram.EpisodeFilter{Domain: sd.eps[4].Context.Domain}}
+	vq := q
+	vq.Text = ""
+	want := recallIDs(t, m, vq) // loads the index; what the index alone answers
+	if len(want) == 0 || want[0] != sd.ids[4] {
+		t.Fatalf("before the outage: %v", want)
+	}
+	f.down.Store(true)
+	res, err := m.Recall(ctx(), "default", q)
+	must(t, err)
+	got := make([]engram.UUID, len(res.Hits))
+	for i, h := range res.Hits {
+		got[i] = h.ItemID
+		if h.Signals.Text != nil {
+			t.Fatalf("a text signal while the durable store is down: %+v", h.Signals)
+		}
+	}
+	if !res.Stale || !slices.Equal(got, want) {
+		t.Fatalf("during the outage: stale %v, hits %v; want the index's answer %v from cached records, marked stale", res.Stale, got, want)
+	}
+	for _, h := range res.Hits {
+		if h.Episode.Context.Domain != q.Filter.Domain {
+			t.Fatalf("during the outage a hit fails the filter: %+v", h.Episode.Context)
+		}
+	}
+	_, err = m.Recall(ctx(), "default", engram.RecallQuery{Text: "parser"})
+	storetest.WantCode(t, err, engram.EUNAVAILABLE, "")
+}
+
+// flakySearch is flaky whose keyword search and embedding reads fail too.
+type flakySearch struct{ *flaky }
+
+func (f flakySearch) Search(ctx context.Context, ns engram.Namespace, q engram.SearchQuery) ([]engram.SearchHit, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return f.Store.Search(ctx, ns, q)
+}
+
+func (f flakySearch) ListEmbeddings(ctx context.Context, ns engram.Namespace, fl engram.EmbeddingFilter) (engram.EmbeddingPage, error) {
+	if err := f.check(); err != nil {
+		return engram.EmbeddingPage{}, err
+	}
+	return f.Store.ListEmbeddings(ctx, ns, fl)
 }
