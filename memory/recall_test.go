@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -552,4 +555,84 @@ func (f flakySearch) ListEmbeddings(ctx context.Context, ns engram.Namespace, fl
 		return engram.EmbeddingPage{}, err
 	}
 	return f.Store.ListEmbeddings(ctx, ns, fl)
+}
+
+// childRecall opens its own Memory (its own cache file) on DATA and answers
+// the parent's lines: "recall v1,v2,..." prints "hits ID,ID,..." (the 3
+// nearest), "sync" syncs and prints "synced".
+func childRecall() {
+	m, err := memory.Open(ctx(), memory.Config{DataDir: os.Getenv("DATA"), CachePath: os.Getenv("CACHE"), Logger: quiet})
+	if err != nil {
+		fmt.Println("error", err)
+		return
+	}
+	defer m.Close()
+	fmt.Println("ready")
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		cmd, arg, _ := strings.Cut(in.Text(), " ")
+		switch cmd {
+		case "sync":
+			if _, err := m.Sync(ctx(), engram.SyncOptions{}); err != nil {
+				fmt.Println("error", err)
+				return
+			}
+			fmt.Println("synced")
+		case "recall":
+			var v []float32
+			for _, f := range strings.Split(arg, ",") {
+				x, _ := strconv.ParseFloat(f, 32)
+				v = append(v, float32(x))
+			}
+			res, err := m.Recall(ctx(), "default", engram.RecallQuery{Vector: v, Limit: 3})
+			if err != nil {
+				fmt.Println("error", err)
+				return
+			}
+			ids := make([]string, len(res.Hits))
+			for i, h := range res.Hits {
+				ids[i] = h.ItemID.String()
+			}
+			fmt.Println("hits " + strings.Join(ids, ","))
+		}
+	}
+}
+
+func TestRecallInAnotherProcessAfterSync(t *testing.T) {
+	dir := t.TempDir()
+	a := open(t, memory.Config{DataDir: dir})
+	rng := rand.New(rand.NewPCG(50, 51))
+	s := seed(t, a, rng, 30, 4)
+	csv := func(v []float32) string {
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
+		}
+		return strings.Join(parts, ",")
+	}
+	_, in, out := child(t, "recall", "DATA="+dir, "CACHE="+filepath.Join(t.TempDir(), "b.db"))
+	expectLine(t, out, "ready")
+	fmt.Fprintln(in, "recall "+csv(s.vecs[2]))
+	if got := expectLine(t, out, "hits"); !strings.HasPrefix(got, "hits "+s.ids[2].String()) {
+		t.Fatalf("child's first recall: %q, want %s first", got, s.ids[2])
+	}
+	// A writes an episode whose vector is the opposite of every seeded one's
+	// neighbourhood; the child's index has it after one sync.
+	v := []float32{9, -9, 9, -9}
+	ep := &engram.Episode{TaskType: engram.TaskTesting, TaskDescription: "written by a"}
+	must(t, a.CreateEpisode(ctx(), "default", ep))
+	must(t, a.PutEmbeddings(ctx(), "default", []*engram.Embedding{{ItemID: ep.ID.UUID, ItemType: engram.ItemEpisode, Vector: v}}))
+	fmt.Fprintln(in, "sync")
+	expectLine(t, out, "synced")
+	fmt.Fprintln(in, "recall "+csv(v))
+	if got := expectLine(t, out, "hits"); !strings.HasPrefix(got, "hits "+ep.ID.String()) {
+		t.Fatalf("child after sync: %q, want %s first", got, ep.ID)
+	}
+	must(t, a.DeleteEpisode(ctx(), "default", ep.ID))
+	fmt.Fprintln(in, "sync")
+	expectLine(t, out, "synced")
+	fmt.Fprintln(in, "recall "+csv(v))
+	if got := expectLine(t, out, "hits"); strings.Contains(got, ep.ID.String()) {
+		t.Fatalf("child recalls the deleted episode after sync: %q", got)
+	}
 }
