@@ -115,6 +115,8 @@ type Status struct {
 	Stale         bool       `json:"stale"`
 	LastSync      *time.Time `json:"last_sync,omitempty"`
 	LastSyncError string     `json:"last_sync_error,omitempty"`
+	// Indexes lists the loaded vector indexes (see Recaller).
+	Indexes []IndexStatus `json:"indexes,omitempty"`
 }
 
 // TierStatus describes one tier.

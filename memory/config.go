@@ -70,6 +70,10 @@ type Config struct {
 
 	// Clock drives the cache tiers' expiry and the periodic sync. nil: wall clock.
 	Clock clock.Clock
+	// Embedder, when set, embeds the task description of every episode
+	// created through this Memory (stored under Embedder.Model()) and the
+	// text of a recall that gives no vector (see docs/recall.md).
+	Embedder engram.Embedder
 	// Logger receives what does not surface as an error: cache failures,
 	// tiers skipped, background syncs. nil: slog.Default().
 	Logger *slog.Logger

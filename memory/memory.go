@@ -156,6 +156,9 @@ type Memory struct {
 	wrote       atomic.Bool   // an acknowledged write went through this Memory
 	stale       atomic.Bool   // mirrors mu.stale, for reads
 
+	// idx holds the vector indexes recall searches (index.go).
+	idx *indexSet
+
 	// file is the current cache file; nil without one (mu.fileState says why).
 	file atomic.Pointer[fileHandle]
 
@@ -206,6 +209,7 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	m := &Memory{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, seed: maphash.MakeSeed()}
 	m.mu.suspect = map[engram.Tier]string{}
+	m.idx = newIndexSet(m)
 	m.bgCtx, m.cancel = context.WithCancel(context.Background())
 	if cfg.Durable != nil {
 		m.durable = cfg.Durable
@@ -399,6 +403,7 @@ func (m *Memory) Close() error {
 	m.cancel()
 	m.wg.Wait()
 	m.syncOnClose()
+	m.idx.close()
 	m.shut.Store(true)
 	return m.closeTiers()
 }

@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		childReader()
 	case "sync":
 		childSync()
+	case "recall":
+		childRecall() // recall_test.go
 	}
 	os.Exit(0)
 }

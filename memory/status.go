@@ -101,6 +101,7 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 		}
 	}
 	st.Tiers = append(st.Tiers, ds)
+	st.Indexes = m.idx.status(st.LastSeq)
 	return st, nil
 }
 

@@ -29,6 +29,7 @@ func (m *Memory) Sync(ctx context.Context, opts engram.SyncOptions) (*engram.Syn
 	ctx = engram.WithReadInfo(ctx, nil)
 	m.syncMu.Lock()
 	defer m.syncMu.Unlock()
+	defer m.replayIndexes(ctx, opts)
 	start := time.Now()
 	if !opts.DryRun {
 		m.reopenFile(ctx)

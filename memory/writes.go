@@ -194,9 +194,13 @@ func (m *Memory) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *eng
 			keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
 		}
 	}
-	return m.write(ctx, keys,
+	err := m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisode(ctx, ns, ep) },
 		func(b *engram.CacheBatch) { putIf(b, ns, ep) })
+	if err == nil {
+		m.autoEmbed(ctx, ns, []*engram.Episode{ep})
+	}
+	return err
 }
 
 func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*engram.Episode) error {
@@ -212,13 +216,17 @@ func (m *Memory) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []
 			keys = append(keys, engram.EpisodeCacheKey(ns, ep.ID))
 		}
 	}
-	return m.write(ctx, keys,
+	err := m.write(ctx, keys,
 		func() error { return m.durable.CreateEpisodes(ctx, ns, eps) },
 		func(b *engram.CacheBatch) {
 			for _, ep := range eps {
 				putIf(b, ns, ep)
 			}
 		})
+	if err == nil {
+		m.autoEmbed(ctx, ns, eps)
+	}
+	return err
 }
 
 // UpdateEpisode invalidates the cached episode: the caller's record need
@@ -253,13 +261,17 @@ func (m *Memory) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engr
 	if err != nil {
 		return err
 	}
-	return m.write(ctx, keys,
+	err = m.write(ctx, keys,
 		func() error { return m.durable.DeleteEpisode(ctx, ns, id) },
 		func(b *engram.CacheBatch) {
 			for _, k := range keys {
 				b.Delete(k)
 			}
 		})
+	if err == nil {
+		m.idx.noteItemDeleted(ns, engram.ItemEpisode, id.UUID)
+	}
+	return err
 }
 
 // AppendStep invalidates the cached episode, so no tier serves a step list
@@ -343,7 +355,7 @@ func (m *Memory) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id en
 		func(b *engram.CacheBatch) { b.Delete(key) })
 }
 
-func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) error {
+func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) (err error) {
 	var keys []engram.CacheKey
 	for _, e := range embs {
 		if e != nil {
@@ -354,6 +366,11 @@ func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []
 			keys = append(keys, engram.EmbeddingCacheKey(ns, k))
 		}
 	}
+	defer func() {
+		if err == nil {
+			m.idx.noteEmbeddingsPut(ns, embs)
+		}
+	}()
 	return m.write(ctx, keys,
 		func() error { return m.durable.PutEmbeddings(ctx, ns, embs) },
 		func(b *engram.CacheBatch) {
@@ -375,9 +392,13 @@ func (m *Memory) DeleteEmbedding(ctx context.Context, ns engram.Namespace, key e
 		key.Model = engram.DefaultModel
 	}
 	ck := engram.EmbeddingCacheKey(ns, key)
-	return m.write(ctx, []engram.CacheKey{ck},
+	err := m.write(ctx, []engram.CacheKey{ck},
 		func() error { return m.durable.DeleteEmbedding(ctx, ns, key) },
 		func(b *engram.CacheBatch) { b.Delete(ck) })
+	if err == nil {
+		m.idx.noteEmbeddingDeleted(ns, key)
+	}
+	return err
 }
 
 // Relationships are not cached: they pass through to the durable store.

@@ -39,7 +39,8 @@ type MCPOptions struct {
 // NewMCP returns an MCP server whose tools read and write store: the
 // engram tools for agents (create_episode, add_episode_step,
 // complete_episode, get_episode, list_episodes, search_memory,
-// store_pattern, list_patterns, store_heuristic, memory_status). Run it over
+// store_pattern, list_patterns, store_heuristic, memory_status,
+// recall_similar_episodes). Run it over
 // stdio with mcp.StdioTransport; Server serves it over streamable HTTP at
 // /mcp. Tool arguments are decoded strictly and validated like HTTP bodies;
 // results are structured (the JSON the HTTP API answers), and failures are
@@ -149,6 +150,12 @@ type (
 		Kinds     []engram.SearchKind `json:"kinds,omitempty" jsonschema:"only hits of these kinds (default: all)"`
 		Any       bool                `json:"any,omitempty" jsonschema:"true: hits need any word, not every word"`
 		Limit     *int                `json:"limit,omitempty" jsonschema:"most hits: 1-1000, default 100"`
+		// Recall (mcprecall.go).
+		Mode     string               `json:"mode,omitempty" jsonschema:"keyword (BM25 hits; the default without a vector), vector, or hybrid (vector and words fused; the default with a vector)"`
+		Vector   []float32            `json:"vector,omitempty" jsonschema:"a query embedding, for vector and hybrid modes"`
+		Model    string               `json:"model,omitempty" jsonschema:"the embedding model of vector (default: default)"`
+		Filter   *engram.RecallFilter `json:"filter,omitempty" jsonschema:"vector and hybrid modes: task_type, domain, tags, metadata, complete, since, until, near, box"`
+		HalfLife string               `json:"half_life,omitempty" jsonschema:"vector and hybrid modes: favour recent records with this half-life (72h)"`
 	}
 	storePatternIn struct {
 		Namespace string `json:"namespace,omitempty"`
@@ -198,7 +205,7 @@ type MemoryStatus struct {
 }
 
 func (t *mcpTools) tools() []mcpTool {
-	return []mcpTool{
+	return append([]mcpTool{
 		{name: "create_episode", in: reflect.TypeFor[createEpisodeIn](), out: reflect.TypeFor[engram.Episode](), required: []string{"task_description"},
 			desc: "Start recording a task: store a new episode (task_type, task_description, context, optional steps, tags, metadata). Returns the stored episode with its episode_id.",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
@@ -275,26 +282,9 @@ func (t *mcpTools) tools() []mcpTool {
 				}
 				return &EpisodeList{Episodes: page.Episodes, NextCursor: page.NextCursor, Stale: staleOf(ri)}, nil
 			}},
-		{name: "search_memory", in: reflect.TypeFor[searchIn](), out: reflect.TypeFor[SearchResult](), required: []string{"query"}, readOnly: true,
-			desc: "Keyword search (BM25, stemmed) over episodes, their steps and patterns. Returns hits with scores, ids and snippets.",
-			run: func(ctx context.Context, ns engram.Namespace, in any, ri *engram.ReadInfo) (any, error) {
-				q := in.(*searchIn)
-				limit, err := toolLimit(q.Limit)
-				if err != nil {
-					return nil, err
-				}
-				if err := checkSearchKinds(q.Kinds, indexed("kinds")); err != nil {
-					return nil, err
-				}
-				hits, err := t.store.Search(ctx, ns, engram.SearchQuery{Text: q.Query, Kinds: q.Kinds, Any: q.Any, Limit: limit})
-				if err != nil {
-					return nil, err
-				}
-				if hits == nil {
-					hits = []engram.SearchHit{}
-				}
-				return &SearchResult{Hits: hits, Stale: staleOf(ri)}, nil
-			}},
+		{name: "search_memory", in: reflect.TypeFor[searchIn](), out: reflect.TypeFor[memorySearchDoc](), readOnly: true,
+			desc: "Search memory. keyword mode: BM25 (stemmed) over episodes, their steps and patterns; hits with scores, ids and snippets. vector and hybrid modes (give a vector): the records most like it, fused with the words in hybrid, filtered, with each signal's rank and score, under recalled.",
+			run:  t.searchMemory},
 		{name: "store_pattern", in: reflect.TypeFor[storePatternIn](), out: reflect.TypeFor[engram.Pattern](), required: []string{"kind"},
 			desc: "Store (create, or replace by pattern_id) a learned pattern. kind decides the fields: tool_sequence (tools), decision_point (condition, action), error_recovery (error_type, recovery_steps), context_pattern (context_features, recommended_approach).",
 			run: func(ctx context.Context, ns engram.Namespace, in any, _ *engram.ReadInfo) (any, error) {
@@ -350,7 +340,7 @@ func (t *mcpTools) tools() []mcpTool {
 				}
 				return &MemoryStatus{Namespace: ns, Counts: n, Status: st}, nil
 			}},
-	}
+	}, t.recallTools()...)
 }
 
 // handler decodes a call's arguments into a fresh input, resolves and

@@ -209,7 +209,7 @@ func errorStatuses(rt *route) []int {
 	if rt.Method == "POST" || rt.Method == "PUT" {
 		set[http.StatusConflict] = true
 	}
-	if rt.Name == "sync" {
+	if rt.Name == "sync" || rt.Name == "recall" {
 		set[http.StatusNotImplemented] = true
 	}
 	var out []int

@@ -139,7 +139,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 // JSON and validates the answer against the schema the document gives it:
 // the schemas describe what the handlers really send.
 func TestOpenAPIDescribesResponses(t *testing.T) {
-	url, srv := serve(t, syncingStore{openTestStore(t)}, Options{})
+	url, srv := serve(t, newRecallingStore(t), Options{})
 	doc := fetchDoc(t, url)
 	covered := map[string]bool{}
 	validate := func(name, ref string, body []byte) {
@@ -227,6 +227,7 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 	call("getEmbedding", "GET", "/v1/embeddings/episode/"+id+"/m%2Fv2", nil)
 	call("listEmbeddings", "GET", "/v1/embeddings", nil)
 	call("search", "GET", "/v1/search?q=retry", nil)
+	call("recall", "POST", "/v1/recall", map[string]any{"vector": []float32{1, 2}, "text": "retry", "half_life": "1h"})
 	call("counts", "GET", "/v1/counts", nil)
 	call("changes", "GET", "/v1/changes?after=1&limit=5", nil)
 	call("lastSeq", "GET", "/v1/changes/seq", nil)

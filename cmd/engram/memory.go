@@ -52,7 +52,12 @@ func (a *app) memoryConfig() (memory.Config, error) {
 		return memory.Config{}, err
 	}
 	bo.Logger = a.logger()
+	emb, err := a.embed.embedder()
+	if err != nil {
+		return memory.Config{}, err
+	}
 	return memory.Config{
+		Embedder:        emb,
 		DataDir:         a.dataDir,
 		SQL:             a.sqlOptions(),
 		CachePath:       a.cache.cachePath(a.dataDir),
@@ -258,5 +263,8 @@ func writeStatus(w io.Writer, st *engram.Status) {
 		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintln(w, "last sync    never")
+	}
+	if len(st.Indexes) > 0 {
+		writeIndexes(w, st.Indexes)
 	}
 }

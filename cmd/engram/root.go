@@ -44,6 +44,7 @@ type app struct {
 
 	cache cacheFlags
 	sync  syncFlags
+	embed embedFlags // embed.go
 
 	ns      engram.Namespace
 	sql     *sqlstore.Store
@@ -132,12 +133,13 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
 	a.cache.register(pf)
 	a.sync.register(pf)
+	a.embed.register(pf)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.syncCmd(), a.statusCmd(),
 		a.dbCmd(), newCacheCmd(&a.cache, dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut),
-		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd())
+		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd(), a.recallCmd(), a.indexCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

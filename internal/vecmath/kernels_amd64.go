@@ -1,0 +1,82 @@
+//go:build amd64 && !purego
+
+package vecmath
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// useAVX2 is fixed when the package loads: the assembly needs AVX2 (integer
+// YMM ops) and FMA3.
+var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+var kernelName = func() string {
+	if useAVX2 {
+		return "avx2"
+	}
+	return "generic"
+}()
+
+//go:noescape
+func dotF32AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func l2SqF32AVX2(a, b *float32, n int) float32
+
+//go:noescape
+func dotI8AVX2(a, b *int8, n int) int32
+
+//go:noescape
+func dotI8BatchAVX2(q, codes *int8, d int, out *int32, n int)
+
+//go:noescape
+func sumF32AVX2(a *float32, n int) float32
+
+//go:noescape
+func dotI8GatherAVX2(q *int8, ptrs *unsafe.Pointer, n int, d int, out *int32)
+
+func dotI8Gather(q []int8, ptrs []unsafe.Pointer, out []int32) {
+	if !useAVX2 || len(q) < 32 || len(out) == 0 {
+		dotI8GatherGeneric(q, ptrs, out)
+		return
+	}
+	dotI8GatherAVX2(&q[0], &ptrs[0], len(out), len(q), &out[0])
+}
+
+func dotF32(a, b []float32) float32 {
+	if !useAVX2 || len(a) < 8 {
+		return dotF32Generic(a, b)
+	}
+	return dotF32AVX2(&a[0], &b[0], len(a))
+}
+
+func l2SqF32(a, b []float32) float32 {
+	if !useAVX2 || len(a) < 8 {
+		return l2SqF32Generic(a, b)
+	}
+	return l2SqF32AVX2(&a[0], &b[0], len(a))
+}
+
+func dotI8(a, b []int8) int32 {
+	if !useAVX2 || len(a) < 32 {
+		return dotI8Generic(a, b)
+	}
+	return dotI8AVX2(&a[0], &b[0], len(a))
+}
+
+func dotI8Batch(q, codes []int8, out []int32) {
+	if !useAVX2 || len(q) < 32 || len(out) == 0 {
+		dotI8BatchGeneric(q, codes, out)
+		return
+	}
+	dotI8BatchAVX2(&q[0], &codes[0], len(q), &out[0], len(out))
+}
+
+func sumF32(a []float32) float32 {
+	if !useAVX2 || len(a) < 8 {
+		return sumF32Generic(a)
+	}
+	return sumF32AVX2(&a[0], len(a))
+}

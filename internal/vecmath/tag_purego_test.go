@@ -1,0 +1,5 @@
+//go:build purego
+
+package vecmath
+
+const puregoTag = true

@@ -1,0 +1,658 @@
+package vector
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/vecmath"
+)
+
+// HNSW is a hierarchical navigable small-world graph over the int8 codes,
+// reranked in float32, with a planner that falls back to flat scans for
+// small indexes and selective filters. Safe for concurrent use: searches
+// take no lock; inserts lock one node's links at a time (striped mutexes)
+// while writing them, and readers load links with atomic loads, so a reader
+// sees each neighbour slot either before or after a writer's store.
+type HNSW struct {
+	s    *store
+	opts Options
+	m    int
+	m0   int
+	mL   float64
+
+	// ep packs the entry node (high 32 bits) and the top layer (low 8 bits);
+	// emptyEP when the graph has no node. Raised under epMu.
+	ep   atomic.Uint64
+	epMu sync.Mutex
+
+	locks [1024]sync.Mutex // link writers: node id % len
+	vis   sync.Pool        // *visited
+}
+
+const emptyEP = math.MaxUint64
+
+// NewHNSW returns an empty graph index.
+func NewHNSW(opts Options) (*HNSW, error) {
+	opts.ensureDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	h := &HNSW{opts: opts, m: opts.M, m0: 2 * opts.M, mL: 1 / math.Log(float64(opts.M))}
+	h.s = newStore(opts.Dim, opts.Metric, true, h.m0)
+	h.ep.Store(emptyEP)
+	return h, nil
+}
+
+// Options returns the options the index was made with, defaults filled.
+func (h *HNSW) Options() Options { return h.opts }
+
+// Dim returns the dimension of the index's vectors.
+func (h *HNSW) Dim() int { return h.s.dim }
+
+// Metric returns the index's metric.
+func (h *HNSW) Metric() Metric { return h.s.metric }
+
+// Len returns the number of live vectors.
+func (h *HNSW) Len() int { return int(h.s.live.Load()) }
+
+// Tombstones returns the number of deleted or replaced nodes still held.
+func (h *HNSW) Tombstones() int { return int(h.s.next.Load()) - h.Len() }
+
+// Contains reports whether key has a live vector.
+func (h *HNSW) Contains(key engram.UUID) bool { _, ok := h.s.lookup(key); return ok }
+
+// Delete removes key and reports whether it was there. Searches that start
+// after Delete returns never return key. The node stays in the graph as a
+// tombstone that traversal passes through; Compact unlinks tombstones.
+func (h *HNSW) Delete(key engram.UUID) bool { return h.s.remove(key) }
+
+// links returns node id's link block at level: count, then the slots.
+func (h *HNSW) links(id uint32, level int) []uint32 {
+	c := h.s.chunk(id)
+	i := int(id & chunkMask)
+	if level == 0 {
+		return c.links0[i*(1+h.m0) : (i+1)*(1+h.m0)]
+	}
+	o := (level - 1) * (1 + h.m)
+	return c.upper[i][o : o+1+h.m]
+}
+
+func (h *HNSW) level(id uint32) int { return int(h.s.chunk(id).level[id&chunkMask]) }
+
+func (h *HNSW) maxLinks(level int) int {
+	if level == 0 {
+		return h.m0
+	}
+	return h.m
+}
+
+// randomLevel draws a node's top layer from its key and the seed, so a key's
+// layer does not depend on the order of inserts.
+func (h *HNSW) randomLevel(key engram.UUID) int {
+	x := splitmix(h.opts.Seed ^ binary.LittleEndian.Uint64(key[:8]))
+	x = splitmix(x ^ binary.LittleEndian.Uint64(key[8:]))
+	u := (float64(x>>11) + 0.5) / (1 << 53)
+	l := int(-math.Log(u) * h.mL)
+	return min(l, 31)
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// visited marks nodes seen by one traversal with a generation tag.
+type visited struct {
+	tags []uint16
+	cur  uint16
+
+	// Scratch for one node's unvisited neighbours.
+	ids  [129]uint32
+	ptrs [129]unsafe.Pointer
+	dots [129]int32
+}
+
+func (h *HNSW) getVisited() *visited {
+	n := int(h.s.next.Load())
+	v, _ := h.vis.Get().(*visited)
+	if v == nil {
+		v = &visited{}
+	}
+	if len(v.tags) < n {
+		v.tags = make([]uint16, n+n/4+chunkSize)
+		v.cur = 0
+	}
+	v.cur++
+	if v.cur == 0 {
+		clear(v.tags)
+		v.cur = 1
+	}
+	return v
+}
+
+// seen marks id and reports whether it was marked already. Ids beyond the
+// array (nodes allocated after the traversal began) count as seen: they
+// are skipped, as if inserted after the query.
+func (v *visited) seen(id uint32) bool {
+	if int(id) >= len(v.tags) {
+		return true
+	}
+	if v.tags[id] == v.cur {
+		return true
+	}
+	v.tags[id] = v.cur
+	return false
+}
+
+// result modes of searchLayer: which nodes may enter the result set.
+const (
+	resultLive  = iota // live nodes that pass the filter (queries)
+	resultBuild        // every node: construction links through tombstones (Compact repairs them) and in-flight inserts
+)
+
+// searchLayer is the beam search of one layer from eps: it returns up to ef
+// nodes (per mode and filter) nearest q by int8 distance. Traversal passes
+// through every node, whatever the filter.
+func (h *HNSW) searchLayer(q *query, eps []cand, ef, level int, mode int, f *filter, st *SearchStats) maxHeap {
+	v := h.getVisited()
+	defer h.vis.Put(v)
+	s := h.s
+	C := make(minHeap, 0, ef*2)
+	W := make(maxHeap, 0, ef+1)
+	accept := func(id uint32) bool {
+		state := atomic.LoadUint32(&s.chunk(id).state[id&chunkMask])
+		if mode == resultBuild {
+			return true
+		}
+		return state == stateLive && f.allows(s, id)
+	}
+	for _, e := range eps {
+		if v.seen(e.id) {
+			continue
+		}
+		C.push(e)
+		if accept(e.id) {
+			W.offer(e, ef)
+		}
+	}
+	dists := 0
+	for len(C) > 0 {
+		c := C.pop()
+		if len(W) >= ef && c.d > W[0].d {
+			break
+		}
+		L := h.links(c.id, level)
+		n := int(atomic.LoadUint32(&L[0]))
+		fresh := 0
+		for j := 1; j <= n; j++ {
+			nb := atomic.LoadUint32(&L[j])
+			if v.seen(nb) {
+				continue
+			}
+			v.ids[fresh] = nb
+			v.ptrs[fresh] = s.codePtr(nb)
+			fresh++
+		}
+		if fresh == 0 {
+			continue
+		}
+		vecmath.DotI8Gather(q.code, v.ptrs[:fresh], v.dots[:fresh])
+		dists += fresh
+		for j, nb := range v.ids[:fresh] {
+			d := s.fromDot(q, nb, v.dots[j])
+			if len(W) < ef || d < W[0].d {
+				C.push(cand{d, nb})
+				if accept(nb) {
+					W.offer(cand{d, nb}, ef)
+				}
+			}
+		}
+	}
+	if st != nil {
+		st.Distances += dists
+	}
+	return W
+}
+
+// greedy walks layer level from cur to a local minimum of the distance to q.
+func (h *HNSW) greedy(q *query, cur cand, level int, st *SearchStats) cand {
+	for changed := true; changed; {
+		changed = false
+		L := h.links(cur.id, level)
+		n := int(atomic.LoadUint32(&L[0]))
+		for j := 1; j <= n; j++ {
+			nb := atomic.LoadUint32(&L[j])
+			d := h.s.approx(q, nb)
+			if st != nil {
+				st.Distances++
+			}
+			if d < cur.d {
+				cur, changed = cand{d, nb}, true
+			}
+		}
+	}
+	return cur
+}
+
+// selectNeighbors is the HNSW heuristic: take candidates nearest first,
+// keeping one only when it is nearer to the base than to every one kept.
+// cands must be sorted by distance to the base.
+func (h *HNSW) selectNeighbors(cands []cand, m int) []cand {
+	if len(cands) <= m {
+		return cands
+	}
+	out := make([]cand, 0, m)
+	for _, c := range cands {
+		if len(out) >= m {
+			break
+		}
+		good := true
+		for _, r := range out {
+			if h.s.approxNodes(c.id, r.id) < c.d {
+				good = false
+				break
+			}
+		}
+		if good {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func sortCands(c []cand) {
+	slices.SortFunc(c, func(a, b cand) int {
+		switch {
+		case a.d < b.d:
+			return -1
+		case a.d > b.d:
+			return 1
+		}
+		return int(a.id) - int(b.id)
+	})
+}
+
+// setLinks replaces id's links at level with nbrs.
+func (h *HNSW) setLinks(id uint32, level int, nbrs []cand) {
+	mu := &h.locks[id%uint32(len(h.locks))]
+	mu.Lock()
+	L := h.links(id, level)
+	for j, c := range nbrs {
+		atomic.StoreUint32(&L[1+j], c.id)
+	}
+	atomic.StoreUint32(&L[0], uint32(len(nbrs)))
+	mu.Unlock()
+}
+
+// addLink adds a link from node to nb at level, shrinking node's links by
+// the heuristic when they are full.
+func (h *HNSW) addLink(node, nb uint32, level int) {
+	mu := &h.locks[node%uint32(len(h.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	L := h.links(node, level)
+	n := int(atomic.LoadUint32(&L[0]))
+	for j := 1; j <= n; j++ {
+		if L[j] == nb {
+			return
+		}
+	}
+	if mx := h.maxLinks(level); n < mx {
+		atomic.StoreUint32(&L[1+n], nb)
+		atomic.StoreUint32(&L[0], uint32(n+1))
+		return
+	}
+	cands := make([]cand, 0, n+1)
+	cands = append(cands, cand{h.s.approxNodes(node, nb), nb})
+	for j := 1; j <= n; j++ {
+		x := L[j]
+		if atomic.LoadUint32(&h.s.chunk(x).state[x&chunkMask]) == stateDeleted {
+			continue
+		}
+		cands = append(cands, cand{h.s.approxNodes(node, x), x})
+	}
+	sortCands(cands)
+	kept := h.selectNeighbors(cands, h.maxLinks(level))
+	for j, c := range kept {
+		atomic.StoreUint32(&L[1+j], c.id)
+	}
+	atomic.StoreUint32(&L[0], uint32(len(kept)))
+}
+
+// Add inserts v under key, or replaces key's vector (the old node becomes a
+// tombstone). v is copied. A wrong dimension is EINVALID naming "vector"; a
+// NaN or infinite component i is EINVALID naming "vector[i]"; nothing
+// changes on error. Safe to call from many goroutines at once (that is how
+// Build parallelises).
+func (h *HNSW) Add(key engram.UUID, v []float32) error {
+	p, err := h.s.prepare(v, "vector")
+	if err != nil {
+		return err
+	}
+	level := h.randomLevel(key)
+	id, old, err := h.s.alloc(key, p, level, h.m)
+	if err != nil {
+		return err
+	}
+	h.insert(id, level, &query{p})
+	h.s.publish(id, old)
+	return nil
+}
+
+// insert links the allocated node id into the graph.
+func (h *HNSW) insert(id uint32, level int, q *query) {
+	e := h.ep.Load()
+	if e == emptyEP {
+		h.epMu.Lock()
+		if h.ep.Load() == emptyEP {
+			h.ep.Store(uint64(id)<<32 | uint64(level))
+			h.epMu.Unlock()
+			return
+		}
+		h.epMu.Unlock()
+		e = h.ep.Load()
+	}
+	epID, top := uint32(e>>32), int(e&0xff)
+	cur := cand{h.s.approx(q, epID), epID}
+	for l := top; l > level; l-- {
+		cur = h.greedy(q, cur, l, nil)
+	}
+	eps := []cand{cur}
+	for l := min(level, top); l >= 0; l-- {
+		W := h.searchLayer(q, eps, h.opts.EfConstruction, l, resultBuild, nil, nil)
+		cands := []cand(W)
+		// The node itself is never in W: it is not linked yet.
+		sortCands(cands)
+		nbrs := h.selectNeighbors(cands, h.maxLinks(l))
+		h.setLinks(id, l, nbrs)
+		for _, nb := range nbrs {
+			h.addLink(nb.id, id, l)
+		}
+		if len(cands) > 0 {
+			eps = cands
+		}
+	}
+	if level > top {
+		h.epMu.Lock()
+		if cur := h.ep.Load(); cur == emptyEP || int(cur&0xff) < level {
+			h.ep.Store(uint64(id)<<32 | uint64(level))
+		}
+		h.epMu.Unlock()
+	}
+}
+
+// Build adds keys[i] -> vecs[i] for every i on threads goroutines (0 or 1:
+// the calling goroutine only), and returns when all are added or the first
+// error (the vectors before it in each thread's share are added). The
+// result does not depend on the thread count beyond the order of inserts.
+func (h *HNSW) Build(keys []engram.UUID, vecs [][]float32, threads int) error {
+	if len(keys) != len(vecs) {
+		return engram.Invalid("vectors", "has %d entries for %d keys", len(vecs), len(keys))
+	}
+	for i, v := range vecs {
+		if _, err := h.s.prepare(v, "vectors["+itoa(i)+"]"); err != nil {
+			return err
+		}
+	}
+	if threads <= 1 || len(keys) < 2*threads {
+		for i := range keys {
+			if err := h.Add(keys[i], vecs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	errs := make([]error, threads)
+	var wg sync.WaitGroup
+	for t := range threads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(keys) {
+					return
+				}
+				if err := h.Add(keys[i], vecs[i]); err != nil {
+					errs[t] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Search returns the k nearest live vectors to v that pass o's filter,
+// nearest first (fewer only when fewer pass). Errors are EINVALID naming
+// the field: "vector", "vector[i]", "k", "ef", "rerank".
+func (h *HNSW) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
+	o = o.orDefault()
+	q, err := h.s.prepareQuery(v, k, o)
+	if err != nil {
+		return nil, err
+	}
+	s := h.s
+	f := s.resolveFilter(o)
+	n := int(s.live.Load())
+	if f != nil {
+		f.buildBits(s.next.Load())
+	}
+	if o.Exact || n < h.opts.FlatBelow || h.ep.Load() == emptyEP {
+		return s.searchFlat(q, k, o, f), nil
+	}
+	ef := o.Ef
+	if ef == 0 {
+		ef = h.opts.EfSearch
+	}
+	ef = max(ef, k)
+	if f == nil {
+		return h.searchGraph(q, k, ef, nil, PlanGraph, o.Stats), nil
+	}
+	allowed := len(f.ids)
+	if f.ids == nil || f.pred != nil {
+		allowed = h.estimateAllowed(f, allowed, n)
+	}
+	if allowed <= h.opts.FlatFilterMax {
+		hits := s.searchFlat(q, k, o, f)
+		if o.Stats != nil && f.ids == nil {
+			o.Stats.Allowed = allowed
+		}
+		return hits, nil
+	}
+	sel := float64(allowed) / float64(max(n, 1))
+	if sel >= h.opts.PostFilterMin {
+		// Nearly everything passes: search unfiltered with ef widened by
+		// the share filtered out, then drop what the filter rejects.
+		wide := min(int(float64(ef)/sel)+1, MaxEf)
+		hits := h.searchGraph(q, wide, wide, nil, PlanPostFilter, o.Stats)
+		out := hits[:0]
+		for _, hit := range hits {
+			if id, ok := s.lookup(hit.Key); ok && f.allows(s, id) {
+				out = append(out, hit)
+			}
+		}
+		if len(out) >= k {
+			if o.Stats != nil {
+				o.Stats.Allowed = allowed
+			}
+			return out[:k], nil
+		}
+	}
+	// Filter during traversal, widening ef until k results (or the beam
+	// covers every allowed vector).
+	for {
+		hits := h.searchGraph(q, k, ef, f, PlanGraphFilter, o.Stats)
+		if len(hits) >= k || ef >= allowed || ef >= MaxEf {
+			if o.Stats != nil {
+				o.Stats.Allowed = allowed
+			}
+			return hits, nil
+		}
+		ef = min(ef*2, MaxEf)
+	}
+}
+
+// estimateAllowed returns the number of live vectors f allows: exact for
+// a key list without a predicate, else from a sample of up to 512 nodes.
+func (h *HNSW) estimateAllowed(f *filter, listed, n int) int {
+	s := h.s
+	total := s.next.Load()
+	if f.ids != nil && f.pred == nil {
+		return listed
+	}
+	const samples = 512
+	hit, tried := 0, 0
+	x := uint64(total) * 0x9e3779b97f4a7c15
+	for range samples * 2 {
+		x = splitmix(x)
+		id := uint32(x % uint64(total))
+		if !s.isLive(id) {
+			continue
+		}
+		tried++
+		if f.allows(s, id) {
+			hit++
+		}
+		if tried == samples {
+			break
+		}
+	}
+	if tried == 0 {
+		return 0
+	}
+	est := n * hit / tried
+	if f.ids != nil {
+		est = min(est, listed)
+	}
+	return est
+}
+
+// searchGraph descends the upper layers greedily, beam-searches layer 0 with
+// ef, and reranks the beam in float32.
+func (h *HNSW) searchGraph(q *query, k, ef int, f *filter, plan string, st *SearchStats) []Hit {
+	e := h.ep.Load()
+	epID, top := uint32(e>>32), int(e&0xff)
+	cur := cand{h.s.approx(q, epID), epID}
+	for l := top; l > 0; l-- {
+		cur = h.greedy(q, cur, l, st)
+	}
+	W := h.searchLayer(q, []cand{cur}, ef, 0, resultLive, f, st)
+	if st != nil {
+		st.Plan, st.Ef, st.Allowed = plan, ef, -1
+	}
+	return h.s.rerank(q, W, k)
+}
+
+// Compact repairs the graph around tombstones: every live node's links to
+// deleted nodes are replaced, by the heuristic, from its live neighbours and
+// the live neighbours of the deleted ones; the entry point moves off a
+// deleted node. Tombstones stay allocated (Save keeps them; a rebuild drops
+// them). Runs beside searches and inserts; returns the links repaired.
+func (h *HNSW) Compact() int {
+	s := h.s
+	n := s.next.Load()
+	repaired := 0
+	for id := range n {
+		if !s.isLive(id) {
+			continue
+		}
+		for l := h.level(id); l >= 0; l-- {
+			if h.repair(id, l) {
+				repaired++
+			}
+		}
+	}
+	h.moveEntry()
+	return repaired
+}
+
+func (h *HNSW) repair(id uint32, level int) bool {
+	s := h.s
+	mu := &h.locks[id%uint32(len(h.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	L := h.links(id, level)
+	n := int(atomic.LoadUint32(&L[0]))
+	dead := false
+	for j := 1; j <= n; j++ {
+		if !s.isLive(L[j]) {
+			dead = true
+			break
+		}
+	}
+	if !dead {
+		return false
+	}
+	seen := map[uint32]bool{id: true}
+	var cands []cand
+	add := func(x uint32) {
+		if seen[x] || !s.isLive(x) {
+			return
+		}
+		seen[x] = true
+		cands = append(cands, cand{s.approxNodes(id, x), x})
+	}
+	for j := 1; j <= n; j++ {
+		x := L[j]
+		if s.isLive(x) {
+			add(x)
+			continue
+		}
+		if h.level(x) < level {
+			continue
+		}
+		// Another node's lock is not taken: its links are read atomically.
+		XL := h.links(x, level)
+		xn := int(atomic.LoadUint32(&XL[0]))
+		for i := 1; i <= xn; i++ {
+			add(atomic.LoadUint32(&XL[i]))
+		}
+	}
+	sortCands(cands)
+	kept := h.selectNeighbors(cands, h.maxLinks(level))
+	for j, c := range kept {
+		atomic.StoreUint32(&L[1+j], c.id)
+	}
+	atomic.StoreUint32(&L[0], uint32(len(kept)))
+	return true
+}
+
+// moveEntry points the entry at a live node of the highest layer when it
+// is on a tombstone.
+func (h *HNSW) moveEntry() {
+	h.epMu.Lock()
+	defer h.epMu.Unlock()
+	e := h.ep.Load()
+	if e == emptyEP || h.s.isLive(uint32(e>>32)) {
+		return
+	}
+	best, bestL := noNode, -1
+	n := h.s.next.Load()
+	for id := range n {
+		if !h.s.isLive(id) {
+			continue
+		}
+		if l := h.level(id); l > bestL {
+			best, bestL = id, l
+		}
+	}
+	if best == noNode {
+		return // nothing live: keep the tombstone as a way in
+	}
+	h.ep.Store(uint64(best)<<32 | uint64(bestL))
+}
