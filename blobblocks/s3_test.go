@@ -82,7 +82,11 @@ func startGateway() (*gateway, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp("", "engram-blobblocks-s3-")
+	tmp := "" // the default temp dir, or /dev/shm where fsync costs nothing
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		tmp = "/dev/shm"
+	}
+	root, err := os.MkdirTemp(tmp, "engram-blobblocks-s3-")
 	if err != nil {
 		return nil, err
 	}

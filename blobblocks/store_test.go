@@ -45,10 +45,26 @@ func openURL(t *testing.T, url string) engram.BlobStore {
 func backends(t *testing.T) map[string]func(t *testing.T) string {
 	m := map[string]func(t *testing.T) string{
 		"mem":  nil, // each Open of mem:// is a new store: use openURL once
-		"file": func(t *testing.T) string { return "file://" + t.TempDir() },
+		"file": func(t *testing.T) string { return "file://" + shmDir(t) },
 		"s3":   func(t *testing.T) string { return s3Server(t).newURL(t) },
 	}
 	return m
+}
+
+// shmDir is a temporary directory on /dev/shm when there is one: the same
+// file system calls as on disk, but fsync costs nothing, which keeps the
+// conformance suites (thousands of objects) at seconds.
+func shmDir(t *testing.T) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err != nil || !st.IsDir() {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "engram-blobblocks-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
 
 func newStore(t *testing.T, backend string) *blobblocks.Store {
