@@ -25,9 +25,9 @@ const maxUpdateAttempts = 10_000
 
 // headState is one entry of the heads chain.
 type headState struct {
-	seq    uint64     // 0: no entry yet, the empty set
+	seq    uint64       // 0: no entry yet, the empty set
 	heads  []engram.CID // sorted by CID.Compare
-	digest [32]byte   // SHA-256 of the object's bytes; zero for seq 0
+	digest [32]byte     // SHA-256 of the object's bytes; zero for seq 0
 }
 
 // headCache remembers the newest entry this Store has seen, so an Update

@@ -17,7 +17,9 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-func link(c engram.CID) cbor.Tag { return cbor.Tag{Number: 42, Content: append([]byte{0}, c.Bytes()...)} }
+func link(c engram.CID) cbor.Tag {
+	return cbor.Tag{Number: 42, Content: append([]byte{0}, c.Bytes()...)}
+}
 
 // graph writes n operations into s, each linking its parent operation and
 // a note (a raw leaf), makes the last one the only head (superseding
