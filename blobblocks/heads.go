@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/engramhq/engram"
 )
@@ -248,6 +249,105 @@ func (s *Store) UpdateMany(ctx context.Context, add, supersedes []engram.CID) er
 			return notFound(c)
 		}
 	}
+	return s.enqueue(ctx, add, supersedes)
+}
+
+// headsReq is one UpdateMany waiting for its batch.
+type headsReq struct {
+	ctx      context.Context
+	add, sup []engram.CID
+	result   chan error    // buffered: the batch's outcome
+	lead     chan struct{} // buffered: this request's caller commits the next batch
+}
+
+// headsQueue batches the Updates of one Store (group commit): while one
+// caller writes a chain entry, the Updates arriving meanwhile queue, and
+// the next entry applies them all, in arrival order. Racing within a
+// process would otherwise cost a lost conditional create per waiting
+// caller per entry. mu guards the queue only, never I/O.
+type headsQueue struct {
+	mu      sync.Mutex
+	pending []*headsReq
+	busy    bool // a caller is committing a batch
+}
+
+// enqueue adds the request and waits for its batch, committing the batch
+// itself when no other caller is (or when handed the turn).
+func (s *Store) enqueue(ctx context.Context, add, sup []engram.CID) error {
+	r := &headsReq{ctx: ctx, add: add, sup: sup, result: make(chan error, 1), lead: make(chan struct{}, 1)}
+	q := &s.queue
+	q.mu.Lock()
+	q.pending = append(q.pending, r)
+	lead := !q.busy
+	q.busy = true
+	q.mu.Unlock()
+	if !lead {
+		select {
+		case err := <-r.result:
+			return err
+		case <-r.lead:
+		}
+	}
+	q.mu.Lock()
+	batch := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+
+	err := s.commitBatch(batch)
+	for _, b := range batch {
+		if errors.Is(err, errBatchAbandoned) {
+			b.result <- b.ctx.Err()
+		} else {
+			b.result <- err
+		}
+	}
+	q.mu.Lock()
+	if len(q.pending) > 0 {
+		q.pending[0].lead <- struct{}{} // its caller commits the next batch
+	} else {
+		q.busy = false
+	}
+	q.mu.Unlock()
+	return <-r.result
+}
+
+// commitBatch writes one chain entry applying every request of batch. It
+// runs until it lands or fails, or until every caller in the batch has
+// given up (their contexts ended): one caller's cancellation does not fail
+// the others. A caller whose context ended may still see its update
+// applied (nil); one that gets ctx's error may too, as with any write
+// whose answer was lost.
+func (s *Store) commitBatch(batch []*headsReq) error {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(batch[0].ctx))
+	defer cancel()
+	var live atomic.Int64
+	live.Store(int64(len(batch)))
+	for _, b := range batch {
+		stop := context.AfterFunc(b.ctx, func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
+	}
+	err := s.commit(ctx, batch)
+	if err != nil && ctx.Err() != nil {
+		return errBatchAbandoned
+	}
+	return err
+}
+
+// errBatchAbandoned stands for each caller's own ctx.Err().
+var errBatchAbandoned = errors.New("every caller of the batch gave up")
+
+// commit applies batch to the newest set as one new chain entry.
+func (s *Store) commit(ctx context.Context, batch []*headsReq) error {
+	apply := func(heads []engram.CID) []engram.CID {
+		for _, b := range batch {
+			heads = applyHeads(heads, b.add, b.sup)
+		}
+		return heads
+	}
 	st := s.heads.get()
 	fresh := false
 	if st.seq == 0 {
@@ -258,7 +358,7 @@ func (s *Store) UpdateMany(ctx context.Context, add, supersedes []engram.CID) er
 		fresh = true
 	}
 	for range maxUpdateAttempts {
-		next := applyHeads(st.heads, add, supersedes)
+		next := apply(st.heads)
 		if slices.Equal(next, st.heads) {
 			if fresh {
 				return nil // nothing to change in the newest set

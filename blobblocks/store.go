@@ -83,6 +83,7 @@ type Store struct {
 	b     engram.BlobStore
 	opts  Options
 	heads headCache
+	queue headsQueue
 }
 
 var (
