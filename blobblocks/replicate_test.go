@@ -57,7 +57,7 @@ func graph(t *testing.T, s blobblocks.Replica, name string, n int, prev engram.C
 	return all, parent
 }
 
-func localStore(t *testing.T) *blockstore.Store {
+func localStore(t testing.TB) *blockstore.Store {
 	t.Helper()
 	s, err := blockstore.OpenOrInit(filepath.Join(t.TempDir(), "blocks.db"), nil)
 	if err != nil {

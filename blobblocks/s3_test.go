@@ -50,7 +50,7 @@ func TestMain(m *testing.M) {
 
 // s3Server returns the shared server, starting it on first use. Without the
 // binary the test is skipped, except under CI=true, where it fails.
-func s3Server(t *testing.T) *gateway {
+func s3Server(t testing.TB) *gateway {
 	t.Helper()
 	gwOnce.Do(func() { gw, gwErr = startGateway() })
 	if gwErr != nil {
@@ -123,7 +123,7 @@ func startGateway() (*gateway, error) {
 }
 
 // newURL creates a bucket and returns an s3:// URL for it.
-func (g *gateway) newURL(t *testing.T) string {
+func (g *gateway) newURL(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("blocks-%d-%s", g.n.Add(1), randHex(3))
 	tr := &http.Transport{}

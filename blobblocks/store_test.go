@@ -30,7 +30,7 @@ func openOn(t *testing.T, b engram.BlobStore, opts *blobblocks.Options) *blobblo
 }
 
 // openURL opens a blob store by URL, closed when the test ends.
-func openURL(t *testing.T, url string) engram.BlobStore {
+func openURL(t testing.TB, url string) engram.BlobStore {
 	t.Helper()
 	b, err := blob.Open(context.Background(), url, nil)
 	if err != nil {
