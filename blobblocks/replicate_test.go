@@ -218,3 +218,63 @@ func TestErrReplicateStopsAtACorruptSourceBlock(t *testing.T) {
 		t.Fatalf("Verify of the damaged source: %+v, %v; want one corrupt block %s", rep, err, bad)
 	}
 }
+
+// writingSource is a real store that does more work whenever Replicate
+// reads its first block of a pass: a writer racing the copy.
+type writingSource struct {
+	*blockstore.Store
+	t      *testing.T
+	writes int // how many passes get a racing write
+	n      int
+	head   engram.CID
+	inPass bool
+}
+
+func (w *writingSource) Current(ctx context.Context) ([]engram.CID, error) {
+	w.inPass = false // Replicate reads the heads at the start and end of each pass
+	return w.Store.Current(ctx)
+}
+
+func (w *writingSource) Get(ctx context.Context, c engram.CID) ([]byte, error) {
+	if !w.inPass && w.writes > 0 {
+		w.inPass, w.writes = true, w.writes-1
+		w.n++
+		_, w.head = graph(w.t, w.Store, fmt.Sprintf("racing%d", w.n), 2, w.head)
+	}
+	return w.Store.Get(ctx, c)
+}
+
+// Heads that move during the copy make Replicate copy again, so the heads
+// it publishes are the newest, with all their blocks.
+func TestReplicateCopiesAgainWhenHeadsMoveDuringTheCopy(t *testing.T) {
+	local := localStore(t)
+	all, h := graph(t, local, "a", 20, engram.CID{})
+	src := &writingSource{Store: local, t: t, writes: 2, head: h}
+	remote := &orderCheck{Store: openOn(t, openURL(t, "mem://"), nil), t: t}
+	st, err := blobblocks.Replicate(t.Context(), src, remote, &blobblocks.ReplicateOptions{Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(all) + 2*4; st.Passes != 3 || st.Blocks != int64(want) {
+		t.Fatalf("%+v; want 3 passes copying %d blocks", st, want)
+	}
+	if got := heads(t, remote); !slices.Equal(got, []engram.CID{src.head}) {
+		t.Fatalf("remote heads %v, want the newest %s", got, src.head)
+	}
+	mustVerify(t, remote.Store, len(all)+8)
+}
+
+func TestErrReplicateGivesUpWhenHeadsNeverSettle(t *testing.T) {
+	local := localStore(t)
+	graph(t, local, "a", 3, engram.CID{})
+	src := &writingSource{Store: local, t: t, writes: 100}
+	src.head = heads(t, local)[0]
+	remote := openOn(t, openURL(t, "mem://"), nil)
+	_, err := blobblocks.Replicate(t.Context(), src, remote, &blobblocks.ReplicateOptions{Concurrency: 1, MaxPasses: 3})
+	if !errors.Is(err, engram.ErrConflict) {
+		t.Fatalf("Replicate with heads moving in every pass: %v, want ECONFLICT", err)
+	}
+	if got := heads(t, remote); len(got) != 0 {
+		t.Fatalf("the remote's heads moved to %v though the copy never settled", got)
+	}
+}
