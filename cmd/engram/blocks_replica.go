@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/engramhq/engram"
@@ -149,7 +150,7 @@ func replicate(cmd *cobra.Command, url string, jsonOut bool,
 			if bar != nil {
 				bar.Finish()
 			}
-			bar = replicaBar(cmd.ErrOrStderr(), jsonOut, verb, p.Total)
+			bar = replicaBar(cmd.ErrOrStderr(), jsonOut, strings.TrimSuffix(verb, "ed"), p.Total) // "push", "pull"
 		}
 		if bar != nil {
 			_ = bar.Set64(p.Blocks)

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"unsafe"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/blob"
@@ -210,5 +214,59 @@ func TestBlocksPushSummaryAndErrors(t *testing.T) {
 	mustRun(t, dir, "", "blocks", "push", url)
 	if out := mustRun(t, dir, "", "blocks", "verify-remote", url); !strings.Contains(out, ": ok") {
 		t.Fatalf("verify-remote after a repairing push: %q", out)
+	}
+}
+
+// openPTY returns a pseudo-terminal's two ends: what is written to term
+// shows up on master.
+func openPTY(t *testing.T) (master, term *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	var unlock int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
+		m.Close()
+		t.Skipf("unlock pty: %v", e)
+	}
+	var n uint32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
+		m.Close()
+		t.Skipf("pty number: %v", e)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		m.Close()
+		t.Skipf("open pty: %v", err)
+	}
+	return m, s
+}
+
+// On a terminal push draws a progress bar on stderr; elsewhere (the other
+// tests) stderr stays empty.
+func TestBlocksPushShowsProgressOnATerminal(t *testing.T) {
+	dir := t.TempDir()
+	_, total := fillBlocks(t, dir, 20)
+	master, tty := openPTY(t)
+	defer master.Close()
+	var screen bytes.Buffer
+	done := make(chan struct{})
+	go func() { // owned here: ends when tty closes (EIO on master)
+		defer close(done)
+		io.Copy(&screen, master)
+	}()
+	var stdout bytes.Buffer
+	code := run(context.Background(), []string{"--data-dir", dir, "blocks", "push", "file://" + t.TempDir()}, strings.NewReader(""), &stdout, tty)
+	tty.Close()
+	<-done
+	if code != 0 {
+		t.Fatalf("push exit %d: %s", code, screen.String())
+	}
+	if s := screen.String(); !strings.Contains(s, "push ") || !strings.Contains(s, fmt.Sprintf("/%d)", total)) {
+		t.Fatalf("the terminal showed %q, want a bar of %d blocks", s, total)
+	}
+	if r := runCLI(t, dir, "", "blocks", "push", "file://"+t.TempDir()); r.code != 0 || r.stderr != "" {
+		t.Fatalf("push to a non-terminal wrote %q to stderr (exit %d)", r.stderr, r.code)
 	}
 }
