@@ -53,3 +53,35 @@ func BenchmarkPush(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPull pulls 2,000 raw 4 KiB blocks from a file:// remote into a
+// fresh blocks.db per iteration:
+//
+//	go test -run '^$' -bench Pull -benchtime 3x ./blobblocks/
+func BenchmarkPull(b *testing.B) {
+	const n, size = 2000, 4 << 10
+	remote, err := blobblocks.Open(b.Context(), openURL(b, "file://"+b.TempDir()), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	blocks := make([]engram.Block, n)
+	for i := range blocks {
+		data := make([]byte, size)
+		rand.Read(data)
+		blocks[i] = engram.Block{CID: dag.SumRaw(data), Data: data}
+	}
+	if err := remote.PutMany(b.Context(), blocks); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n * size)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		local := localStore(b)
+		b.StartTimer()
+		st, err := blobblocks.Replicate(b.Context(), remote, local, nil)
+		if err != nil || st.Blocks != n {
+			b.Fatalf("%+v, %v", st, err)
+		}
+	}
+}

@@ -158,13 +158,24 @@ func missingBlocks(ctx context.Context, src, dst engram.Blockstore) ([]engram.CI
 	return missing, present, nil
 }
 
-type copied struct {
-	n        int
+// Blocks bound for a *Store (one object each) are stored by the readers as
+// they arrive, o.Concurrency at a time. Others (a blocks.db) get batches of
+// up to batchBlocks blocks or batchBytes bytes, one PutMany (one
+// transaction, one fsync) each.
+const (
+	batchBlocks = 64
+	batchBytes  = 4 << 20
+)
+
+// fetched is one block read from the source (or found gone).
+type fetched struct {
+	block    engram.Block
 	vanished bool
+	stored   bool // already in dst
 }
 
-// copyBlocks copies the blocks, o.Concurrency at a time; the first error
-// stops the rest.
+// copyBlocks reads the blocks from src, o.Concurrency at a time, and stores
+// them in dst in batches; the first error stops the rest.
 func copyBlocks(ctx context.Context, src, dst engram.Blockstore, cids []engram.CID, pass int, o ReplicateOptions, st *ReplicateStats) error {
 	p := Progress{Pass: pass, Total: int64(len(cids))}
 	if o.Progress != nil {
@@ -173,9 +184,11 @@ func copyBlocks(ctx context.Context, src, dst engram.Blockstore, cids []engram.C
 	if len(cids) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan engram.CID)
-	results := make(chan copied, o.Concurrency)
+	results := make(chan fetched, o.Concurrency)
 	g.Go(func() error { // the feeder; closes jobs
 		defer close(jobs)
 		for _, c := range cids {
@@ -187,54 +200,90 @@ func copyBlocks(ctx context.Context, src, dst engram.Blockstore, cids []engram.C
 		}
 		return nil
 	})
-	workers, wctx := errgroup.WithContext(gctx)
+	_, direct := dst.(*Store)
+	readers, rctx := errgroup.WithContext(gctx)
 	for range o.Concurrency {
-		workers.Go(func() error {
+		readers.Go(func() error {
 			for c := range jobs {
-				data, err := src.Get(wctx, c)
+				data, err := src.Get(rctx, c)
+				r := fetched{block: engram.Block{CID: c, Data: data}}
 				if errors.Is(err, engram.ErrNotFound) {
-					// deleted at the source (garbage collected) since it was listed
-					select {
-					case results <- copied{vanished: true}:
-					case <-wctx.Done():
-						return wctx.Err()
+					r.vanished = true // deleted at the source (garbage collected) since it was listed
+				} else if err != nil {
+					return err
+				} else if direct {
+					if err := dst.Put(rctx, c, data); err != nil {
+						return err
 					}
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				if err := dst.Put(wctx, c, data); err != nil {
-					return err
+					r.stored = true
 				}
 				select {
-				case results <- copied{n: len(data)}:
-				case <-wctx.Done():
-					return wctx.Err()
+				case results <- r:
+				case <-rctx.Done():
+					return rctx.Err()
 				}
 			}
 			return nil
 		})
 	}
-	g.Go(func() error { // closes results once every worker is done
-		err := workers.Wait()
+	g.Go(func() error { // closes results once every reader is done
+		err := readers.Wait()
 		close(results)
 		return err
 	})
-	for r := range results {
-		if r.vanished {
-			st.Vanished++
-			continue
-		}
+
+	count := func(b engram.Block) {
 		st.Blocks++
-		st.Bytes += int64(r.n)
+		st.Bytes += int64(len(b.Data))
 		p.Blocks++
-		p.Bytes += int64(r.n)
+		p.Bytes += int64(len(b.Data))
 		if o.Progress != nil {
 			o.Progress(p)
 		}
 	}
-	return g.Wait()
+	var batch []engram.Block
+	size := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := dst.PutMany(ctx, batch); err != nil {
+			return err
+		}
+		for _, b := range batch {
+			count(b)
+		}
+		batch, size = nil, 0
+		return nil
+	}
+	var err error
+	for r := range results {
+		if err != nil {
+			continue // draining after a failed store
+		}
+		if r.vanished {
+			st.Vanished++
+			continue
+		}
+		if r.stored {
+			count(r.block)
+			continue
+		}
+		batch = append(batch, r.block)
+		size += len(r.block.Data)
+		if len(batch) >= batchBlocks || size >= batchBytes {
+			if err = flush(); err != nil {
+				cancel()
+			}
+		}
+	}
+	if gerr := g.Wait(); err == nil && gerr != nil {
+		err = gerr
+	}
+	if err == nil {
+		err = flush()
+	}
+	return err
 }
 
 // mergeHeads adds src's heads to dst and supersedes the dst heads src has
