@@ -111,15 +111,19 @@ func Open(ctx context.Context, b engram.BlobStore, opts *Options) (*Store, error
 	return s, nil
 }
 
+// checkFormat reads the format object, creating it if absent (so opening
+// an existing store needs only read access).
 func (s *Store) checkFormat(ctx context.Context) error {
-	_, err := s.b.Put(ctx, formatKey, strings.NewReader(formatText), engram.BlobPutOptions{IfAbsent: true})
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, engram.ErrConflict) {
-		return fmt.Errorf("blobblocks: open %s: %w", s.opts.Name, err)
-	}
 	got, err := s.readSmall(ctx, formatKey, 256)
+	if errors.Is(err, engram.ErrNotFound) {
+		_, err = s.b.Put(ctx, formatKey, strings.NewReader(formatText), engram.BlobPutOptions{IfAbsent: true})
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, engram.ErrConflict) { // created by another node meanwhile
+			got, err = s.readSmall(ctx, formatKey, 256)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("blobblocks: open %s: %w", s.opts.Name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -322,5 +323,37 @@ func TestErrDeleteOfAHeadIsRefused(t *testing.T) {
 	}
 	if ok, _ := s.Has(t.Context(), c); !ok {
 		t.Fatal("the refused Delete removed the head's block")
+	}
+}
+
+// readOnly is a real object store whose writes are refused, as with
+// read-only credentials.
+type readOnly struct{ engram.BlobStore }
+
+var errReadOnly = &engram.Error{Code: engram.EUNAVAILABLE, Message: "writes refused (read-only credentials)"}
+
+func (readOnly) Put(context.Context, string, io.Reader, engram.BlobPutOptions) (engram.BlobInfo, error) {
+	return engram.BlobInfo{}, errReadOnly
+}
+
+func (readOnly) Delete(context.Context, string) error { return errReadOnly }
+
+// Reading a store (pull, verify-remote) needs no write access.
+func TestOpenOfAnExistingStoreOnlyReads(t *testing.T) {
+	b := openURL(t, "mem://")
+	s := openOn(t, b, nil)
+	c := opBlock(t, s, "x")
+	if err := s.Update(t.Context(), c, nil); err != nil {
+		t.Fatal(err)
+	}
+	ro := openOn(t, readOnly{b}, nil)
+	if got, err := ro.Current(t.Context()); err != nil || !slices.Equal(got, []engram.CID{c}) {
+		t.Fatalf("Current through read-only access = %v, %v", got, err)
+	}
+	if rep, err := ro.Verify(t.Context(), nil); err != nil || !rep.OK() || rep.Blocks != 1 {
+		t.Fatalf("Verify through read-only access = %+v, %v", rep, err)
+	}
+	if _, err := blobblocks.Open(t.Context(), readOnly{openURL(t, "mem://")}, nil); !errors.Is(err, errReadOnly) {
+		t.Fatalf("Open of an empty store without write access: %v, want the refused write", err)
 	}
 }
