@@ -278,3 +278,40 @@ func TestErrReplicateGivesUpWhenHeadsNeverSettle(t *testing.T) {
 		t.Fatalf("the remote's heads moved to %v though the copy never settled", got)
 	}
 }
+
+// collecting deletes victim from the real store just before Replicate reads
+// it, as a garbage collection running during the copy would.
+type collecting struct {
+	*blockstore.Store
+	victim engram.CID
+}
+
+func (c *collecting) Get(ctx context.Context, cid engram.CID) ([]byte, error) {
+	if cid == c.victim {
+		if err := c.Store.Delete(ctx, cid); err != nil {
+			return nil, err
+		}
+	}
+	return c.Store.Get(ctx, cid)
+}
+
+// A block collected at the source during the copy is counted, not an
+// error; everything the heads reach still arrives.
+func TestReplicateSkipsBlocksCollectedDuringTheCopy(t *testing.T) {
+	local := localStore(t)
+	all, h := graph(t, local, "a", 5, engram.CID{})
+	garbage := []byte("unreachable")
+	gc := dag.SumRaw(garbage)
+	if err := local.Put(t.Context(), gc, garbage); err != nil {
+		t.Fatal(err)
+	}
+	remote := openOn(t, openURL(t, "mem://"), nil)
+	st, err := blobblocks.Replicate(t.Context(), &collecting{Store: local, victim: gc}, remote, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Vanished != 1 || st.Blocks != int64(len(all)) || !slices.Equal(st.Heads, []engram.CID{h}) {
+		t.Fatalf("%+v; want 1 vanished, %d copied, head %s", st, len(all), h)
+	}
+	mustVerify(t, remote, len(all))
+}
