@@ -39,6 +39,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if url := os.Getenv("BLOBBLOCKS_TEST_WRITER_URL"); url != "" {
+		os.Exit(chainWriter(url, os.Getenv("BLOBBLOCKS_TEST_WRITER_NAME")))
+	}
 	code := m.Run()
 	if gw != nil {
 		gw.cmd.Process.Kill()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -355,5 +356,96 @@ func TestOpenOfAnExistingStoreOnlyReads(t *testing.T) {
 	}
 	if _, err := blobblocks.Open(t.Context(), readOnly{openURL(t, "mem://")}, nil); !errors.Is(err, errReadOnly) {
 		t.Fatalf("Open of an empty store without write access: %v, want the refused write", err)
+	}
+}
+
+const processSteps = 100
+
+// chainOp is step i of writer name's chain: a DAG-CBOR {"op": "name-i"}.
+func chainOp(name string, i int) engram.Block {
+	op := fmt.Sprintf("%s-%d", name, i)
+	data := append([]byte{0xa1, 0x62, 'o', 'p', 0x60 + byte(len(op))}, op...)
+	return engram.Block{CID: dag.SumDagCBOR(data), Data: data}
+}
+
+// chainWriter runs in a child process of TestTwoProcessesRacingLoseNothing:
+// it extends its own chain of heads on the store at url, each step
+// superseding its previous head, and returns the exit code.
+func chainWriter(url, name string) int {
+	ctx := context.Background()
+	b, err := blob.Open(ctx, url, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer b.Close()
+	s, err := blobblocks.Open(ctx, b, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ops := make([]engram.Block, processSteps)
+	for i := range ops {
+		ops[i] = chainOp(name, i)
+		if err := s.Put(ctx, ops[i].CID, ops[i].Data); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	// Ready: wait for the parent's go (one byte on stdin), so both writers
+	// update at the same time.
+	if _, err := os.Stdin.Read(make([]byte, 1)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var prev []engram.CID
+	for _, op := range ops {
+		if err := s.Update(ctx, op.CID, prev); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		prev = []engram.CID{op.CID}
+	}
+	return 0
+}
+
+// Two processes (two nodes, each with its own cache and connection) race
+// on one file:// store; each ends with exactly its last head, and no
+// superseded head comes back.
+func TestTwoProcessesRacingLoseNothing(t *testing.T) {
+	url := "file://" + shmDir(t)
+	openOn(t, openURL(t, url), nil) // creates the format object before the race
+	names := []string{"p0", "p1"}
+	var cmds []*exec.Cmd
+	var gos []io.WriteCloser
+	for _, name := range names {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "BLOBBLOCKS_TEST_WRITER_URL="+url, "BLOBBLOCKS_TEST_WRITER_NAME="+name)
+		cmd.Stderr = os.Stderr
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, gos = append(cmds, cmd), append(gos, w)
+	}
+	for _, w := range gos {
+		w.Write([]byte{1})
+		w.Close()
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("writer %s: %v", names[i], err)
+		}
+	}
+	var want []engram.CID
+	for _, name := range names {
+		want = append(want, chainOp(name, processSteps-1).CID)
+	}
+	slices.SortFunc(want, engram.CID.Compare)
+	if got, err := openOn(t, openURL(t, url), nil).Current(t.Context()); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("heads after two processes raced: %v, %v; want the two chain ends %v", got, err, want)
 	}
 }
