@@ -43,6 +43,7 @@ They live in <data-dir>/blocks.db together with the op heads.`,
 		newBlocksGCCmd(path, jsonOut),
 		newBlocksSalvageCmd(path, jsonOut),
 	)
+	cmd.AddCommand(newBlocksReplicaCmds(path, jsonOut)...) // push, pull, verify-remote (blocks_replica.go)
 	return cmd
 }
 
