@@ -29,7 +29,7 @@ func (s *store) resolveFilter(o *SearchOptions) *filter {
 		f.ids = make([]uint32, 0, len(o.Keys))
 		s.mu.RLock()
 		for _, k := range o.Keys {
-			if id, ok := s.mu.byKey[k]; ok {
+			if id, ok := s.mu.keys.get(s, k); ok {
 				f.ids = append(f.ids, id)
 			}
 		}
@@ -272,7 +272,11 @@ func (x *Flat) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	if f != nil {
 		f.buildBits(x.s.next.Load())
 	}
-	return x.s.searchFlat(q, k, o, f), nil
+	hits := x.s.searchFlat(q, k, o, f)
+	if err := x.s.damaged(); err != nil {
+		return nil, err
+	}
+	return hits, nil
 }
 
 // SumVectors adds up every stored float32 component with the SIMD kernel

@@ -439,8 +439,21 @@ func (h *HNSW) Build(keys []engram.UUID, vecs [][]float32, threads int) error {
 
 // Search returns the k nearest live vectors to v that pass o's filter,
 // nearest first (fewer only when fewer pass). Errors are EINVALID naming
-// the field: "vector", "vector[i]", "k", "ef", "rerank".
+// the field: "vector", "vector[i]", "k", "ef", "rerank", or, for an index
+// opened from a snapshot whose vectors turn out damaged, ECORRUPT naming
+// the file.
 func (h *HNSW) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
+	hits, err := h.search(v, k, o)
+	if err == nil {
+		err = h.s.damaged()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return hits, nil
+}
+
+func (h *HNSW) search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	o = o.orDefault()
 	q, err := h.s.prepareQuery(v, k, o)
 	if err != nil {
