@@ -188,6 +188,9 @@ func (h *HNSW) searchLayer(q *query, eps []cand, ef, level int, mode int, f *fil
 		if len(W) >= ef && c.d > W[0].d {
 			break
 		}
+		if len(C) > 0 { // likely the next node expanded: fetch its links meanwhile
+			vecmath.Prefetch(unsafe.Pointer(&h.links(C[0].id, level)[0]))
+		}
 		L := h.links(c.id, level)
 		n := int(atomic.LoadUint32(&L[0]))
 		fresh := 0
