@@ -280,7 +280,10 @@ func (s *store) save(path string, hd snapHeader, m0, m int) (err error) {
 				b = bytesOf(buf[:w])
 			case secUpper:
 				for i := range cnt {
-					up := c.upper[i][:int(c.level[i])*(1+m)]
+					if c.level[i] == 0 {
+						continue
+					}
+					up := unsafe.Slice(c.upper[i], int(c.level[i])*(1+m))
 					for j := range up {
 						buf[j] = atomic.LoadUint32(&up[j])
 					}
@@ -566,7 +569,7 @@ func loadStore(d *decoded, name string) (*store, error) {
 			if hd.graph {
 				c.level = levels[lo:hi]
 				c.links0 = links0[lo*(1+s.m0) : hi*(1+s.m0)]
-				c.upper = make([][]uint32, chunkSize)
+				c.upper = make([]*uint32, chunkSize)
 			}
 		} else {
 			c = s.newChunk()
@@ -587,10 +590,11 @@ func loadStore(d *decoded, name string) (*store, error) {
 			for i := range cnt {
 				if l := int(c.level[i]); l > 0 {
 					w := l * (1 + hd.m)
-					c.upper[i] = upper[up : up+w : up+w]
+					words := upper[up : up+w : up+w]
 					if cnt != chunkSize {
-						c.upper[i] = append([]uint32(nil), c.upper[i]...)
+						words = append([]uint32(nil), words...)
 					}
+					c.upper[i] = &words[0]
 					up += w
 				}
 			}

@@ -38,7 +38,7 @@ func sameAnswers(t *testing.T, a, b searcher, qs [][]float32, opts []*SearchOpti
 
 func buildSmall(t *testing.T, metric Metric, n int) (*HNSW, vectortest.Data, [][]float32) {
 	t.Helper()
-	d, qs := clustered(t, 21, n, 20, 40)
+	d, qs := clustered(t, 21, n, 10, 40)
 	h := mustHNSW(t, Options{Dim: 40, Metric: metric, FlatBelow: -1, EfConstruction: 48, Seed: 3})
 	if err := h.Build(d.Keys, d.Vectors, 2); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ type chunk struct {
 	state  []uint32      // chunkSize; stateEmpty/Live/Deleted, atomic
 	level  []uint8       // chunkSize; the node's top graph layer (graph only)
 	links0 []uint32      // chunkSize*(1+m0); count then neighbours, atomic (graph only)
-	upper  [][]uint32    // chunkSize; layers 1..level, each (1+m) words (graph only)
+	upper  []*uint32     // chunkSize; first word of layers 1..level, each (1+m) words (graph only)
 }
 
 // store holds the nodes and answers exact (flat) searches over them. It is
@@ -123,7 +123,7 @@ func (s *store) newChunk() *chunk {
 	if s.graph {
 		c.level = make([]uint8, chunkSize)
 		c.links0 = make([]uint32, chunkSize*(1+s.m0))
-		c.upper = make([][]uint32, chunkSize)
+		c.upper = make([]*uint32, chunkSize)
 	}
 	return c
 }
@@ -245,7 +245,7 @@ func (s *store) alloc(key engram.UUID, p prepared, level, m int) (id, old uint32
 	if s.graph {
 		c.level[i] = uint8(level)
 		if level > 0 {
-			c.upper[i] = make([]uint32, level*(1+m))
+			c.upper[i] = &make([]uint32, level*(1+m))[0]
 		}
 	}
 	old = noNode

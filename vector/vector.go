@@ -149,7 +149,10 @@ type Hit struct {
 // SearchOptions tune one query. nil means all defaults.
 type SearchOptions struct {
 	Ef     int // HNSW beam width; 0: Options.EfSearch; raised to k when smaller
-	Rerank int // flat scan: int8 candidates reranked in float32; 0: DefaultRerank (at least k)
+	// Rerank is how many int8 candidates are reranked in float32: for a
+	// flat scan 0 means DefaultRerank; for a graph walk, the nearest Rerank
+	// of the ef beam, 0 meaning 2k+10 (at most ef). Never fewer than k.
+	Rerank int
 
 	// Keys, when non-nil, restricts results to these keys (unknown keys are
 	// ignored). Allow, when non-nil, restricts them to keys it accepts; it is
