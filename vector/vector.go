@@ -148,7 +148,7 @@ type Hit struct {
 
 // SearchOptions tune one query. nil means all defaults.
 type SearchOptions struct {
-	Ef     int // HNSW beam width; 0: Options.EfSearch; raised to k when smaller
+	Ef int // HNSW beam width; 0: Options.EfSearch; raised to k when smaller
 	// Rerank is how many int8 candidates are reranked in float32: for a
 	// flat scan 0 means DefaultRerank; for a graph walk, the nearest Rerank
 	// of the ef beam, 0 meaning 2k+10 (at most ef). Never fewer than k.
