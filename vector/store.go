@@ -135,11 +135,6 @@ func (s *store) vec(id uint32) []float32 {
 	return s.chunk(id).vecs[o : o+s.dim]
 }
 
-func (s *store) code(id uint32) []int8 {
-	o := int(id&chunkMask) * s.dim
-	return s.chunk(id).codes[o : o+s.dim]
-}
-
 func (s *store) isLive(id uint32) bool {
 	return atomic.LoadUint32(&s.chunk(id).state[id&chunkMask]) == stateLive
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/internal/vecmath"
@@ -152,23 +151,6 @@ func parseInts(s string) ([]int, error) {
 		return nil, fmt.Errorf("no values")
 	}
 	return out, nil
-}
-
-// processCPU is the CPU time of the whole process (every thread, GC too).
-func processCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func threadCPU() time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // timeQueries runs fn for every query on this OS thread and returns the
