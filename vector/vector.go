@@ -9,7 +9,7 @@
 //     practice at a small rerank window, and trivially filtered.
 //   - HNSW adds a hierarchical navigable small-world graph (M=16,
 //     efConstruction=200 by default) traversed on the int8 codes, with the
-//     ef best candidates reranked in float32. A planner answers each query
+//     nearest 2k+10 of the ef-wide beam reranked in float32. A planner answers each query
 //     by a flat scan when the index or the filter is small, by filtering
 //     during traversal otherwise, and by post-filtering only when the filter
 //     lets nearly everything through.
