@@ -52,6 +52,12 @@ $(VERSITYGW): tools/versitygw/go.mod tools/versitygw/go.sum
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
 
+# The vector index beside hnswlib-node on 100,000 x 384 vectors (minutes;
+# installs hnswlib-node under .bin/hnswlib on first use). Not run by test or bench.
+.PHONY: bench-vector
+bench-vector:
+	scripts/bench-vector.sh
+
 # Every FuzzXxx function in the module, each for FUZZTIME.
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \

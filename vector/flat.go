@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/internal/vecmath"
@@ -29,7 +30,7 @@ func (s *store) resolveFilter(o *SearchOptions) *filter {
 		f.ids = make([]uint32, 0, len(o.Keys))
 		s.mu.RLock()
 		for _, k := range o.Keys {
-			if id, ok := s.mu.byKey[k]; ok {
+			if id, ok := s.mu.keys.get(s, k); ok {
 				f.ids = append(f.ids, id)
 			}
 		}
@@ -72,12 +73,29 @@ var batchPool = sync.Pool{New: func() any { b := make([]int32, chunkSize); retur
 func (s *store) scanApprox(q *query, r int, f *filter, st *SearchStats) maxHeap {
 	h := make(maxHeap, 0, r+1)
 	if f != nil && f.ids != nil {
+		// Random reads: gather the codes in batches so the kernel can
+		// prefetch each next one.
+		var ids [128]uint32
+		var ptrs [128]unsafe.Pointer
+		var dots [128]int32
+		flush := func(n int) {
+			vecmath.DotI8Gather(q.code, ptrs[:n], dots[:n])
+			for j, id := range ids[:n] {
+				h.offer(cand{s.fromDot(q, id, dots[j]), id}, r)
+			}
+		}
+		n := 0
 		for _, id := range f.ids {
 			if !s.isLive(id) || (f.pred != nil && !f.pred(s.key(id))) {
 				continue
 			}
-			h.offer(cand{s.approx(q, id), id}, r)
+			ids[n], ptrs[n] = id, s.codePtr(id)
+			if n++; n == len(ids) {
+				flush(n)
+				n = 0
+			}
 		}
+		flush(n)
 		if st != nil {
 			st.Distances += len(f.ids)
 		}
@@ -272,7 +290,11 @@ func (x *Flat) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	if f != nil {
 		f.buildBits(x.s.next.Load())
 	}
-	return x.s.searchFlat(q, k, o, f), nil
+	hits := x.s.searchFlat(q, k, o, f)
+	if err := x.s.damaged(); err != nil {
+		return nil, err
+	}
+	return hits, nil
 }
 
 // SumVectors adds up every stored float32 component with the SIMD kernel

@@ -79,7 +79,7 @@ func (h *HNSW) links(id uint32, level int) []uint32 {
 		return c.links0[i*(1+h.m0) : (i+1)*(1+h.m0)]
 	}
 	o := (level - 1) * (1 + h.m)
-	return c.upper[i][o : o+1+h.m]
+	return unsafe.Slice(c.upper[i], int(c.level[i])*(1+h.m))[o : o+1+h.m]
 }
 
 func (h *HNSW) level(id uint32) int { return int(h.s.chunk(id).level[id&chunkMask]) }
@@ -187,6 +187,9 @@ func (h *HNSW) searchLayer(q *query, eps []cand, ef, level int, mode int, f *fil
 		c := C.pop()
 		if len(W) >= ef && c.d > W[0].d {
 			break
+		}
+		if len(C) > 0 { // likely the next node expanded: fetch its links meanwhile
+			vecmath.Prefetch(unsafe.Pointer(&h.links(C[0].id, level)[0]))
 		}
 		L := h.links(c.id, level)
 		n := int(atomic.LoadUint32(&L[0]))
@@ -439,8 +442,21 @@ func (h *HNSW) Build(keys []engram.UUID, vecs [][]float32, threads int) error {
 
 // Search returns the k nearest live vectors to v that pass o's filter,
 // nearest first (fewer only when fewer pass). Errors are EINVALID naming
-// the field: "vector", "vector[i]", "k", "ef", "rerank".
+// the field: "vector", "vector[i]", "k", "ef", "rerank", or, for an index
+// opened from a snapshot whose vectors turn out damaged, ECORRUPT naming
+// the file.
 func (h *HNSW) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
+	hits, err := h.search(v, k, o)
+	if err == nil {
+		err = h.s.damaged()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return hits, nil
+}
+
+func (h *HNSW) search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	o = o.orDefault()
 	q, err := h.s.prepareQuery(v, k, o)
 	if err != nil {
@@ -461,7 +477,7 @@ func (h *HNSW) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	}
 	ef = max(ef, k)
 	if f == nil {
-		return h.searchGraph(q, k, ef, nil, PlanGraph, o.Stats), nil
+		return h.searchGraph(q, k, ef, o.Rerank, nil, PlanGraph, o.Stats), nil
 	}
 	allowed := len(f.ids)
 	if f.ids == nil || f.pred != nil {
@@ -479,7 +495,7 @@ func (h *HNSW) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 		// Nearly everything passes: search unfiltered with ef widened by
 		// the share filtered out, then drop what the filter rejects.
 		wide := min(int(float64(ef)/sel)+1, MaxEf)
-		hits := h.searchGraph(q, wide, wide, nil, PlanPostFilter, o.Stats)
+		hits := h.searchGraph(q, wide, wide, o.Rerank, nil, PlanPostFilter, o.Stats)
 		out := hits[:0]
 		for _, hit := range hits {
 			if id, ok := s.lookup(hit.Key); ok && f.allows(s, id) {
@@ -496,7 +512,7 @@ func (h *HNSW) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	// Filter during traversal, widening ef until k results (or the beam
 	// covers every allowed vector).
 	for {
-		hits := h.searchGraph(q, k, ef, f, PlanGraphFilter, o.Stats)
+		hits := h.searchGraph(q, k, ef, o.Rerank, f, PlanGraphFilter, o.Stats)
 		if len(hits) >= k || ef >= allowed || ef >= MaxEf {
 			if o.Stats != nil {
 				o.Stats.Allowed = allowed
@@ -544,7 +560,7 @@ func (h *HNSW) estimateAllowed(f *filter, listed, n int) int {
 
 // searchGraph descends the upper layers greedily, beam-searches layer 0 with
 // ef, and reranks the beam in float32.
-func (h *HNSW) searchGraph(q *query, k, ef int, f *filter, plan string, st *SearchStats) []Hit {
+func (h *HNSW) searchGraph(q *query, k, ef, rerank int, f *filter, plan string, st *SearchStats) []Hit {
 	e := h.ep.Load()
 	epID, top := uint32(e>>32), int(e&0xff)
 	cur := cand{h.s.approx(q, epID), epID}
@@ -554,6 +570,14 @@ func (h *HNSW) searchGraph(q *query, k, ef int, f *filter, plan string, st *Sear
 	W := h.searchLayer(q, []cand{cur}, ef, 0, resultLive, f, st)
 	if st != nil {
 		st.Plan, st.Ef, st.Allowed = plan, ef, -1
+	}
+	if r := graphRerank(k, ef, rerank); r < len(W) {
+		// Only the nearest r of the beam by the int8 estimate are read in
+		// float32: the rerank's random reads cost as much as a quarter of
+		// the walk otherwise.
+		for len(W) > r {
+			W.pop()
+		}
 	}
 	return h.s.rerank(q, W, k)
 }
@@ -655,4 +679,14 @@ func (h *HNSW) moveEntry() {
 		return // nothing live: keep the tombstone as a way in
 	}
 	h.ep.Store(uint64(best)<<32 | uint64(bestL))
+}
+
+// graphRerank is how many of a graph beam are reranked in float32: rerank
+// when set, else 2k + 10 (the int8 order is close enough that the true top k
+// sits well inside it), never more than the beam.
+func graphRerank(k, ef, rerank int) int {
+	if rerank == 0 {
+		rerank = 2*k + 10
+	}
+	return max(min(rerank, ef), k)
 }

@@ -29,14 +29,12 @@ func mapFile(path string) ([]byte, error) {
 	if size > 1<<40 {
 		return nil, corrupt(path, "is %d bytes, too large for a vector index", size)
 	}
-	// Populate read-only (page-cache pages are mapped, not copied), then
-	// allow writes: only pages written later are copied.
-	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_POPULATE)
+	// Not populated: Open reads the sections it verifies (faulting them in
+	// with the kernel's read-around) and leaves the float32 vectors to be
+	// paged in by the searches that rerank with them. Private and writable:
+	// pages written later are copied, never written back.
+	b, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE)
 	if err != nil {
-		return nil, fmt.Errorf("vector: map %s: %w", path, err)
-	}
-	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE); err != nil {
-		unix.Munmap(b)
 		return nil, fmt.Errorf("vector: map %s: %w", path, err)
 	}
 	return b, nil

@@ -34,10 +34,15 @@ import (
 //	  4 norms f32[nodes] (L2 only)  5 keys [16]byte[nodes]  6 state u32[nodes]
 //	  graph only: 7 level u8[nodes]  8 links0 u32[nodes*(1+2m)]
 //	  9 upper u32[sum of level*(1+m)], the nodes' upper layers in node order
+//	  10 vector sums u32[nodes]: the CRC-32C of each node's float32 vector
 //
-// Open maps the file (private, copy-on-write), checks every CRC and the
-// structure (sizes, link targets, layers, states), and points the index's
-// chunks into the mapping; only the last partial chunk is copied. Tombstones
+// Open maps the file (private, copy-on-write), checks every section's sum
+// but the float32 vectors' (three quarters of the bytes) and the structure
+// (sizes, link targets, layers, states), and points the index's chunks into
+// the mapping; only the last partial chunk is copied. Each float32 vector is
+// checked against its own sum the first time it is read (a bit per node
+// remembers it), so a damaged vector makes that search, and every one after
+// it, ECORRUPT naming the file instead of a wrong answer. Tombstones
 // and in-flight inserts at Save time are kept as tombstones.
 const (
 	snapMagic   = "ENGRAMVX"
@@ -57,12 +62,17 @@ const (
 	secLevel
 	secLinks0
 	secUpper
-	secMax = secUpper
+	secVecSums
+	secMax = secVecSums
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func corrupt(name, format string, args ...any) error {
+	return corruptErr(name, format, args...)
+}
+
+func corruptErr(name, format string, args ...any) *engram.Error {
 	return &engram.Error{Code: engram.ECORRUPT, Message: fmt.Sprintf("vector index %s: %s", name, fmt.Sprintf(format, args...))}
 }
 
@@ -216,6 +226,15 @@ func (s *store) save(path string, hd snapHeader, m0, m int) (err error) {
 	if hd.graph {
 		kinds = append(kinds, secLevel, secLinks0, secUpper)
 	}
+	kinds = append(kinds, secVecSums)
+	// A vector read from a snapshot is verified before it is copied into a
+	// new one: a save never launders damage into fresh sums.
+	for id := range uint32(min(n, int(s.fileNodes))) {
+		if !s.vecOK(id) {
+			return s.damage.Load()
+		}
+	}
+	vsums := make([]uint32, 0, n)
 	tableEnd := int64(headerSize + len(kinds)*secEntry + 4)
 	bw := bufio.NewWriterSize(f, 1<<20)
 	if _, err := bw.Write(make([]byte, alignUp(tableEnd))); err != nil {
@@ -233,6 +252,11 @@ func (s *store) save(path string, hd snapHeader, m0, m int) (err error) {
 			switch kind {
 			case secVectors:
 				b = bytesOf(c.vecs[:cnt*s.dim])
+				for i := range cnt {
+					vsums = append(vsums, crc32.Checksum(bytesOf(c.vecs[i*s.dim:(i+1)*s.dim]), castagnoli))
+				}
+			case secVecSums:
+				b = bytesOf(vsums[ci*chunkSize : ci*chunkSize+cnt])
 			case secCodes:
 				b = bytesOf(c.codes[:cnt*s.dim])
 			case secScales:
@@ -256,7 +280,10 @@ func (s *store) save(path string, hd snapHeader, m0, m int) (err error) {
 				b = bytesOf(buf[:w])
 			case secUpper:
 				for i := range cnt {
-					up := c.upper[i][:int(c.level[i])*(1+m)]
+					if c.level[i] == 0 {
+						continue
+					}
+					up := unsafe.Slice(c.upper[i], int(c.level[i])*(1+m))
 					for j := range up {
 						buf[j] = atomic.LoadUint32(&up[j])
 					}
@@ -392,7 +419,7 @@ func decodeSnapshot(b []byte, name string) (*decoded, error) {
 	}
 	n, dim := hd.nodes, hd.dim
 	want := map[int]int64{secVectors: int64(n * dim * 4), secCodes: int64(n * dim), secScales: int64(n * 4),
-		secKeys: int64(n * 16), secState: int64(n * 4)}
+		secKeys: int64(n * 16), secState: int64(n * 4), secVecSums: int64(n * 4)}
 	if hd.metric == int(L2) {
 		want[secNorms] = int64(n * 4)
 	}
@@ -424,8 +451,10 @@ func decodeSnapshot(b []byte, name string) (*decoded, error) {
 			s = []byte{}
 		}
 		d.sec[kind] = s
-		kinds = append(kinds, kind)
-		sums = append(sums, crc)
+		if kind != secVectors { // checked per vector on first read
+			kinds = append(kinds, kind)
+			sums = append(sums, crc)
+		}
 	}
 	secs := make([][]byte, len(kinds))
 	for i, k := range kinds {
@@ -540,7 +569,7 @@ func loadStore(d *decoded, name string) (*store, error) {
 			if hd.graph {
 				c.level = levels[lo:hi]
 				c.links0 = links0[lo*(1+s.m0) : hi*(1+s.m0)]
-				c.upper = make([][]uint32, chunkSize)
+				c.upper = make([]*uint32, chunkSize)
 			}
 		} else {
 			c = s.newChunk()
@@ -561,10 +590,11 @@ func loadStore(d *decoded, name string) (*store, error) {
 			for i := range cnt {
 				if l := int(c.level[i]); l > 0 {
 					w := l * (1 + hd.m)
-					c.upper[i] = upper[up : up+w : up+w]
+					words := upper[up : up+w : up+w]
 					if cnt != chunkSize {
-						c.upper[i] = append([]uint32(nil), c.upper[i]...)
+						words = append([]uint32(nil), words...)
 					}
+					c.upper[i] = &words[0]
 					up += w
 				}
 			}
@@ -572,15 +602,17 @@ func loadStore(d *decoded, name string) (*store, error) {
 		s.chunks[ci].Store(c)
 	}
 	s.next.Store(uint32(n))
-	s.mu.byKey = make(map[engram.UUID]uint32, n)
+	s.fileName, s.fileNodes = name, uint32(n)
+	s.vecSums = castU32(d.sec[secVecSums])
+	s.checked = make([]uint64, (n+63)/64)
+	s.mu.keys = newKeyTable(n)
 	live := 0
 	for i := range n {
 		switch state[i] {
 		case stateLive:
-			if _, dup := s.mu.byKey[keys[i]]; dup {
+			if _, dup := s.mu.keys.put(s, keys[i], uint32(i)); dup {
 				return nil, corrupt(name, "key %v is live in two nodes", keys[i])
 			}
-			s.mu.byKey[keys[i]] = uint32(i)
 			live++
 		case stateEmpty:
 			// An insert in flight at Save: a tombstone from now on.

@@ -1,6 +1,7 @@
 package vector
 
 import (
+	"hash/crc32"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,7 @@ type chunk struct {
 	state  []uint32      // chunkSize; stateEmpty/Live/Deleted, atomic
 	level  []uint8       // chunkSize; the node's top graph layer (graph only)
 	links0 []uint32      // chunkSize*(1+m0); count then neighbours, atomic (graph only)
-	upper  [][]uint32    // chunkSize; layers 1..level, each (1+m) words (graph only)
+	upper  []*uint32     // chunkSize; first word of layers 1..level, each (1+m) words (graph only)
 }
 
 // store holds the nodes and answers exact (flat) searches over them. It is
@@ -60,15 +61,51 @@ type store struct {
 
 	mu struct {
 		sync.RWMutex
-		byKey map[engram.UUID]uint32 // live nodes only
+		keys keyTable // key -> node, for nodes allocated and not deleted
 	}
 
 	mapping []byte // the snapshot file the full chunks alias; nil when built in memory
+
+	// Nodes below fileNodes came from the snapshot fileName; their float32
+	// vectors are verified against vecSums on first read (checked: one bit
+	// per node, atomic). damage holds the first failure, after which every
+	// search fails with it.
+	fileName  string
+	fileNodes uint32
+	vecSums   []uint32
+	checked   []uint64
+	damage    atomic.Pointer[engram.Error]
+}
+
+// vecOK verifies node id's float32 vector against its snapshot sum the
+// first time it is read, and reports whether it is sound.
+func (s *store) vecOK(id uint32) bool {
+	if id >= s.fileNodes {
+		return true
+	}
+	w, bit := &s.checked[id>>6], uint64(1)<<(id&63)
+	if atomic.LoadUint64(w)&bit != 0 {
+		return true
+	}
+	if crc32.Checksum(bytesOf(s.vec(id)), castagnoli) != s.vecSums[id] {
+		s.damage.CompareAndSwap(nil, corruptErr(s.fileName, "the vector of node %d fails its checksum", id))
+		return false
+	}
+	atomic.OrUint64(w, bit)
+	return true
+}
+
+// damaged returns the snapshot damage found so far, if any.
+func (s *store) damaged() error {
+	if e := s.damage.Load(); e != nil {
+		return e
+	}
+	return nil
 }
 
 func newStore(dim int, metric Metric, graph bool, m0 int) *store {
 	s := &store{dim: dim, metric: metric, graph: graph, m0: m0}
-	s.mu.byKey = make(map[engram.UUID]uint32)
+	s.mu.keys = newKeyTable(0)
 	return s
 }
 
@@ -86,7 +123,7 @@ func (s *store) newChunk() *chunk {
 	if s.graph {
 		c.level = make([]uint8, chunkSize)
 		c.links0 = make([]uint32, chunkSize*(1+s.m0))
-		c.upper = make([][]uint32, chunkSize)
+		c.upper = make([]*uint32, chunkSize)
 	}
 	return c
 }
@@ -96,11 +133,6 @@ func (s *store) chunk(id uint32) *chunk { return s.chunks[id>>chunkBits].Load() 
 func (s *store) vec(id uint32) []float32 {
 	o := int(id&chunkMask) * s.dim
 	return s.chunk(id).vecs[o : o+s.dim]
-}
-
-func (s *store) code(id uint32) []int8 {
-	o := int(id&chunkMask) * s.dim
-	return s.chunk(id).codes[o : o+s.dim]
 }
 
 func (s *store) isLive(id uint32) bool {
@@ -208,14 +240,13 @@ func (s *store) alloc(key engram.UUID, p prepared, level, m int) (id, old uint32
 	if s.graph {
 		c.level[i] = uint8(level)
 		if level > 0 {
-			c.upper[i] = make([]uint32, level*(1+m))
+			c.upper[i] = &make([]uint32, level*(1+m))[0]
 		}
 	}
 	old = noNode
-	if o, ok := s.mu.byKey[key]; ok {
+	if o, ok := s.mu.keys.put(s, key, n); ok {
 		old = o
 	}
-	s.mu.byKey[key] = n
 	s.next.Store(n + 1)
 	return n, old, nil
 }
@@ -227,7 +258,7 @@ func (s *store) publish(id, old uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.chunk(id).state[id&chunkMask]
-	if cur, ok := s.mu.byKey[s.key(id)]; ok && cur == id {
+	if cur, ok := s.mu.keys.get(s, s.key(id)); ok && cur == id {
 		atomic.StoreUint32(st, stateLive)
 		s.live.Add(1)
 	} else {
@@ -241,10 +272,7 @@ func (s *store) publish(id, old uint32) {
 // remove tombstones key's node and reports whether there was one.
 func (s *store) remove(key engram.UUID) bool {
 	s.mu.Lock()
-	id, ok := s.mu.byKey[key]
-	if ok {
-		delete(s.mu.byKey, key)
-	}
+	id, ok := s.mu.keys.del(s, key)
 	s.mu.Unlock()
 	if !ok {
 		return false
@@ -258,7 +286,7 @@ func (s *store) remove(key engram.UUID) bool {
 // lookup returns the node of key, if any.
 func (s *store) lookup(key engram.UUID) (uint32, bool) {
 	s.mu.RLock()
-	id, ok := s.mu.byKey[key]
+	id, ok := s.mu.keys.get(s, key)
 	s.mu.RUnlock()
 	return id, ok
 }
@@ -307,8 +335,12 @@ func (s *store) approxNodes(a, b uint32) float32 {
 	return -d
 }
 
-// exact returns the float32 distance from q to node id.
+// exact returns the float32 distance from q to node id (+Inf, and the
+// store damaged, when the vector fails its snapshot sum).
 func (s *store) exact(q *query, id uint32) float32 {
+	if !s.vecOK(id) {
+		return float32(math.Inf(1))
+	}
 	v := s.vec(id)
 	if s.metric == L2 {
 		return vecmath.L2SqF32(q.vec, v)

@@ -287,7 +287,7 @@ func TestMetricsMatchBruteForce(t *testing.T) {
 
 func TestFilteredSearch(t *testing.T) {
 	h, d, qs := shared(t)
-	qs = qs[:25]
+	qs = qs[:15]
 	cases := []struct {
 		name  string
 		every int // allow key i when i%every == 0

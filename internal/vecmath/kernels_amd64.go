@@ -80,3 +80,6 @@ func sumF32(a []float32) float32 {
 	}
 	return sumF32AVX2(&a[0], len(a))
 }
+
+//go:noescape
+func prefetch3(p unsafe.Pointer)

@@ -352,3 +352,11 @@ pfloop:
 
 pfdone:
 	RET
+
+// func prefetch3(p unsafe.Pointer)
+TEXT ·prefetch3(SB), NOSPLIT, $0-8
+	MOVQ       p+0(FP), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	PREFETCHT0 128(AX)
+	RET

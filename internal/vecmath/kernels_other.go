@@ -13,3 +13,5 @@ func dotI8Batch(q, codes []int8, out []int32) { dotI8BatchGeneric(q, codes, out)
 func sumF32(a []float32) float32              { return sumF32Generic(a) }
 
 func dotI8Gather(q []int8, ptrs []unsafe.Pointer, out []int32) { dotI8GatherGeneric(q, ptrs, out) }
+
+func prefetch3(unsafe.Pointer) {}
