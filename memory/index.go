@@ -540,6 +540,20 @@ func (s *indexSet) rebuildBehind(ctx context.Context, gs []*group, from uint64, 
 	return nil
 }
 
+// rebuildDamaged rebuilds g after one of its indexes failed verification
+// during a search. A caller that finds g already replaced (another search
+// rebuilt it first) does nothing.
+func (s *indexSet) rebuildDamaged(ctx context.Context, g *group, cause error) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.lookup(g.key) != g {
+		return nil
+	}
+	s.m.log.Warn("memory: vector index damaged; rebuilding it from the durable embeddings", "index", g.dir, "err", cause)
+	_, err := s.rebuildLocked(ctx, g.key, cause.Error())
+	return err
+}
+
 // rebuildLocked rebuilds k's group from the durable embeddings, publishes
 // it, replays the feed into it and saves its snapshot.
 func (s *indexSet) rebuildLocked(ctx context.Context, k groupKey, why string) (*group, error) {

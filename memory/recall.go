@@ -118,9 +118,22 @@ func (m *Memory) Recall(ctx context.Context, ns engram.Namespace, q engram.Recal
 // few (indexAllowedMax) the search runs over them alone (exact), and their
 // records are returned too; otherwise it post-filters a widened search.
 func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int) ([]vector.Hit, map[engram.UUID]any, bool, error) {
+	hits, recs, stale, g, err := m.vectorCandidatesOnce(ctx, ns, t, q, k)
+	if engram.ErrorCode(err) == engram.ECORRUPT && g != nil {
+		// A snapshot's vectors are verified as searches first read them: a
+		// damaged one is rebuilt from the durable embeddings and asked again.
+		if rerr := m.idx.rebuildDamaged(ctx, g, err); rerr != nil {
+			return nil, nil, false, rerr
+		}
+		hits, recs, stale, _, err = m.vectorCandidatesOnce(ctx, ns, t, q, k)
+	}
+	return hits, recs, stale, err
+}
+
+func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int) (_ []vector.Hit, _ map[engram.UUID]any, _ bool, _ *group, err error) {
 	g, err := m.idx.get(ctx, groupKey{ns, t, q.Model})
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, g, err
 	}
 	g.mu.Lock()
 	di := g.dims[len(q.Vector)]
@@ -131,9 +144,9 @@ func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t en
 	g.mu.Unlock()
 	if di == nil {
 		if other != 0 {
-			return nil, nil, false, engram.Invalid("vector", "has %d dimensions; the %s embeddings of model %q have %d", len(q.Vector), t, q.Model, other)
+			return nil, nil, false, nil, engram.Invalid("vector", "has %d dimensions; the %s embeddings of model %q have %d", len(q.Vector), t, q.Model, other)
 		}
-		return nil, nil, false, nil // no embeddings of this model yet
+		return nil, nil, false, nil, nil // no embeddings of this model yet
 	}
 	opts := &vector.SearchOptions{}
 	var recs map[engram.UUID]any
@@ -144,7 +157,7 @@ func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t en
 			if engram.ErrorCode(err) == engram.EUNAVAILABLE {
 				stale, allowed, eps = true, nil, nil // post-filter cached records instead
 			} else if err != nil {
-				return nil, nil, false, err
+				return nil, nil, false, g, err
 			}
 			if allowed != nil {
 				opts.Keys = allowed
@@ -160,9 +173,9 @@ func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t en
 	hits, err := di.ix.Search(q.Vector, k, opts)
 	m.idx.use.RUnlock()
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, g, err
 	}
-	return hits, recs, stale, nil
+	return hits, recs, stale, g, nil
 }
 
 // allowedEpisodes lists the episodes f allows, or nil when there are more

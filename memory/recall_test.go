@@ -3,6 +3,7 @@ package memory_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -192,6 +193,7 @@ func randomFilter(rng *rand.Rand) engram.EpisodeFilter {
 			f.Complete = &b
 		case 5:
 			f.Since = base.Add(time.Duration(rng.IntN(1000)) * time.Hour)
+			f.Until = time.Time{}
 		case 6:
 			f.Until = base.Add(time.Duration(500+rng.IntN(600)) * time.Hour)
 			f.Since = time.Time{}
@@ -342,19 +344,51 @@ func TestRecallPersistedIndexReopened(t *testing.T) {
 	}
 	must(t, m.Close())
 
-	// Damage: a flipped byte in the vectors is caught and the index rebuilt.
-	b, err := os.ReadFile(snap)
-	must(t, err)
-	b[len(b)/2] ^= 0x40
-	must(t, os.WriteFile(snap, b, 0o644))
-	m = open(t, cfg)
-	if after := answer(m); !slices.EqualFunc(before, after, slices.Equal) {
-		t.Fatalf("rebuilt index answers differently:\nbefore %v\nafter  %v", before, after)
+	// Damage (docs/vector.md has the format): a flipped byte in the int8
+	// codes is caught when the snapshot opens, and one in every float32
+	// vector when a search first reads one; either way the index is rebuilt
+	// from the durable embeddings and answers as before.
+	for _, c := range []struct {
+		what    string
+		section uint32 // 1 vectors, 2 codes
+		stride  int    // 0: one byte; else every stride bytes
+	}{{"codes", 2, 0}, {"every vector", 1, 16 * 4}} {
+		b, err := os.ReadFile(snap)
+		must(t, err)
+		off, n := snapshotSection(t, b, c.section)
+		if c.stride == 0 {
+			b[off+n/2] ^= 0x40
+		} else {
+			for i := off + 3; i < off+n; i += c.stride {
+				b[i] ^= 0x40
+			}
+		}
+		must(t, os.WriteFile(snap, b, 0o644))
+		m = open(t, cfg)
+		if after := answer(m); !slices.EqualFunc(before, after, slices.Equal) {
+			t.Fatalf("damaged %s: rebuilt index answers differently:\nbefore %v\nafter  %v", c.what, before, after)
+		}
+		st, _ = m.Status(ctx())
+		if r := st.Indexes[0].RebuildReason; r == "" || !containsStr(r, snap) || st.Indexes[0].Vectors != 199 {
+			t.Fatalf("damaged %s: rebuild reason %q, want one naming %s; %+v", c.what, r, snap, st.Indexes[0])
+		}
+		must(t, m.Close())
 	}
-	st, _ = m.Status(ctx())
-	if r := st.Indexes[0].RebuildReason; r == "" || !containsStr(r, snap) || st.Indexes[0].Vectors != 199 {
-		t.Fatalf("damaged snapshot: rebuild reason %q, want one naming %s; %+v", r, snap, st.Indexes[0])
+}
+
+// snapshotSection finds section kind in a vector snapshot's section table
+// (96-byte header, then 32-byte entries {kind u32, 0, offset u64, length u64, ...}).
+func snapshotSection(t *testing.T, b []byte, kind uint32) (off, n int) {
+	t.Helper()
+	sections := int(binary.LittleEndian.Uint32(b[64:]))
+	for i := 0; i < sections; i++ {
+		e := b[96+32*i:]
+		if binary.LittleEndian.Uint32(e) == kind {
+			return int(binary.LittleEndian.Uint64(e[8:])), int(binary.LittleEndian.Uint64(e[16:]))
+		}
 	}
+	t.Fatalf("snapshot has no section %d", kind)
+	return 0, 0
 }
 
 func containsStr(s, sub string) bool { return indexOf(s, sub) >= 0 }
