@@ -110,3 +110,7 @@ func PostgresURL(t testing.TB) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// SetBeforeCommit makes every write of s call f just before it commits.
+// Set it before the store is shared.
+func SetBeforeCommit(s *Store, f func()) { s.beforeCommit = f }

@@ -141,6 +141,9 @@ type Store struct {
 
 	// readOnly says why writes are refused; "" for a writable store.
 	readOnly string
+	// beforeCommit, if set (by tests), runs in every write transaction
+	// that is about to commit, its feed entries written.
+	beforeCommit func()
 
 	mu struct {
 		sync.Mutex
@@ -428,6 +431,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	}
 	if err == nil && !t.migrating {
 		err = t.prune()
+	}
+	if err == nil && s.beforeCommit != nil {
+		s.beforeCommit()
 	}
 	if err != nil {
 		sqlTx.Rollback()
