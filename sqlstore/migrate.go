@@ -140,3 +140,12 @@ func (s *Store) appliedVersion(ctx context.Context) (int, error) {
 	}
 	return v, nil
 }
+
+// PostgresSchemaVersion is the newest PostgreSQL schema this binary knows.
+func PostgresSchemaVersion() int {
+	ms, err := loadMigrations(postgresDialect.migrations)
+	if err != nil {
+		return 0
+	}
+	return len(ms)
+}

@@ -114,3 +114,19 @@ func PostgresURL(t testing.TB) string {
 // SetBeforeCommit makes every write of s call f just before it commits.
 // Set it before the store is shared.
 func SetBeforeCommit(s *Store, f func()) { s.beforeCommit = f }
+
+// PostgresTLSMode describes the TLS a URL's connection gets: "plaintext",
+// or "verify-full SERVERNAME", or "unverified".
+func PostgresTLSMode(rawURL string, p PostgresOptions) (string, error) {
+	cfg, err := pgConfig(rawURL, p)
+	if err != nil {
+		return "", err
+	}
+	switch c := cfg.TLSConfig; {
+	case c == nil:
+		return "plaintext", nil
+	case !c.InsecureSkipVerify:
+		return "verify-full " + c.ServerName, nil
+	}
+	return "unverified", nil
+}

@@ -252,7 +252,7 @@ func pgConfig(rawURL string, p PostgresOptions) (*pgx.ConnConfig, error) {
 				return nil, &engram.Error{Code: engram.EINVALID, Field: "durable", Message: fmt.Sprintf(
 					"PostgreSQL host %s is not a loopback address, so its connection must use TLS with a verified certificate "+
 						"(sslmode=verify-full, the default, or verify-ca); this URL allows plaintext or an unverified server. "+
-						"Set the insecure-plaintext option to allow it anyway", h.Host)}
+						"Set PostgresOptions.InsecurePlaintext (engram: --postgres-insecure-plaintext) to allow it anyway", h.Host)}
 			}
 		}
 	}

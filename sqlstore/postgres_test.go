@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -169,4 +170,76 @@ func TestPostgresLaterWriterWaitsForEarlierCommit(t *testing.T) {
 	if len(cs) != 2 || cs[0].Key != epA.ID.String() || cs[1].Key != epB.ID.String() || cs[0].Seq >= cs[1].Seq {
 		t.Fatalf("feed after both commits: %+v; want the first write's entry, then the second's", cs)
 	}
+}
+
+// TestPostgresMigrations: nodes opening a new database at once all succeed
+// (the schema is made once, under the write lock); a schema newer than this
+// binary knows is refused.
+func TestPostgresMigrations(t *testing.T) {
+	ctx := context.Background()
+	url := sqlstore.PostgresURL(t)
+	errs := make(chan error, 3)
+	for i := 0; i < 3; i++ {
+		go func() {
+			s, err := sqlstore.Open(ctx, sqlstore.Options{URL: url})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		must(t, <-errs)
+	}
+	s := openPostgres(t, sqlstore.Options{URL: url})
+	info, err := s.Info(ctx)
+	must(t, err)
+	if info.Dialect != "postgres" || info.SchemaVersion != sqlstore.PostgresSchemaVersion() || info.SchemaVersion < 1 {
+		t.Fatalf("info: dialect %q schema %d; want postgres, %d", info.Dialect, info.SchemaVersion, sqlstore.PostgresSchemaVersion())
+	}
+
+	db, err := sql.Open("pgx", url)
+	must(t, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, 'from_the_future', 0)`, info.SchemaVersion+1)
+	must(t, err)
+	_, err = sqlstore.Open(ctx, sqlstore.Options{URL: url})
+	storetest.WantCode(t, err, engram.EINVALID, "schema_version")
+}
+
+// TestPostgresURLChecks: remote hosts get verified TLS by default and
+// plaintext to them is refused unless allowed; loopback is left alone; no
+// error shows the password.
+func TestPostgresURLChecks(t *testing.T) {
+	ctx := context.Background()
+	const canary = "Canary-Pw-0042"
+	for _, u := range []string{
+		"postgres://u:" + canary + "@db.example.com/x?sslmode=disable",
+		"postgres://u:" + canary + "@db.example.com/x?sslmode=prefer",
+		"postgres://u:" + canary + "@10.1.2.3/x?sslmode=allow",
+		"postgres://u:" + canary + "@127.0.0.1/x?sslmode=disable&host=db.example.com",
+	} {
+		_, err := sqlstore.OpenURL(ctx, u, sqlstore.Options{})
+		storetest.WantCode(t, err, engram.EINVALID, "durable")
+		if strings.Contains(err.Error(), canary) || !strings.Contains(err.Error(), "TLS") {
+			t.Errorf("%s: %v; want a TLS refusal without the password", strings.ReplaceAll(u, canary, "***"), err)
+		}
+	}
+	_, err := sqlstore.OpenURL(ctx, "postgres://u:"+canary+"@db.example.com:bad/x", sqlstore.Options{})
+	storetest.WantCode(t, err, engram.EINVALID, "durable")
+	if strings.Contains(err.Error(), canary) {
+		t.Errorf("a malformed URL's error shows the password: %v", err)
+	}
+	_, err = sqlstore.OpenURL(ctx, "mysql://u:"+canary+"@db/x", sqlstore.Options{})
+	storetest.WantCode(t, err, engram.EINVALID, "durable")
+
+	mode := func(u string, insecure bool) string {
+		t.Helper()
+		got, err := sqlstore.PostgresTLSMode(u, sqlstore.PostgresOptions{InsecurePlaintext: insecure})
+		must(t, err)
+		return got
+	}
+	storetest.Equal(t, "remote host without sslmode", mode("postgres://u:p@db.example.com/x", false), "verify-full db.example.com")
+	storetest.Equal(t, "remote plaintext, allowed", mode("postgres://u:p@db.example.com/x?sslmode=disable", true), "plaintext")
+	storetest.Equal(t, "loopback", mode("postgres://u:p@127.0.0.1/x?sslmode=disable", false), "plaintext")
 }

@@ -42,8 +42,9 @@ type app struct {
 	server string // --server: talk to this engram server instead of files
 	token  string // --token: its bearer token
 
-	cache cacheFlags
-	sync  syncFlags
+	cache   cacheFlags
+	sync    syncFlags
+	durable durableFlags
 
 	ns      engram.Namespace
 	sql     *sqlstore.Store
@@ -124,6 +125,7 @@ Precedence: command line, then environment, then config file.`,
 	pf.StringVar(&a.synchronous, "sqlite-synchronous", string(sqlstore.SyncFull), "SQLite commit durability: full (survives power loss), normal (survives a crash), off")
 	a.cache.register(pf)
 	a.sync.register(pf)
+	a.durable.register(pf)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
@@ -205,6 +207,9 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	}
 	if a.output != "text" && a.output != "json" {
 		return usagef("--output %q: want text or json", a.output)
+	}
+	if err := a.durable.check(); err != nil {
+		return err
 	}
 	if err := checkSQLiteFlags(a); err != nil {
 		return err
@@ -314,10 +319,12 @@ func (a *app) openStore(ctx context.Context) (engram.Store, error) {
 }
 
 func (a *app) sqlOptions() sqlstore.Options {
-	return sqlstore.Options{
+	o := sqlstore.Options{
 		Path:        filepath.Join(a.dataDir, sqlstore.DefaultFileName),
 		Synchronous: sqlstore.Synchronous(a.synchronous),
 	}
+	a.durable.apply(&o)
+	return o
 }
 
 // openSQL opens the SQLite store under the data directory, once; the db
