@@ -66,6 +66,9 @@ type dialect struct {
 	durability func(ctx context.Context, s *Store) (string, error)
 	// size is the bytes the database takes.
 	size func(ctx context.Context, s *Store) int64
+	// notify, if set, runs in every write transaction that appended to the
+	// change feed, just before its commit (see Store.Listen).
+	notify string
 	// textOut undoes what the driver did to text going in (nil: nothing).
 	textOut func(string) string
 	// commitFailed classifies an error of COMMIT itself; nil: classify.

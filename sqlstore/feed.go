@@ -107,8 +107,40 @@ type Info struct {
 	// ReadOnly says why writes are refused; absent for a writable store.
 	ReadOnly   string                     `json:"read_only,omitempty"`
 	LastSeq    uint64                     `json:"last_seq"`
+	// Pool reports the connection pools (PostgreSQL only).
+	Pool *PoolInfo `json:"pool,omitempty"`
 	Tables     map[string]int64           `json:"tables"`     // rows per table, all namespaces
 	Namespaces map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
+}
+
+// PoolInfo describes a store's connection pools: the writer's one
+// connection and the readers'.
+type PoolInfo struct {
+	Writer  PoolStats `json:"writer"`
+	Readers PoolStats `json:"readers"`
+}
+
+// PoolStats is one pool's state and counters since it opened.
+type PoolStats struct {
+	MaxOpen int `json:"max_open"`
+	Open    int `json:"open"`
+	InUse   int `json:"in_use"`
+	Idle    int `json:"idle"`
+	// Waits counts the times a caller waited for a free connection, for
+	// WaitMillis in all.
+	Waits      int64 `json:"waits"`
+	WaitMillis int64 `json:"wait_ms"`
+	// Closed counts connections closed for being idle too many, idle too
+	// long, or too old.
+	ClosedIdle     int64 `json:"closed_idle"`
+	ClosedIdleTime int64 `json:"closed_idle_time"`
+	ClosedLifetime int64 `json:"closed_lifetime"`
+}
+
+func poolStats(st sql.DBStats) PoolStats {
+	return PoolStats{MaxOpen: st.MaxOpenConnections, Open: st.OpenConnections, InUse: st.InUse, Idle: st.Idle,
+		Waits: st.WaitCount, WaitMillis: st.WaitDuration.Milliseconds(),
+		ClosedIdle: st.MaxIdleClosed, ClosedIdleTime: st.MaxIdleTimeClosed, ClosedLifetime: st.MaxLifetimeClosed}
 }
 
 // Info counts rows in every table and measures the file.
@@ -124,6 +156,9 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	info.ReadOnly = s.readOnly
+	if s.pg != nil {
+		info.Pool = &PoolInfo{Writer: poolStats(s.w.Stats()), Readers: poolStats(s.r.Stats())}
+	}
 	if info.LastSeq, err = s.LastSeq(ctx); err != nil {
 		return nil, err
 	}

@@ -187,6 +187,47 @@ var postgresDialect = &dialect{
 	},
 	commitFailed: pgCommitFailed,
 	textOut:      pgUnescape,
+	notify:       `SELECT pg_notify('` + NotifyChannel + `', '')`,
+}
+
+// NotifyChannel is the PostgreSQL notification channel every commit that
+// appended to the change feed notifies (delivered only if it commits).
+const NotifyChannel = "engram_changes"
+
+// Listen wakes other nodes: it returns a channel that receives a value
+// soon after any process commits a write to the database, so a reader can
+// call Changes at once instead of at its next poll. Wake-ups are
+// coalesced (the channel holds at most one) and carry no data: Changes says
+// what changed. The channel is closed when ctx ends or the listening
+// connection fails; polling stays the fallback, and Listen may be called
+// again. On SQLite it returns a nil channel (nothing to listen to; poll).
+func (s *Store) Listen(ctx context.Context) (<-chan struct{}, error) {
+	if s.pg == nil {
+		return nil, nil
+	}
+	conn, err := pgx.ConnectConfig(ctx, s.pg.Copy())
+	if err != nil {
+		return nil, s.wrap("listen for changes", redactErr(err, s.pg.Password))
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+NotifyChannel); err != nil {
+		conn.Close(context.Background())
+		return nil, s.wrap("listen for changes", err)
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		defer close(ch)
+		defer conn.Close(context.Background())
+		for {
+			if _, err := conn.WaitForNotification(ctx); err != nil {
+				return // ctx ended or the connection failed
+			}
+			select {
+			case ch <- struct{}{}:
+			default: // a wake-up is pending already
+			}
+		}
+	}()
+	return ch, nil
 }
 
 // openPostgres opens the store on opts.URL.
@@ -200,6 +241,7 @@ func openPostgres(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, redactErr(err, cfg.Password)
 	}
+	s.pg = cfg
 	return s, nil
 }
 

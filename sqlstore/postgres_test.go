@@ -194,6 +194,9 @@ func TestPostgresMigrations(t *testing.T) {
 	s := openPostgres(t, sqlstore.Options{URL: url})
 	info, err := s.Info(ctx)
 	must(t, err)
+	if info.Pool == nil || info.Pool.Writer.MaxOpen != 1 || info.Pool.Readers.MaxOpen != sqlstore.DefaultMaxReaders || info.Pool.Readers.Open < 1 {
+		t.Fatalf("pool stats %+v; want the writer's one connection and %d readers, some open", info.Pool, sqlstore.DefaultMaxReaders)
+	}
 	if info.Dialect != "postgres" || info.SchemaVersion != sqlstore.PostgresSchemaVersion() || info.SchemaVersion < 1 {
 		t.Fatalf("info: dialect %q schema %d; want postgres, %d", info.Dialect, info.SchemaVersion, sqlstore.PostgresSchemaVersion())
 	}
@@ -242,4 +245,33 @@ func TestPostgresURLChecks(t *testing.T) {
 	storetest.Equal(t, "remote host without sslmode", mode("postgres://u:p@db.example.com/x", false), "verify-full db.example.com")
 	storetest.Equal(t, "remote plaintext, allowed", mode("postgres://u:p@db.example.com/x?sslmode=disable", true), "plaintext")
 	storetest.Equal(t, "loopback", mode("postgres://u:p@127.0.0.1/x?sslmode=disable", false), "plaintext")
+}
+
+// TestPostgresListenWakesOtherNodes: a commit on one node wakes a listener
+// on another, which then reads the change; ending the context closes the
+// channel (its goroutine is gone).
+func TestPostgresListenWakesOtherNodes(t *testing.T) {
+	url := sqlstore.PostgresURL(t)
+	a := openPostgres(t, sqlstore.Options{URL: url})
+	b := openPostgres(t, sqlstore.Options{URL: url})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wake, err := b.Listen(ctx)
+	must(t, err)
+	ep := &engram.Episode{TaskDescription: "wake the others"}
+	must(t, a.CreateEpisode(ctx, "default", ep))
+	<-wake
+	cs, err := b.Changes(ctx, 0, 10)
+	must(t, err)
+	if len(cs) != 1 || cs[0].Key != ep.ID.String() {
+		t.Fatalf("after the wake-up node b reads %+v, want the new episode's entry", cs)
+	}
+	cancel()
+	for range wake { // drains a pending wake-up, then sees the close
+	}
+
+	s := openTemp(t, sqlstore.Options{})
+	if ch, err := s.Listen(context.Background()); ch != nil || err != nil {
+		t.Fatalf("SQLite Listen: %v, %v; want a nil channel (poll)", ch, err)
+	}
 }

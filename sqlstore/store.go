@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/engramhq/engram"
 )
 
@@ -144,6 +146,9 @@ type Store struct {
 	// beforeCommit, if set (by tests), runs in every write transaction
 	// that is about to commit, its feed entries written.
 	beforeCommit func()
+	// pg is the connection configuration of a PostgreSQL store (Listen
+	// opens its own connection); nil on SQLite.
+	pg *pgx.ConnConfig
 
 	mu struct {
 		sync.Mutex
@@ -431,6 +436,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	}
 	if err == nil && !t.migrating {
 		err = t.prune()
+	}
+	if err == nil && t.changes > 0 && s.d.notify != "" {
+		_, err = sqlTx.ExecContext(ctx, s.d.notify)
 	}
 	if err == nil && s.beforeCommit != nil {
 		s.beforeCommit()
