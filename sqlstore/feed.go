@@ -105,10 +105,10 @@ type Info struct {
 	// full or extra.
 	Synchronous string `json:"synchronous"`
 	// ReadOnly says why writes are refused; absent for a writable store.
-	ReadOnly   string                     `json:"read_only,omitempty"`
-	LastSeq    uint64                     `json:"last_seq"`
+	ReadOnly string `json:"read_only,omitempty"`
+	LastSeq  uint64 `json:"last_seq"`
 	// Pool reports the connection pools (PostgreSQL only).
-	Pool *PoolInfo `json:"pool,omitempty"`
+	Pool       *PoolInfo                  `json:"pool,omitempty"`
 	Tables     map[string]int64           `json:"tables"`     // rows per table, all namespaces
 	Namespaces map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
 }
