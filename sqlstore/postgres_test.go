@@ -53,6 +53,8 @@ func TestPostgresFeedConcurrentNodes(t *testing.T) {
 	reader := stores[nodes]
 	// The namespace's search table exists before the race starts.
 	must(t, reader.CreateEpisode(ctx, "default", &engram.Episode{TaskDescription: "warm up"}))
+	start, err := reader.LastSeq(ctx)
+	must(t, err)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, nodes)
@@ -79,8 +81,7 @@ func TestPostgresFeedConcurrentNodes(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 
 	var seen []engram.Change
-	after, err := reader.LastSeq(ctx)
-	must(t, err)
+	after := start
 	poll := func() int {
 		cs, err := reader.Changes(ctx, after, 17)
 		must(t, err)
@@ -107,7 +108,7 @@ func TestPostgresFeedConcurrentNodes(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	all, err := reader.Changes(ctx, 1, 100000)
+	all, err := reader.Changes(ctx, start, 100000)
 	must(t, err)
 	want := nodes * (writes + (writes+2)/3)
 	if len(all) != want {
