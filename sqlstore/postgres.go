@@ -26,8 +26,8 @@ import (
 // pgx's driver; this file holds what differs:
 //
 //   - Writers: every write transaction starts by taking one transaction-level
-//     advisory lock (pgWriteLock) and holds it until its commit, on every
-//     node. Writes are serialised across all engram processes sharing the
+//     advisory lock (pgWriteLock and the schema) and holds it until its
+//     commit, on every node. Writes are serialised across all engram processes sharing the
 //     database, as SQLite's write lock serialises them on one file; that is
 //     what keeps the change feed gap-free (a seq is handed out only while
 //     every lower seq has committed or rolled back; PostgreSQL makes a commit
@@ -44,9 +44,12 @@ import (
 //go:embed migrations/postgres/*.sql
 var postgresMigrations embed.FS
 
-// pgWriteLock is the advisory lock key every write transaction holds: the
-// first eight bytes of "engram-w" as a big-endian integer.
-const pgWriteLock = 0x656e6772616d2d77
+// pgWriteLock is the first half of the advisory lock every write
+// transaction holds ("engr" as a big-endian integer); the second is the hash
+// of the schema engram's tables are in, so stores in different schemas of
+// one database do not wait for each other (a hash collision only makes them
+// wait, it never lets two writers of one schema run at once).
+const pgWriteLock = 0x656e6772
 
 // pgTSConfig is the text search configuration of every search table: English
 // stemming, as SQLite's porter tokenizer does.
@@ -166,7 +169,7 @@ var postgresDialect = &dialect{
 	},
 	openDB:      pgOpenDB,
 	readTx:      &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
-	lockWrites:  `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(pgWriteLock, 10) + `)`,
+	lockWrites:  `SELECT pg_advisory_xact_lock(` + strconv.FormatInt(pgWriteLock, 10) + `, hashtext(current_schema()))`,
 	greatest:    "GREATEST",
 	seqHigh:     `GREATEST((SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT pruned_through FROM feed_state WHERE id = 1))`,
 	tableExists: `SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = ?`,

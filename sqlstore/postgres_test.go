@@ -157,7 +157,8 @@ func TestPostgresLaterWriterWaitsForEarlierCommit(t *testing.T) {
 			t.Fatalf("the second write finished while the first held a lower seq uncommitted: %v", err)
 		default:
 		}
-		must(t, admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting))
+		must(t, admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND classid::bigint = 1701734258 AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295)`).Scan(&waiting))
 	}
 	if cs, err := r.Changes(ctx, start, 10); err != nil || len(cs) != 0 {
 		close(release)
