@@ -277,3 +277,18 @@ func TestPostgresListenWakesOtherNodes(t *testing.T) {
 		t.Fatalf("SQLite Listen: %v, %v; want a nil channel (poll)", ch, err)
 	}
 }
+
+// TestOpenURLSQLite: sqlite:PATH and a plain path open SQLite files there.
+func TestOpenURLSQLite(t *testing.T) {
+	ctx := context.Background()
+	for _, u := range []string{"sqlite:" + t.TempDir() + "/a.db", t.TempDir() + "/b.db"} {
+		s, err := sqlstore.OpenURL(ctx, u, sqlstore.Options{})
+		must(t, err)
+		info, err := s.Info(ctx)
+		must(t, err)
+		s.Close()
+		if info.Dialect != "sqlite" || info.Path != strings.TrimPrefix(u, "sqlite:") || info.FileBytes == 0 {
+			t.Fatalf("OpenURL(%q): dialect %q path %q, %d bytes; want a SQLite file at the path", u, info.Dialect, info.Path, info.FileBytes)
+		}
+	}
+}
