@@ -510,13 +510,18 @@ func pgConnError(err error) bool {
 		strings.Contains(err.Error(), "unexpected EOF") || pgconn.SafeToRetry(err) || pgconn.Timeout(err)
 }
 
-// pgCommitFailed classifies a failed COMMIT. An answer from the server
-// (a deferred constraint, a serialisation failure) means it rolled back; a
-// connection lost while the commit was on its way means nobody knows
+// pgCommitFailed classifies a failed COMMIT. An error the server gives as
+// COMMIT's answer (a deferred constraint, a serialisation failure) means it
+// rolled back. A connection lost while the commit was on its way, or the
+// server shutting the session down (class 57: it may have committed locally
+// first, e.g. while waiting for a synchronous standby), means nobody knows
 // whether it committed.
 func pgCommitFailed(err error, where string) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) || errors.Is(err, sql.ErrTxDone) {
+	if errors.Is(err, sql.ErrTxDone) {
+		return err
+	}
+	if errors.As(err, &pe) && !strings.HasPrefix(pe.Code, "57") && !strings.HasPrefix(pe.Code, "08") {
 		return err
 	}
 	return &engram.Error{Code: engram.EUNKNOWN, Message: fmt.Sprintf(

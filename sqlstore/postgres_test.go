@@ -292,3 +292,45 @@ func TestOpenURLSQLite(t *testing.T) {
 		}
 	}
 }
+
+// TestPostgresConnectionLostAtCommitIsUnknown: the server ends the writer's
+// session just as it commits. The write is `unknown` (not `unavailable`:
+// the client cannot tell whether the commit happened); the store reconnects,
+// and a retry with the same idempotency key is applied once.
+func TestPostgresConnectionLostAtCommitIsUnknown(t *testing.T) {
+	ctx := context.Background()
+	url := sqlstore.PostgresURL(t)
+	s := openPostgres(t, sqlstore.Options{URL: url})
+	admin, err := sql.Open("pgx", url)
+	must(t, err)
+	defer admin.Close()
+	kill := true
+	sqlstore.SetBeforeCommit(s, func() {
+		if !kill {
+			return
+		}
+		kill = false
+		var n int
+		err := admin.QueryRowContext(ctx, `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND classid::bigint = 1701734258 AND objid::bigint = (hashtext(current_schema())::bigint & 4294967295)`).Scan(&n)
+		if err != nil || n != 1 {
+			t.Errorf("terminate the writer's session: %d sessions, %v", n, err)
+		}
+	})
+	kctx := engram.WithIdempotencyKey(ctx, "lost-commit")
+	first := &engram.Episode{TaskDescription: "committed or not?"}
+	err = s.CreateEpisode(kctx, "default", first)
+	storetest.WantCode(t, err, engram.EUNKNOWN, "")
+	again := &engram.Episode{TaskDescription: "committed or not?"}
+	must(t, s.CreateEpisode(kctx, "default", again))
+	repeat := &engram.Episode{TaskDescription: "committed or not?"}
+	must(t, s.CreateEpisode(kctx, "default", repeat))
+	if repeat.ID != again.ID {
+		t.Fatalf("the retry with the key created %s, a repeat %s; want one episode", again.ID, repeat.ID)
+	}
+	c, err := s.Counts(ctx, "default")
+	must(t, err)
+	if c.Episodes != 1 {
+		t.Fatalf("%d episodes after the unknown write and its retries, want 1", c.Episodes)
+	}
+}
