@@ -15,14 +15,14 @@ FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 PKGS        ?= ./...
 
-.PHONY: all build test fmt-check vet staticcheck deps unit bench fuzz tools clean
+.PHONY: all build test fmt-check vet staticcheck deps unit pg bench fuzz tools clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-test: fmt-check vet staticcheck deps unit
+test: fmt-check vet staticcheck deps pg
 
 # Debian packages the integration tests run (strace, ...): installed when missing.
 deps:
@@ -40,6 +40,11 @@ staticcheck: tools
 
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# The unit tests with a throwaway PostgreSQL 15 on 127.0.0.1 (its URL in
+# ENGRAM_TEST_POSTGRES), stopped when they end however they end.
+pg:
+	scripts/pg-run.sh $(MAKE) --no-print-directory unit
 
 tools: $(STATICCHECK) $(VERSITYGW)
 

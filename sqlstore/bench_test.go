@@ -21,10 +21,21 @@ func benchStore(b *testing.B, sync sqlstore.Synchronous) *sqlstore.Store {
 	return openTemp(b, sqlstore.Options{Synchronous: sync})
 }
 
+// benchEngines are the stores the write benchmarks run on: SQLite at each
+// durability, and PostgreSQL (the test server, fsync on).
+var benchEngines = []struct {
+	name string
+	open func(b *testing.B) *sqlstore.Store
+}{
+	{string(sqlstore.SyncFull), func(b *testing.B) *sqlstore.Store { return benchStore(b, sqlstore.SyncFull) }},
+	{string(sqlstore.SyncNormal), func(b *testing.B) *sqlstore.Store { return benchStore(b, sqlstore.SyncNormal) }},
+	{"postgres", func(b *testing.B) *sqlstore.Store { return openPostgres(b, sqlstore.Options{}) }},
+}
+
 func BenchmarkCreateEpisode(b *testing.B) {
-	for _, sync := range []sqlstore.Synchronous{sqlstore.SyncFull, sqlstore.SyncNormal} {
-		b.Run(string(sync), func(b *testing.B) {
-			s := benchStore(b, sync)
+	for _, engine := range benchEngines {
+		b.Run(engine.name, func(b *testing.B) {
+			s := engine.open(b)
 			ctx := context.Background()
 			var rec latency.Recorder
 			l := rec.Local()
@@ -58,23 +69,30 @@ func BenchmarkCreateEpisodesBatch1000(b *testing.B) {
 			return &engram.Episode{TaskType: engram.TaskRefactoring, TaskDescription: desc, Tags: []string{"http"}}
 		}},
 	} {
-		b.Run(shape.name, func(b *testing.B) {
-			s := benchStore(b, sqlstore.SyncFull)
-			ctx := context.Background()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				batch := make([]*engram.Episode, 1000)
-				for j := range batch {
-					batch[j] = shape.make(j)
+		for _, engine := range []string{"", "postgres-"} {
+			b.Run(engine+shape.name, func(b *testing.B) {
+				var s *sqlstore.Store
+				if engine == "" {
+					s = benchStore(b, sqlstore.SyncFull)
+				} else {
+					s = openPostgres(b, sqlstore.Options{})
 				}
-				b.StartTimer()
-				if err := s.CreateEpisodes(ctx, "default", batch); err != nil {
-					b.Fatal(err)
+				ctx := context.Background()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					batch := make([]*engram.Episode, 1000)
+					for j := range batch {
+						batch[j] = shape.make(j)
+					}
+					b.StartTimer()
+					if err := s.CreateEpisodes(ctx, "default", batch); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "episodes/s")
-		})
+				b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "episodes/s")
+			})
+		}
 	}
 }
 

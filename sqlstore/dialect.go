@@ -1,11 +1,14 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"strings"
 
 	"modernc.org/sqlite"
@@ -41,6 +44,35 @@ type dialect struct {
 	// integrity lists the statements `db check` runs; each returns rows of
 	// problems, one text column, or the single row "ok".
 	integrity []string
+
+	// openDB opens the writer (reader false) or the reader pool; nil:
+	// sql.Open(driver, dsn(o, reader)).
+	openDB func(o Options, reader bool) (*sql.DB, error)
+	// readTx are the options of a read transaction: every query in it must
+	// see one snapshot.
+	readTx *sql.TxOptions
+	// lockWrites, if set, runs first in every write transaction; it must
+	// serialise writers until commit (SQLite's write lock does it by itself).
+	lockWrites string
+	// greatest is the scalar maximum of two values (MAX / GREATEST).
+	greatest string
+	// seqHigh is an expression for the highest change seq ever committed
+	// (or handed to the running transaction).
+	seqHigh string
+	// tableExists counts the tables named ?; tableList lists the names of
+	// the search tables.
+	tableExists, tableList string
+	// durability reports the commit durability in force on the writer.
+	durability func(ctx context.Context, s *Store) (string, error)
+	// size is the bytes the database takes.
+	size func(ctx context.Context, s *Store) int64
+	// notify, if set, runs in every write transaction that appended to the
+	// change feed, just before its commit (see Store.Listen).
+	notify string
+	// textOut undoes what the driver did to text going in (nil: nothing).
+	textOut func(string) string
+	// commitFailed classifies an error of COMMIT itself; nil: classify.
+	commitFailed func(err error, where string) error
 }
 
 //go:embed migrations/sqlite/*.sql
@@ -80,6 +112,29 @@ var sqliteDialect = &dialect{
 		`PRAGMA integrity_check`,
 		`PRAGMA foreign_key_check`,
 	},
+	readTx:      &sql.TxOptions{ReadOnly: true},
+	greatest:    "MAX",
+	seqHigh:     `(SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'changes')`,
+	tableExists: `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`,
+	tableList:   `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search\_fts\_%' ESCAPE '\'`,
+	durability:  sqliteSynchronous,
+	size: func(_ context.Context, s *Store) int64 {
+		var n int64
+		for _, suffix := range []string{"", "-wal"} {
+			if fi, err := os.Stat(s.opts.Path + suffix); err == nil {
+				n += fi.Size()
+			}
+		}
+		return n
+	},
+}
+
+// open opens the writer (reader false) or the reader pool.
+func (d *dialect) open(o Options, reader bool) (*sql.DB, error) {
+	if d.openDB != nil {
+		return d.openDB(o, reader)
+	}
+	return sql.Open(d.driver, d.dsn(o, reader))
 }
 
 func mustSub(f fs.FS, dir string) fs.FS {

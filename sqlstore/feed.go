@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 	"strings"
 
@@ -53,7 +52,7 @@ func (s *Store) Changes(ctx context.Context, after uint64, limit int) ([]engram.
 // entry itself.
 func (s *Store) LastSeq(ctx context.Context) (uint64, error) {
 	var seq uint64
-	st, err := s.stmt(ctx, s.r, `SELECT MAX((SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT pruned_through FROM feed_state WHERE id = 1))`)
+	st, err := s.stmt(ctx, s.r, `SELECT `+s.d.greatest+`((SELECT COALESCE(MAX(seq), 0) FROM changes), (SELECT pruned_through FROM feed_state WHERE id = 1))`)
 	if err == nil {
 		err = st.QueryRowContext(ctx).Scan(&seq)
 	}
@@ -106,29 +105,60 @@ type Info struct {
 	// full or extra.
 	Synchronous string `json:"synchronous"`
 	// ReadOnly says why writes are refused; absent for a writable store.
-	ReadOnly   string                     `json:"read_only,omitempty"`
-	LastSeq    uint64                     `json:"last_seq"`
+	ReadOnly string `json:"read_only,omitempty"`
+	LastSeq  uint64 `json:"last_seq"`
+	// Pool reports the connection pools (PostgreSQL only).
+	Pool       *PoolInfo                  `json:"pool,omitempty"`
 	Tables     map[string]int64           `json:"tables"`     // rows per table, all namespaces
 	Namespaces map[engram.Namespace]int64 `json:"namespaces"` // episodes per namespace
+}
+
+// PoolInfo describes a store's connection pools: the writer's one
+// connection and the readers'.
+type PoolInfo struct {
+	Writer  PoolStats `json:"writer"`
+	Readers PoolStats `json:"readers"`
+}
+
+// PoolStats is one pool's state and counters since it opened.
+type PoolStats struct {
+	MaxOpen int `json:"max_open"`
+	Open    int `json:"open"`
+	InUse   int `json:"in_use"`
+	Idle    int `json:"idle"`
+	// Waits counts the times a caller waited for a free connection, for
+	// WaitMillis in all.
+	Waits      int64 `json:"waits"`
+	WaitMillis int64 `json:"wait_ms"`
+	// Closed counts connections closed for being idle too many, idle too
+	// long, or too old.
+	ClosedIdle     int64 `json:"closed_idle"`
+	ClosedIdleTime int64 `json:"closed_idle_time"`
+	ClosedLifetime int64 `json:"closed_lifetime"`
+}
+
+func poolStats(st sql.DBStats) PoolStats {
+	return PoolStats{MaxOpen: st.MaxOpenConnections, Open: st.OpenConnections, InUse: st.InUse, Idle: st.Idle,
+		Waits: st.WaitCount, WaitMillis: st.WaitDuration.Milliseconds(),
+		ClosedIdle: st.MaxIdleClosed, ClosedIdleTime: st.MaxIdleTimeClosed, ClosedLifetime: st.MaxLifetimeClosed}
 }
 
 // Info counts rows in every table and measures the file.
 func (s *Store) Info(ctx context.Context) (*Info, error) {
 	info := &Info{Dialect: s.d.name, Path: s.opts.Path, Tables: map[string]int64{}, Namespaces: map[engram.Namespace]int64{}}
-	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(s.opts.Path + suffix); err == nil {
-			info.FileBytes += fi.Size()
-		}
-	}
+	info.FileBytes = s.d.size(ctx, s)
 	v, err := s.appliedVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
 	info.SchemaVersion = v
-	if info.Synchronous, err = s.synchronous(ctx); err != nil {
+	if info.Synchronous, err = s.d.durability(ctx, s); err != nil {
 		return nil, err
 	}
 	info.ReadOnly = s.readOnly
+	if s.pg != nil {
+		info.Pool = &PoolInfo{Writer: poolStats(s.w.Stats()), Readers: poolStats(s.r.Stats())}
+	}
 	if info.LastSeq, err = s.LastSeq(ctx); err != nil {
 		return nil, err
 	}
@@ -142,7 +172,7 @@ func (s *Store) Info(ctx context.Context) (*Info, error) {
 		info.Tables[table] = n
 	}
 	// search_fts: the rows of every namespace's search table.
-	tables, err := searchTables(ctx, s.r)
+	tables, err := searchTables(ctx, s.d, s.r)
 	if err != nil {
 		return nil, s.wrap("count search rows", err)
 	}
@@ -255,8 +285,8 @@ func joinNonEmpty(parts []string) string {
 
 func fmtCount(n int64, what string) string { return fmt.Sprintf("%d %s", n, what) }
 
-// synchronous reads the writer connection's PRAGMA synchronous.
-func (s *Store) synchronous(ctx context.Context) (string, error) {
+// sqliteSynchronous reads the writer connection's PRAGMA synchronous.
+func sqliteSynchronous(ctx context.Context, s *Store) (string, error) {
 	var level int
 	if err := s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
 		return "", s.wrap("read synchronous", err)
@@ -293,7 +323,7 @@ func (t *tx) prune() error {
 	var oldestSeq, oldestAt sql.NullInt64
 	var oldestKey sql.NullInt64
 	if err := t.queryRow(`SELECT (SELECT seq FROM changes ORDER BY seq LIMIT 1), (SELECT at FROM changes ORDER BY seq LIMIT 1),
-		(SELECT MIN(created_at) FROM idempotency_keys), (SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'changes')`).
+		(SELECT MIN(created_at) FROM idempotency_keys), `+t.s.d.seqHigh).
 		Scan(&oldestSeq, &oldestAt, &oldestKey, &seqCut); err != nil {
 		return fmt.Errorf("prune the change feed: %w", err)
 	}
@@ -305,7 +335,7 @@ func (t *tx) prune() error {
 	limit := prunePerCommit + 2*t.changes
 	if oldestSeq.Valid && (oldestAt.Int64 < ageCut || oldestSeq.Int64 <= seqCut) {
 		var through sql.NullInt64
-		if err := t.queryRow(`SELECT MAX(seq) FROM (SELECT seq, at FROM changes ORDER BY seq LIMIT ?) WHERE at < ? OR seq <= ?`,
+		if err := t.queryRow(`SELECT MAX(seq) FROM (SELECT seq, at FROM changes ORDER BY seq LIMIT ?) AS oldest WHERE at < ? OR seq <= ?`,
 			limit, ageCut, seqCut).Scan(&through); err != nil {
 			return fmt.Errorf("prune the change feed: %w", err)
 		}
@@ -313,7 +343,7 @@ func (t *tx) prune() error {
 			if _, err := t.exec(`DELETE FROM changes WHERE seq <= ?`, through.Int64); err != nil {
 				return fmt.Errorf("prune the change feed: %w", err)
 			}
-			if _, err := t.exec(`UPDATE feed_state SET pruned_through = MAX(pruned_through, ?) WHERE id = 1`, through.Int64); err != nil {
+			if _, err := t.exec(`UPDATE feed_state SET pruned_through = `+t.s.d.greatest+`(pruned_through, ?) WHERE id = 1`, through.Int64); err != nil {
 				return fmt.Errorf("prune the change feed: %w", err)
 			}
 		}
@@ -330,7 +360,7 @@ func (t *tx) prune() error {
 // checkSearch checks every namespace's search table against its records:
 // each episode, step and pattern has its row, and no row lacks its record.
 func (s *Store) checkSearch(ctx context.Context) ([]string, error) {
-	tables, err := searchTables(ctx, s.r)
+	tables, err := searchTables(ctx, s.d, s.r)
 	if err != nil {
 		return nil, s.wrap("check", err)
 	}
@@ -370,7 +400,7 @@ func (s *Store) checkSearch(ctx context.Context) ([]string, error) {
 			{"search rows without their record", `SELECT (SELECT COUNT(*) FROM ` + table + `) - (SELECT COUNT(*) FROM episodes WHERE namespace = ?1) - (SELECT COUNT(*) FROM steps WHERE namespace = ?1) - (SELECT COUNT(*) FROM patterns WHERE namespace = ?1)`},
 		} {
 			var n int64
-			if err := s.r.QueryRowContext(ctx, c.q, string(ns)).Scan(&n); err != nil {
+			if err := s.r.QueryRowContext(ctx, s.d.rebind(c.q), string(ns)).Scan(&n); err != nil {
 				return nil, s.wrap("check", err)
 			}
 			if n > 0 {

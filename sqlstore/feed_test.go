@@ -49,8 +49,16 @@ func seqs(t *testing.T, s *sqlstore.Store, after uint64) []uint64 {
 	return out
 }
 
-func TestFeedRetentionMaxEntries(t *testing.T) {
-	s := openTemp(t, sqlstore.Options{FeedMaxEntries: 10})
+// bothEngines runs test on a SQLite file and on a PostgreSQL schema.
+func bothEngines(t *testing.T, test func(t *testing.T, open func(testing.TB, sqlstore.Options) *sqlstore.Store)) {
+	t.Run("SQLite", func(t *testing.T) { test(t, openTemp) })
+	t.Run("Postgres", func(t *testing.T) { test(t, openPostgres) })
+}
+
+func TestFeedRetentionMaxEntries(t *testing.T) { bothEngines(t, testFeedRetentionMaxEntries) }
+
+func testFeedRetentionMaxEntries(t *testing.T, open func(testing.TB, sqlstore.Options) *sqlstore.Store) {
+	s := open(t, sqlstore.Options{FeedMaxEntries: 10})
 	createN(t, s, 30)
 	if seq, err := s.LastSeq(context.Background()); err != nil || seq != 30 {
 		t.Fatalf("LastSeq %d, %v; want 30", seq, err)
@@ -66,10 +74,12 @@ func TestFeedRetentionMaxEntries(t *testing.T) {
 
 // TestFeedRetentionByAge: entries and idempotency keys older than
 // FeedRetention are dropped by a later commit; until then both hold.
-func TestFeedRetentionByAge(t *testing.T) {
+func TestFeedRetentionByAge(t *testing.T) { bothEngines(t, testFeedRetentionByAge) }
+
+func testFeedRetentionByAge(t *testing.T, open func(testing.TB, sqlstore.Options) *sqlstore.Store) {
 	ctx := context.Background()
 	clk := &manualNow{t: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)}
-	s := openTemp(t, sqlstore.Options{Now: clk.now, FeedRetention: 7 * 24 * time.Hour})
+	s := open(t, sqlstore.Options{Now: clk.now, FeedRetention: 7 * 24 * time.Hour})
 	req := storetest.SampleEpisode(1)
 	first := *req
 	must(t, s.CreateEpisode(engram.WithIdempotencyKey(ctx, "k"), "default", &first))

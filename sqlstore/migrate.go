@@ -78,8 +78,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+	const create = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`
+	if s.d.lockWrites != "" {
+		// Several nodes may start at once: create it under the write lock.
+		if err := s.write(ctx, "open "+s.opts.Path, func(t *tx) error {
+			t.migrating = true
+			_, err := t.tx.ExecContext(ctx, create)
+			return err
+		}); err != nil {
+			return err
+		}
+	} else if _, err := s.w.ExecContext(ctx, create); err != nil {
 		return s.wrap("open "+s.opts.Path, err)
 	}
 	for {
@@ -129,4 +139,13 @@ func (s *Store) appliedVersion(ctx context.Context) (int, error) {
 		return 0, s.wrap("read schema version", err)
 	}
 	return v, nil
+}
+
+// PostgresSchemaVersion is the newest PostgreSQL schema this binary knows.
+func PostgresSchemaVersion() int {
+	ms, err := loadMigrations(postgresDialect.migrations)
+	if err != nil {
+		return 0
+	}
+	return len(ms)
 }

@@ -110,7 +110,7 @@ func TestSplitSearch(t *testing.T) {
 		ref_id UNINDEXED, step_number UNINDEXED, tokenize = 'porter unicode61 remove_diacritics 2')`); err != nil {
 		t.Fatal(err)
 	}
-	tables, err := searchTables(ctx, s.w)
+	tables, err := searchTables(ctx, s.d, s.w)
 	if err != nil || len(tables) != 2 {
 		t.Fatalf("search tables: %v %v", tables, err)
 	}

@@ -92,7 +92,7 @@ func (s *Store) searchTable(ctx context.Context, ns engram.Namespace) (string, e
 	if known {
 		return table, nil
 	}
-	st, err := s.stmt(ctx, s.r, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`)
+	st, err := s.stmt(ctx, s.r, s.d.tableExists)
 	if err != nil {
 		return "", err
 	}
@@ -110,10 +110,10 @@ func (s *Store) searchTable(ctx context.Context, ns engram.Namespace) (string, e
 }
 
 // searchTables lists every namespace's search table.
-func searchTables(ctx context.Context, q interface {
+func searchTables(ctx context.Context, d *dialect, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }) (map[engram.Namespace]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search\_fts\_%' ESCAPE '\'`)
+	rows, err := q.QueryContext(ctx, d.tableList)
 	if err != nil {
 		return nil, err
 	}
@@ -253,6 +253,9 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 		}
 		// The indexed text is the record's fields one per line; a snippet
 		// reads better with them on one.
+		if s.d.textOut != nil {
+			h.Snippet = s.d.textOut(h.Snippet)
+		}
 		h.Snippet = strings.ReplaceAll(h.Snippet, "\n", " · ")
 		hits = append(hits, h)
 	}

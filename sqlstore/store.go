@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/engramhq/engram"
 )
 
@@ -81,6 +83,13 @@ type Options struct {
 	// read-only whatever this says.
 	ReadOnly bool
 
+	// URL, when set, puts the store on a PostgreSQL database
+	// (postgres://... or postgresql://...; see OpenURL) and Path is only
+	// what messages name it (filled in from the URL, without credentials).
+	URL string
+	// Postgres holds the settings only PostgreSQL uses.
+	Postgres PostgresOptions
+
 	// immutable: set by Open for a read-only database that nobody can be
 	// writing (see readOnlyReason).
 	immutable bool
@@ -111,6 +120,8 @@ func (o *Options) EnsureDefaults() {
 // Validate reports the first unusable option.
 func (o *Options) Validate() error {
 	switch {
+	case o.URL != "":
+		return o.Postgres.validate(o)
 	case o.Path == "":
 		return engram.Invalid("path", "is required")
 	case o.Synchronous != SyncFull && o.Synchronous != SyncNormal && o.Synchronous != SyncOff:
@@ -132,6 +143,12 @@ type Store struct {
 
 	// readOnly says why writes are refused; "" for a writable store.
 	readOnly string
+	// beforeCommit, if set (by tests), runs in every write transaction
+	// that is about to commit, its feed entries written.
+	beforeCommit func()
+	// pg is the connection configuration of a PostgreSQL store (Listen
+	// opens its own connection); nil on SQLite.
+	pg *pgx.ConnConfig
 
 	mu struct {
 		sync.Mutex
@@ -146,7 +163,13 @@ type Store struct {
 // Open opens (creating if needed) the SQLite store at opts.Path and brings
 // its schema up to date. It refuses a database whose schema is newer than
 // this binary knows.
+//
+// With opts.URL set, it opens the PostgreSQL database it names instead (see
+// OpenURL).
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.URL != "" {
+		return openPostgres(ctx, opts)
+	}
 	return open(ctx, opts, sqliteDialect)
 }
 
@@ -156,13 +179,18 @@ func open(ctx context.Context, opts Options, d *dialect) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	readOnly, err := readOnlyReason(&opts)
-	if err != nil {
-		return nil, err
+	readOnly := ""
+	if d.openDB == nil {
+		var err error
+		if readOnly, err = readOnlyReason(&opts); err != nil {
+			return nil, err
+		}
+	} else if opts.ReadOnly {
+		readOnly = fmt.Sprintf("database %s was opened read-only", opts.Path)
 	}
 	// Read-only: the "writer" is one more read-only connection, so that the
 	// schema check and db check run as usual; write refuses to start.
-	w, err := sql.Open(d.driver, d.dsn(opts, readOnly != ""))
+	w, err := d.open(opts, readOnly != "")
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open %s: %w", opts.Path, err)
 	}
@@ -178,7 +206,7 @@ func open(ctx context.Context, opts Options, d *dialect) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open(d.driver, d.dsn(opts, true))
+	r, err := d.open(opts, true)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlstore: open %s for reading: %w", opts.Path, err)
@@ -186,6 +214,9 @@ func open(ctx context.Context, opts Options, d *dialect) (*Store, error) {
 	r.SetMaxOpenConns(opts.MaxReaders)
 	r.SetMaxIdleConns(opts.MaxReaders)
 	r.SetConnMaxIdleTime(0)
+	if d.openDB != nil {
+		opts.Postgres.applyPool(r)
+	}
 	s.r = r
 	return s, nil
 }
@@ -392,6 +423,12 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	if err != nil {
 		return s.wrap(what, err)
 	}
+	if s.d.lockWrites != "" {
+		if _, err := sqlTx.ExecContext(ctx, s.d.lockWrites); err != nil {
+			sqlTx.Rollback()
+			return s.wrap(what, err)
+		}
+	}
 	t := &tx{s: s, ctx: ctx, tx: sqlTx, now: s.now()}
 	err = fn(t)
 	if err == nil {
@@ -400,9 +437,17 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 	if err == nil && !t.migrating {
 		err = t.prune()
 	}
+	if err == nil && t.changes > 0 && s.d.notify != "" {
+		_, err = sqlTx.ExecContext(ctx, s.d.notify)
+	}
+	if err == nil && s.beforeCommit != nil {
+		s.beforeCommit()
+	}
 	if err != nil {
 		sqlTx.Rollback()
-	} else if err = sqlTx.Commit(); err == nil && len(t.madeFTS) > 0 {
+	} else if err = sqlTx.Commit(); err != nil && s.d.commitFailed != nil {
+		err = s.d.commitFailed(err, s.opts.Path)
+	} else if err == nil && len(t.madeFTS) > 0 {
 		s.mu.Lock()
 		for _, table := range t.madeFTS {
 			s.mu.fts[table] = true
@@ -419,7 +464,7 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 
 // read runs fn in one read-only transaction, so every query sees one snapshot.
 func (s *Store) read(ctx context.Context, what string, fn func(q *sql.Tx) error) error {
-	sqlTx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	sqlTx, err := s.r.BeginTx(ctx, s.d.readTx)
 	if err != nil {
 		return s.wrap(what, err)
 	}

@@ -42,9 +42,10 @@ type app struct {
 	server string // --server: talk to this engram server instead of files
 	token  string // --token: its bearer token
 
-	cache cacheFlags
-	sync  syncFlags
-	embed embedFlags // embed.go
+	cache   cacheFlags
+	sync    syncFlags
+	embed   embedFlags // embed.go
+	durable durableFlags
 
 	ns      engram.Namespace
 	sql     *sqlstore.Store
@@ -134,6 +135,7 @@ Precedence: command line, then environment, then config file.`,
 	a.cache.register(pf)
 	a.sync.register(pf)
 	a.embed.register(pf)
+	a.durable.register(pf)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
@@ -215,6 +217,9 @@ func (a *app) resolve(cmd *cobra.Command) error {
 	}
 	if a.output != "text" && a.output != "json" {
 		return usagef("--output %q: want text or json", a.output)
+	}
+	if err := a.durable.check(); err != nil {
+		return err
 	}
 	if err := checkSQLiteFlags(a); err != nil {
 		return err
@@ -324,10 +329,12 @@ func (a *app) openStore(ctx context.Context) (engram.Store, error) {
 }
 
 func (a *app) sqlOptions() sqlstore.Options {
-	return sqlstore.Options{
+	o := sqlstore.Options{
 		Path:        filepath.Join(a.dataDir, sqlstore.DefaultFileName),
 		Synchronous: sqlstore.Synchronous(a.synchronous),
 	}
+	a.durable.apply(&o)
+	return o
 }
 
 // openSQL opens the SQLite store under the data directory, once; the db
