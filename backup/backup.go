@@ -8,7 +8,7 @@
 // Layout under the store (keys):
 //
 //	chunks/<h[0:2]>/<h>        one chunk; h is the hex SHA-256 of its bytes
-//	manifests/<id>             a backup's manifest (JSON); ids sort by time
+//	manifests/<id>             a backup's manifest (JSON, stored as chunks are); ids sort by time
 //	locks/create-<id>          a create in progress (its lease)
 //	locks/prune                a prune in progress
 //
@@ -365,10 +365,11 @@ func Create(ctx context.Context, st engram.BlobStore, srcs []Source, opts *Optio
 		}
 		m.Files = append(m.Files, f)
 	}
-	b, err := json.MarshalIndent(m, "", " ")
+	js, err := json.Marshal(m)
 	if err != nil {
 		return nil, c.stats, err
 	}
+	b := encodeChunk(js)
 	if _, err := st.Put(ctx, ManifestKey(m.ID), bytes.NewReader(b), engram.BlobPutOptions{IfAbsent: true}); err != nil {
 		return nil, c.stats, fmt.Errorf("backup: write manifest %s: %w", ManifestKey(m.ID), err)
 	}
@@ -535,6 +536,16 @@ func ReadManifest(ctx context.Context, st engram.BlobStore, id string) (*Manifes
 		return nil, fmt.Errorf("backup: read %s: %w", key, err)
 	}
 	var m Manifest
+	if len(b) > 0 && b[0] == chunkZstd {
+		b, err = decoder.DecodeAll(b[1:], nil)
+	} else if len(b) > 0 && b[0] == chunkRaw {
+		b = b[1:]
+	} else {
+		err = errors.New("no valid header")
+	}
+	if err != nil {
+		return nil, &engram.Error{Code: engram.ECORRUPT, Field: "manifest", Message: fmt.Sprintf("manifest %s is damaged: %v", key, err)}
+	}
 	bad := func(format string, args ...any) error {
 		return &engram.Error{Code: engram.ECORRUPT, Field: "manifest", Message: fmt.Sprintf("manifest %s "+format, append([]any{key}, args...)...)}
 	}
