@@ -130,6 +130,7 @@ Precedence: command line, then environment, then config file.`,
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.syncCmd(), a.statusCmd(),
 		a.dbCmd(), newCacheCmd(&a.cache, dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut),
 		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd())
+	root.AddCommand(a.backupCmd()) // backup.go
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
