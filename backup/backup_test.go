@@ -130,7 +130,31 @@ func TestErrChunkSizes(t *testing.T) {
 	}
 }
 
-// makeStore creates a SQLite store of n sample episodes (from first).
+// longEpisodes adds n episodes with descriptions of words drawn from a
+// small vocabulary (text compresses as prose does, not as random bytes).
+func longEpisodes(b testing.TB, s *sqlstore.Store, first, n int) {
+	words := strings.Fields("the a retry loop client server cache flush timeout error request response token agent memory vector index page step reward outcome plan tool call shell build test fix deploy rollback query table row column")
+	r := rand.New(rand.NewPCG(uint64(first), 7))
+	var batch []*engram.Episode
+	for i := first; i < first+n; i++ {
+		ep := storetest.SampleEpisode(i)
+		var sb strings.Builder
+		for sb.Len() < 3000 {
+			sb.WriteString(words[r.IntN(len(words))])
+			sb.WriteByte(' ')
+		}
+		ep.TaskDescription = sb.String()
+		batch = append(batch, ep)
+		if len(batch) == 500 || i == first+n-1 {
+			if err := s.CreateEpisodes(context.Background(), "default", batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+}
+
+// addEpisodes adds of n sample episodes (from first).
 func addEpisodes(t *testing.T, s *sqlstore.Store, first, n int) {
 	t.Helper()
 	var batch []*engram.Episode
@@ -283,12 +307,12 @@ func TestIncrementalBackupUploadsLittle(t *testing.T) {
 	ctx := context.Background()
 	st := stores(t)["file"](t)
 	src := openSQL(t, filepath.Join(t.TempDir(), "engram.db"), false)
-	addEpisodes(t, src, 0, 3000)
+	longEpisodes(t, src, 0, 1000)
 	m1, s1, err := backup.Create(ctx, st, []backup.Source{{Name: "engram.db", Path: snapshot(t, src)}}, testOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	addEpisodes(t, src, 3000, 30)
+	longEpisodes(t, src, 1000, 10)
 	m2, s2, err := backup.Create(ctx, st, []backup.Source{{Name: "engram.db", Path: snapshot(t, src)}}, testOpts())
 	if err != nil {
 		t.Fatal(err)
