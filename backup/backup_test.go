@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -154,6 +155,49 @@ func longEpisodes(b testing.TB, s *sqlstore.Store, first, n int) {
 	}
 }
 
+// fixture is one SQLite store of 1,000 long episodes, built once per test
+// binary (inserting them is most of these tests' time, under -race above
+// all) and copied into each test that uses it.
+var fixture struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+const fixtureEpisodes = 1000
+
+// fixtureCopy returns the path of a private copy of the fixture store.
+func fixtureCopy(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(fixture.dir, "engram.db")
+	fixture.once.Do(func() {
+		s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: path, Synchronous: sqlstore.SyncOff})
+		if err != nil {
+			fixture.err = err
+			return
+		}
+		longEpisodes(t, s, 0, fixtureEpisodes)
+		fixture.err = s.Close()
+	})
+	if fixture.err != nil {
+		t.Fatal(fixture.err)
+	}
+	dst := filepath.Join(t.TempDir(), "engram.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if errors.Is(err, os.ErrNotExist) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
 // addEpisodes adds of n sample episodes (from first).
 func addEpisodes(t *testing.T, s *sqlstore.Store, first, n int) {
 	t.Helper()
@@ -244,9 +288,8 @@ func TestRestoreYieldsTheSourceRecords(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			st := open(t)
-			srcPath := filepath.Join(t.TempDir(), "engram.db")
+			srcPath := fixtureCopy(t)
 			src := openSQL(t, srcPath, false)
-			addEpisodes(t, src, 0, 400)
 			other := randomBytes(2, 300<<10)
 			otherPath := filepath.Join(t.TempDir(), "blocks.db")
 			if err := os.WriteFile(otherPath, other, 0o600); err != nil {
@@ -271,7 +314,7 @@ func TestRestoreYieldsTheSourceRecords(t *testing.T) {
 				t.Fatal("blocks.db restored differs")
 			}
 			want, got := tableRows(t, srcPath), tableRows(t, filepath.Join(dir, "engram.db"))
-			if len(want["episodes"]) != 400 {
+			if len(want["episodes"]) != fixtureEpisodes {
 				t.Fatalf("source has %d episode rows", len(want["episodes"]))
 			}
 			for tb, rows := range want {
@@ -306,13 +349,12 @@ func TestRestoreYieldsTheSourceRecords(t *testing.T) {
 func TestIncrementalBackupUploadsLittle(t *testing.T) {
 	ctx := context.Background()
 	st := stores(t)["file"](t)
-	src := openSQL(t, filepath.Join(t.TempDir(), "engram.db"), false)
-	longEpisodes(t, src, 0, 1000)
+	src := openSQL(t, fixtureCopy(t), false)
 	m1, s1, err := backup.Create(ctx, st, []backup.Source{{Name: "engram.db", Path: snapshot(t, src)}}, testOpts())
 	if err != nil {
 		t.Fatal(err)
 	}
-	longEpisodes(t, src, 1000, 10)
+	longEpisodes(t, src, fixtureEpisodes, fixtureEpisodes/100)
 	m2, s2, err := backup.Create(ctx, st, []backup.Source{{Name: "engram.db", Path: snapshot(t, src)}}, testOpts())
 	if err != nil {
 		t.Fatal(err)

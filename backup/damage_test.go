@@ -23,7 +23,14 @@ func TestMain(m *testing.M) {
 		killedChild(dir)
 		return
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "backup-fixture-")
+	if err != nil {
+		panic(err)
+	}
+	fixture.dir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func writeFile(t *testing.T, data []byte) string {
