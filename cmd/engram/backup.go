@@ -113,6 +113,7 @@ again. Prints the new backup's id.`,
 				return err
 			}
 			defer st.Close()
+			removeStaleSnapshots(a.dataDir, time.Now())
 			tmp, err := os.MkdirTemp(a.dataDir, ".backup-")
 			if err != nil {
 				return fmt.Errorf("backup: %w", err)
@@ -151,6 +152,21 @@ again. Prints the new backup's id.`,
 					m.ID, len(m.Files), humanBytes(m.Size()), sum.Chunks, stats.NewChunks, humanBytes(stats.Uploaded), humanBytes(stats.ReusedBytes))
 			})
 		},
+	}
+}
+
+// staleSnapshotAge is how old a snapshot directory of a create must be to
+// be taken for one a killed create left.
+const staleSnapshotAge = 24 * time.Hour
+
+// removeStaleSnapshots removes the .backup-* directories of creates that
+// were killed (SIGKILL, power loss) before they could remove their own.
+func removeStaleSnapshots(dataDir string, now time.Time) {
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, ".backup-*"))
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() && now.Sub(fi.ModTime()) > staleSnapshotAge {
+			_ = os.RemoveAll(d)
+		}
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/sqlstore"
@@ -150,5 +151,35 @@ func TestBackupDamagedChunkNamed(t *testing.T) {
 	out := c.run("", "backup", "verify", url, "-o", "json")
 	if err := json.Unmarshal([]byte(out.stdout), &reports); err != nil || len(reports) != 1 {
 		t.Fatalf("verify -o json: %v %q", err, out.stdout)
+	}
+}
+
+// A snapshot directory a killed create left a day ago is removed by the
+// next create; a recent one (perhaps a create running now) is not.
+func TestBackupCreateRemovesStaleSnapshots(t *testing.T) {
+	c := newCLI(t)
+	fillStore(t, c.dataDir, 0, 5)
+	old, recent := filepath.Join(c.dataDir, ".backup-old"), filepath.Join(c.dataDir, ".backup-recent")
+	for _, d := range []string{old, recent} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "engram.db"), []byte("snapshot"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("", "backup", "create", "file://"+t.TempDir())
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Fatalf("stale snapshot directory still there: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Fatalf("recent snapshot directory removed: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.dataDir, ".backup-*")); len(left) != 1 {
+		t.Fatalf("snapshot directories after create: %v; want only the recent one", left)
 	}
 }
