@@ -198,21 +198,6 @@ func fixtureCopy(t *testing.T) string {
 	return dst
 }
 
-// addEpisodes adds of n sample episodes (from first).
-func addEpisodes(t *testing.T, s *sqlstore.Store, first, n int) {
-	t.Helper()
-	var batch []*engram.Episode
-	for i := first; i < first+n; i++ {
-		batch = append(batch, storetest.SampleEpisode(i))
-		if len(batch) == 200 || i == first+n-1 {
-			if err := s.CreateEpisodes(context.Background(), "default", batch); err != nil {
-				t.Fatal(err)
-			}
-			batch = nil
-		}
-	}
-}
-
 func openSQL(t *testing.T, path string, readOnly bool) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: path, Synchronous: sqlstore.SyncOff, ReadOnly: readOnly})
