@@ -85,13 +85,6 @@ namespace (default: every namespace).`,
 	return cmd
 }
 
-func nonNil(st []engram.IndexStatus) []engram.IndexStatus {
-	if st == nil {
-		return []engram.IndexStatus{}
-	}
-	return st
-}
-
 func writeIndexes(w io.Writer, st []engram.IndexStatus) {
 	if len(st) == 0 {
 		fmt.Fprintln(w, "no vector indexes (no embeddings stored, or none loaded yet)")
