@@ -62,6 +62,7 @@ type annIndex interface {
 	Search([]float32, int, *vector.SearchOptions) ([]vector.Hit, error)
 	Len() int
 	Save(string, uint64) error
+	Verify() error // every vector read from a snapshot file checked now
 	Close() error
 }
 

@@ -130,7 +130,8 @@ type IndexProblem struct {
 }
 
 // VerifyIndexes loads the indexes of ns ("" every namespace), brings them
-// up to the feed and checks them against the durable embeddings: every
+// up to the feed, verifies every vector a snapshot file holds (loading
+// checks only the rest of the file) and checks them against the durable embeddings: every
 // embedding is in the index of its dimension, and no index holds more
 // vectors than there are embeddings. Problems are returned, not repaired
 // (RebuildIndexes repairs).
@@ -171,6 +172,12 @@ func (m *Memory) VerifyIndexes(ctx context.Context, ns engram.Namespace) ([]Inde
 			return nil, err
 		}
 		for _, di := range g.dimsList() {
+			m.idx.use.RLock()
+			err := di.ix.Verify()
+			m.idx.use.RUnlock()
+			if err != nil {
+				problems = append(problems, IndexProblem{gk, fmt.Sprintf("index of dim %d is damaged: %v", di.dim, err)})
+			}
 			if n := di.ix.Len(); n > counts[di.dim] {
 				problems = append(problems, IndexProblem{gk, fmt.Sprintf("index of dim %d holds %d vectors for %d embeddings", di.dim, n, counts[di.dim])})
 			}

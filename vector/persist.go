@@ -705,6 +705,25 @@ func OpenFlat(path string) (*Flat, uint64, error) {
 	return &Flat{s: s}, d.hd.seq, nil
 }
 
+// Verify reads every vector that came from the snapshot file and checks it
+// against its checksum now, instead of when a search first reads it (what
+// keeps Open fast). It returns the ECORRUPT error naming the file for the
+// first damaged vector, after which every search fails with it too, or nil.
+// An index made by New* has nothing to verify.
+func (h *HNSW) Verify() error { return h.s.verifyVectors() }
+
+// Verify checks every vector from the snapshot file; see (*HNSW).Verify.
+func (x *Flat) Verify() error { return x.s.verifyVectors() }
+
+func (s *store) verifyVectors() error {
+	for id := range s.fileNodes {
+		if !s.vecOK(id) {
+			break
+		}
+	}
+	return s.damaged()
+}
+
 // Close releases the file mapping of an opened index. The index must not
 // be used after Close, and Close must not run beside any other call. An
 // index made by New* holds no mapping; Close is then a no-op.

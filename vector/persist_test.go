@@ -181,8 +181,13 @@ func TestDamagedSnapshotIsCorrupt(t *testing.T) {
 		}
 		h, _, err := OpenHNSW(path, nil)
 		if err == nil {
-			// Only damage to a float32 vector gets past Open; the first
-			// search that reads it (an exact scan reads them all) fails.
+			// Only damage to a float32 vector gets past Open; Verify finds
+			// it at once, and so does the first search that reads it (an
+			// exact scan reads them all).
+			if verr := h.Verify(); !errors.Is(verr, engram.ErrCorrupt) || !strings.Contains(verr.Error(), path) {
+				h.Close()
+				t.Fatalf("%s: Verify = %v, want ECORRUPT naming %s", what, verr, path)
+			}
 			_, err = h.Search(make([]float32, h.Dim()), 3, &SearchOptions{Exact: true})
 			if err == nil {
 				h.Close()
@@ -199,6 +204,16 @@ func TestDamagedSnapshotIsCorrupt(t *testing.T) {
 		if !errors.Is(err, engram.ErrCorrupt) || !strings.Contains(err.Error(), path) {
 			t.Fatalf("%s: err = %v; want ECORRUPT naming %s", what, err, path)
 		}
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if h, _, err := OpenHNSW(path, nil); err != nil {
+		t.Fatal(err)
+	} else if err := h.Verify(); err != nil {
+		t.Fatalf("Verify of a sound snapshot: %v", err)
+	} else {
+		h.Close()
 	}
 	for off := 0; off < len(good); off += max(1, len(good)/97) {
 		b := bytes.Clone(good)
