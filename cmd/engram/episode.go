@@ -178,10 +178,9 @@ step_number is optional: the next number is assigned.`,
 
 func (a *app) episodeListCmd() *cobra.Command {
 	var (
-		since, until, taskType, near, box string
-		meta                              []string
-		f                                 engram.EpisodeFilter
-		complete, open, all               bool
+		ff  episodeFilterFlags
+		f   engram.EpisodeFilter
+		all bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -194,46 +193,8 @@ match. Pages hold --limit episodes (default 100, at most 1000); the cursor of
 the next page is printed on standard error; --all follows every page.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var err error
-			if f.Since, err = parseWhen("--since", since); err != nil {
+			if err := ff.fill(&f); err != nil {
 				return err
-			}
-			if f.Until, err = parseWhen("--until", until); err != nil {
-				return err
-			}
-			f.TaskType = engram.TaskType(taskType)
-			if len(meta) > 0 {
-				f.Metadata = map[string]string{}
-				for _, kv := range meta {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok || k == "" {
-						return usagef("--meta %q: want key=value", kv)
-					}
-					f.Metadata[k] = v
-				}
-			}
-			switch {
-			case complete && open:
-				return usagef("--complete and --open exclude each other")
-			case complete:
-				f.Complete = &complete
-			case open:
-				no := false
-				f.Complete = &no
-			}
-			if near != "" {
-				v, err := parseFloats("--near", near, 3, "lat,lon,km")
-				if err != nil {
-					return err
-				}
-				f.Near = &engram.GeoRadius{Lat: v[0], Lon: v[1], KM: v[2]}
-			}
-			if box != "" {
-				v, err := parseFloats("--box", box, 4, "min_lat,min_lon,max_lat,max_lon")
-				if err != nil {
-					return err
-				}
-				f.Box = &engram.GeoBox{MinLat: v[0], MinLon: v[1], MaxLat: v[2], MaxLon: v[3]}
 			}
 			s, err := a.openStore(cmd.Context())
 			if err != nil {
@@ -262,16 +223,7 @@ the next page is printed on standard error; --all follows every page.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&since, "since", "", "only episodes started at or after this time")
-	fl.StringVar(&until, "until", "", "only episodes started before this time")
-	fl.StringVar(&f.Domain, "domain", "", "only episodes of this domain")
-	fl.StringVar(&taskType, "task-type", "", "only episodes of this task type ("+joinTypes(engram.TaskTypes)+")")
-	fl.StringSliceVar(&f.Tags, "tag", nil, "only episodes with this tag (repeat for several; all must match)")
-	fl.StringArrayVar(&meta, "meta", nil, "only episodes with metadata key=value (repeatable)")
-	fl.BoolVar(&complete, "complete", false, "only complete episodes")
-	fl.BoolVar(&open, "open", false, "only open episodes")
-	fl.StringVar(&near, "near", "", "only episodes within km of a point: lat,lon,km")
-	fl.StringVar(&box, "box", "", "only episodes inside a box: min_lat,min_lon,max_lat,max_lon")
+	ff.register(fl, &f, "episodes")
 	fl.IntVar(&f.Limit, "limit", engram.DefaultQueryLimit, fmt.Sprintf("episodes per page (1-%d)", engram.MaxQueryLimit))
 	fl.StringVar(&f.Cursor, "cursor", "", "continue from a previous page")
 	fl.BoolVar(&all, "all", false, "follow every page")

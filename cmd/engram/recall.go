@@ -16,11 +16,11 @@ import (
 
 func (a *app) recallCmd() *cobra.Command {
 	var (
-		q                                             engram.RecallQuery
-		vectorFile, since, until, taskType, near, box string
-		halfLife                                      time.Duration
-		itemTypes, meta                               []string
-		complete, open                                bool
+		q          engram.RecallQuery
+		ff         episodeFilterFlags
+		vectorFile string
+		halfLife   time.Duration
+		itemTypes  []string
 	)
 	cmd := &cobra.Command{
 		Use:   "recall [TEXT...]",
@@ -53,47 +53,8 @@ score and every signal's rank and score. Works with --server too.`,
 			for _, t := range itemTypes {
 				q.ItemTypes = append(q.ItemTypes, engram.ItemType(t))
 			}
-			f := &q.Filter
-			var err error
-			if f.Since, err = parseWhen("--since", since); err != nil {
+			if err := ff.fill(&q.Filter); err != nil {
 				return err
-			}
-			if f.Until, err = parseWhen("--until", until); err != nil {
-				return err
-			}
-			f.TaskType = engram.TaskType(taskType)
-			if len(meta) > 0 {
-				f.Metadata = map[string]string{}
-				for _, kv := range meta {
-					k, v, ok := strings.Cut(kv, "=")
-					if !ok || k == "" {
-						return usagef("--meta %q: want key=value", kv)
-					}
-					f.Metadata[k] = v
-				}
-			}
-			switch {
-			case complete && open:
-				return usagef("--complete and --open exclude each other")
-			case complete:
-				f.Complete = &complete
-			case open:
-				no := false
-				f.Complete = &no
-			}
-			if near != "" {
-				v, err := parseFloats("--near", near, 3, "lat,lon,km")
-				if err != nil {
-					return err
-				}
-				f.Near = &engram.GeoRadius{Lat: v[0], Lon: v[1], KM: v[2]}
-			}
-			if box != "" {
-				v, err := parseFloats("--box", box, 4, "min_lat,min_lon,max_lat,max_lon")
-				if err != nil {
-					return err
-				}
-				f.Box = &engram.GeoBox{MinLat: v[0], MinLon: v[1], MaxLat: v[2], MaxLon: v[3]}
 			}
 			if halfLife < 0 {
 				return usagef("--half-life %v: must be positive", halfLife)
@@ -120,16 +81,7 @@ score and every signal's rank and score. Works with --server too.`,
 	fl.StringVar(&q.Model, "model", "", "the embedding model the vector belongs to (default: default)")
 	fl.IntVar(&q.Limit, "limit", engram.DefaultRecallLimit, fmt.Sprintf("most hits (1-%d)", engram.MaxRecallLimit))
 	fl.StringSliceVar(&itemTypes, "item-type", nil, "kinds of record to recall: episode (default), pattern, heuristic")
-	fl.StringVar(&since, "since", "", "only episodes started at or after this time (RFC 3339, a date, or an age: 36h, 7d)")
-	fl.StringVar(&until, "until", "", "only episodes started before this time")
-	fl.StringVar(&q.Filter.Domain, "domain", "", "only records of this domain")
-	fl.StringVar(&taskType, "task-type", "", "only episodes of this task type ("+joinTypes(engram.TaskTypes)+")")
-	fl.StringSliceVar(&q.Filter.Tags, "tag", nil, "only records with this tag (repeat for several; all must match)")
-	fl.StringArrayVar(&meta, "meta", nil, "only episodes with metadata key=value (repeatable)")
-	fl.BoolVar(&complete, "complete", false, "only complete episodes")
-	fl.BoolVar(&open, "open", false, "only open episodes")
-	fl.StringVar(&near, "near", "", "only episodes within km of a point: lat,lon,km")
-	fl.StringVar(&box, "box", "", "only episodes inside a box: min_lat,min_lon,max_lat,max_lon")
+	ff.register(fl, &q.Filter, "records")
 	fl.DurationVar(&halfLife, "half-life", 0, "add a recency signal with this half-life (72h); 0: none")
 	fl.StringVar(&q.Fusion, "fusion", engram.FusionRRF, "how signals combine: rrf or weighted")
 	return cmd
