@@ -2,58 +2,36 @@ package blob_test
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/blob"
+	"github.com/engramhq/engram/internal/s3test"
 	"github.com/engramhq/engram/storetest"
 )
 
-// versitygw is the S3-protocol server (with signature checks) the s3 tests
-// run against: .bin/versitygw, built by `make tools`, started once per test
-// binary on 127.0.0.1 with a temporary posix root and generated keys, and
-// stopped by TestMain.
+// versitygw is the shared S3 server (internal/s3test) with the credentials
+// in blob's form.
 type versitygw struct {
+	*s3test.Server
 	endpoint string
 	creds    blob.Credentials
-	cmd      *exec.Cmd
-	root     string
-	buckets  atomic.Int64
-	exited   chan error
 }
-
-var (
-	gwOnce sync.Once
-	gw     *versitygw
-	gwErr  error
-)
 
 func TestMain(m *testing.M) {
 	zerolog.SetGlobalLevel(zerolog.Disabled) // toxiproxy's toxics log through the global level
 	code := m.Run()
-	if gw != nil {
-		gw.stop()
-	}
+	s3test.StopShared()
 	os.Exit(code)
 }
 
@@ -61,142 +39,13 @@ func TestMain(m *testing.M) {
 // binary the test is skipped, except under CI=true, where it fails.
 func s3Server(t testing.TB) *versitygw {
 	t.Helper()
-	gwOnce.Do(func() { gw, gwErr = startVersitygw() })
-	if gwErr != nil {
-		if errors.Is(gwErr, os.ErrNotExist) && os.Getenv("CI") != "true" {
-			t.Skipf("no S3 server: %v (run `make tools`)", gwErr)
-		}
-		t.Fatalf("S3 server: %v", gwErr)
-	}
-	return gw
+	s := s3test.Shared(t)
+	return &versitygw{Server: s, endpoint: s.Endpoint, creds: blob.Credentials{AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey}}
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/engramhq/engram\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no engram go.mod above the test's directory: %w", os.ErrNotExist)
-		}
-		dir = parent
-	}
-}
+func (g *versitygw) newBucket(t testing.TB) string { t.Helper(); return g.NewBucket(t, "engram") }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func startVersitygw() (*versitygw, error) {
-	root, err := moduleRoot()
-	if err != nil {
-		return nil, err
-	}
-	bin := filepath.Join(root, ".bin", "versitygw")
-	if _, err := os.Stat(bin); err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "engram-versitygw-")
-	if err != nil {
-		return nil, err
-	}
-	g := &versitygw{root: dir, creds: blob.Credentials{AccessKeyID: "AK" + randomHex(8), SecretAccessKey: randomHex(20)}}
-	// A free port: bind :0, note it, release it for the server.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	g.endpoint = "http://" + addr
-	ready := make(chan struct{})
-	out := &bannerWatch{want: []byte(g.endpoint), ready: ready}
-	// Keys go in the environment, not the command line other processes see.
-	g.cmd = exec.Command(bin, "--port", addr, "--keep-alive", "posix", filepath.Join(dir, "root"))
-	g.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+g.creds.AccessKeyID, "ROOT_SECRET_ACCESS_KEY="+g.creds.SecretAccessKey)
-	g.cmd.Stdout, g.cmd.Stderr = out, out
-	// The server dies with the test binary, even one killed by a timeout.
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil {
-		return nil, err
-	}
-	if err := g.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- g.cmd.Wait() }() // owned by stop, which waits for it
-	select {
-	case <-ready: // it prints its listen address once bound
-	case err := <-exited:
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("versitygw exited at start (%v): %s", err, out.head())
-	}
-	g.exited = exited
-	return g, nil
-}
-
-func (g *versitygw) stop() {
-	g.cmd.Process.Kill()
-	<-g.exited
-	os.RemoveAll(g.root)
-}
-
-// bannerWatch discards the server's output after closing ready once it has
-// printed want (its listen URL).
-type bannerWatch struct {
-	want  []byte
-	ready chan struct{}
-	mu    sync.Mutex
-	buf   []byte
-	done  bool
-}
-
-func (b *bannerWatch) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.done {
-		b.buf = append(b.buf, p...)
-		if bytes.Contains(b.buf, b.want) {
-			b.done = true
-			close(b.ready)
-		}
-	}
-	return len(p), nil
-}
-
-func (b *bannerWatch) head() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf[:min(len(b.buf), 2000)])
-}
-
-// newBucket creates a bucket with the raw SDK.
-func (g *versitygw) newBucket(t testing.TB) string {
-	t.Helper()
-	name := fmt.Sprintf("engram-%d-%s", g.buckets.Add(1), randomHex(4))
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections() // no connection outlives the call (goleak)
-	c := s3.New(s3.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(g.endpoint), UsePathStyle: true, HTTPClient: &http.Client{Transport: tr},
-		Credentials: credentials.NewStaticCredentialsProvider(g.creds.AccessKeyID, g.creds.SecretAccessKey, ""),
-	})
-	if _, err := c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("create bucket %s: %v", name, err)
-	}
-	return name
-}
-
-func (g *versitygw) url(bucket, prefix string) string {
-	return fmt.Sprintf("s3://%s/%s?endpoint=%s&region=us-east-1", bucket, prefix, g.endpoint)
-}
+func (g *versitygw) url(bucket, prefix string) string { return g.URL(bucket, prefix) }
 
 func openS3(t *testing.T, rawURL string, o blob.Options) *blob.S3Store {
 	t.Helper()
