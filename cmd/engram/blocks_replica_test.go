@@ -221,24 +221,31 @@ func TestBlocksPushSummaryAndErrors(t *testing.T) {
 // shows up on master.
 func openPTY(t *testing.T) (master, term *os.File) {
 	t.Helper()
+	skip := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI: "+format, args...)
+		}
+		t.Skipf(format, args...)
+	}
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals: %v", err)
+		skip("no pseudo-terminals: %v", err)
 	}
 	var unlock int32
 	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
 		m.Close()
-		t.Skipf("unlock pty: %v", e)
+		skip("unlock pty: %v", e)
 	}
 	var n uint32
 	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
 		m.Close()
-		t.Skipf("pty number: %v", e)
+		skip("pty number: %v", e)
 	}
 	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		m.Close()
-		t.Skipf("open pty: %v", err)
+		skip("open pty: %v", err)
 	}
 	return m, s
 }
