@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/fsync"
 )
 
 // VerifyReport is what Verify found in one backup.
@@ -118,7 +119,7 @@ func Restore(ctx context.Context, st engram.BlobStore, id, dir string, opts *Opt
 			return 0, fmt.Errorf("backup: restore: %w", err)
 		}
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return 0, fmt.Errorf("backup: restore: %w", err)
 	}
 	return done, nil
@@ -151,18 +152,6 @@ func restoreFile(ctx context.Context, st engram.BlobStore, f File, path string, 
 		return fmt.Errorf("backup: restore: %w", err)
 	}
 	return out.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // PruneReport is what Prune removed.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/fsync"
 )
 
 // FileStore keeps objects as files in a local directory: key "a/b/c" is the
@@ -159,7 +160,7 @@ func (f *FileStore) Put(ctx context.Context, key string, r io.Reader, opts PutOp
 		}
 		return Info{}, fileError("put", final, err)
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := fsync.Dir(filepath.Dir(final)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// (ENOENT: a later Delete removed the object and pruned the
 		// directory; that Delete's sync covers it.)
 		// The object is in place but its name may not survive a crash.
@@ -226,19 +227,7 @@ func (f *FileStore) mkdirs(dir string) error {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return syncDir(filepath.Dir(dir))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fsync.Dir(filepath.Dir(dir))
 }
 
 // open opens key's file for reading; a directory is no object.
@@ -450,7 +439,7 @@ func (f *FileStore) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fileError("delete", p, err)
 	}
-	if err := syncDir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := fsync.Dir(filepath.Dir(p)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fileError("delete", p, err)
 	}
 	// Prune emptied parents so listings do not walk dead directories. A

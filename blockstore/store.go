@@ -39,6 +39,7 @@ import (
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/dag"
 	"github.com/engramhq/engram/internal/boltfile"
+	"github.com/engramhq/engram/internal/fsync"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -291,7 +292,7 @@ func create(path string, replace bool) (err error) {
 	if err != nil {
 		return fmt.Errorf("blockstore: create %s: %w", path, err)
 	}
-	if err := boltfile.SyncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return fmt.Errorf("blockstore: create %s: sync the directory: %w", path, err)
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/fsync"
 	"github.com/engramhq/engram/vector"
 )
 
@@ -642,11 +643,7 @@ func writeFileAtomic(path string, b []byte) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsync.Dir(filepath.Dir(path))
 }
 
 // close saves the groups changed since their last save and closes every index.

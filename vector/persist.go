@@ -14,6 +14,7 @@ import (
 	"unsafe"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/fsync"
 )
 
 // The snapshot file (all integers little-endian; the host must be too):
@@ -329,12 +330,8 @@ func (s *store) save(path string, hd snapHeader, m0, m int) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("vector: save %s: %w", path, err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("vector: save %s: sync directory: %w", path, err)
-		}
+	if err := fsync.Dir(dir); err != nil {
+		return fmt.Errorf("vector: save %s: sync directory: %w", path, err)
 	}
 	return nil
 }
