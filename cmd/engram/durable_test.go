@@ -1,89 +1,26 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/pgtest"
 	"github.com/engramhq/engram/storetest"
 )
-
-var pgSchemas atomic.Int64
-
-// testPostgres returns the URL of a PostgreSQL server for the test:
-// ENGRAM_TEST_POSTGRES (make test starts one), else one this test starts
-// with scripts/pg-start.sh and stops at its end. Under CI=true a missing
-// server fails the test.
-func testPostgres(t *testing.T) string {
-	t.Helper()
-	if u := os.Getenv("ENGRAM_TEST_POSTGRES"); u != "" {
-		return u
-	}
-	if _, err := exec.LookPath("initdb"); err != nil {
-		if _, err := os.Stat("/usr/local/bin/initdb"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("PostgreSQL tests must run under CI: no ENGRAM_TEST_POSTGRES and no initdb")
-			}
-			t.Skip("no ENGRAM_TEST_POSTGRES and no initdb to start PostgreSQL")
-		}
-	}
-	dir, err := os.MkdirTemp("", "engram-pg-cli-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { exec.Command("../../scripts/pg-stop.sh", dir).Run() })
-	out, err := exec.Command("../../scripts/pg-start.sh", dir).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%v: %s", err, ee.Stderr)
-		}
-		t.Fatalf("start PostgreSQL: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// pgSchema creates a schema of its own for t on server and returns the URL
-// that uses it.
-func pgSchema(t *testing.T, server string) string {
-	t.Helper()
-	db, err := sql.Open("pgx", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	schema := fmt.Sprintf("engram_cli_%d_%d", os.Getpid(), pgSchemas.Add(1))
-	if _, err := db.ExecContext(context.Background(), `CREATE SCHEMA `+schema); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // TestDurablePostgres: --durable and ENGRAM_DURABLE put the records in
 // PostgreSQL (no SQLite file appears in the data directory), and db stats
 // names the database without its password.
 func TestDurablePostgres(t *testing.T) {
-	server := testPostgres(t)
-	pg := pgSchema(t, server)
+	pg := pgtest.Schema(t, "engram_cli")
 	c := newCLI(t)
 	in, _ := json.Marshal(storetest.SampleEpisode(1))
 	var ep engram.Episode
@@ -131,8 +68,7 @@ func TestDurableErrUsage(t *testing.T) {
 // listening, plaintext to a remote host, a malformed URL.
 func TestDurablePasswordNeverShown(t *testing.T) {
 	const canary = "Canary-Pw-5196"
-	server := testPostgres(t)
-	u, err := url.Parse(server)
+	u, err := url.Parse(pgtest.Server(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/pgtest"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
 )
@@ -30,7 +31,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // listening reads log lines from r until the server says where it listens,
