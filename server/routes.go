@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/console"
 )
 
 // scope says which namespaces a route touches, and so what a token needs.
 type scope int
 
 const (
-	scopePublic    scope = iota // no token needed (only /healthz)
+	scopePublic    scope = iota // no token needed (/healthz, the console's files)
 	scopeAny                    // any valid token; touches no namespace's records
 	scopeNamespace              // the request's namespace: the token must grant it
 	scopeAll                    // every namespace (change feed, sync): the token needs "*"
@@ -240,5 +241,14 @@ func routes() []*route {
 			Scope: scopeAll, Body: typeOf[SyncRequest](), BodyOptional: true, Status: 200, Resp: typeOf[engram.SyncReport](), handle: (*Server).sync},
 		{Method: "GET", Path: "/v1/status", Name: "status", Summary: "Tiers, watermark, lag, staleness and tier statistics",
 			Scope: scopeAny, Status: 200, Resp: typeOf[engram.Status](), handle: (*Server).status},
+
+		// The web console's page and files (internal/console): public, since
+		// the page asks for the token; it reads the API with it.
+		{Method: "GET", Path: "/{$}", Name: "console", Summary: "The web console", Scope: scopePublic, Ops: true, NoDoc: true,
+			Status: 200, raw: consoleHandler},
+		{Method: "GET", Path: console.Prefix, Name: "consoleFiles", Summary: "The web console's files", Scope: scopePublic, Ops: true, NoDoc: true,
+			Status: 200, raw: consoleHandler},
 	}
 }
+
+func consoleHandler(*Server) http.Handler { return console.Handler() }

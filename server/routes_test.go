@@ -65,7 +65,7 @@ func mustTokens(t testing.TB, s string) *Tokens {
 func samplePath(rt *route) string {
 	id := engram.NewUUID().String()
 	r := strings.NewReplacer("{id}", id, "{from}", id, "{to}", engram.NewUUID().String(),
-		"{item_type}", "episode", "{item_id}", id, "{model...}", "default", "{type}", "follows")
+		"{item_type}", "episode", "{item_id}", id, "{model...}", "default", "{type}", "follows", "{$}", "")
 	return r.Replace(rt.Path)
 }
 
