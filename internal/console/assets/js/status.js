@@ -38,13 +38,16 @@ export async function renderStatus(view) {
 }
 
 async function load(body) {
-  let st;
+  body.dataset.state = 'loading';
   try {
-    st = await api('GET', '/v1/status');
+    show(body, await api('GET', '/v1/status'));
   } catch (err) {
     replace(body, errorBox(err, 'status-error'));
-    return;
   }
+  body.dataset.state = 'ready';
+}
+
+function show(body, st) {
   const sync = [['last_seq', st.last_seq], ['watermark', st.watermark], ['lag', st.lag], ['stale', st.stale ? 'yes' : 'no'],
     ['last_sync', fmtTime(st.last_sync)], ['last_sync_error', st.last_sync_error]];
   const idx = st.indexes || [];
