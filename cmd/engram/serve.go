@@ -110,7 +110,7 @@ a retry with the same key is applied once.`,
 			}
 			// Where it listens is said whatever the log level.
 			lv, _ := parseLevel(logLevel)
-			log.Log(ctx, max(slog.LevelInfo, lv), "listening", "url", "http://"+ln.Addr().String(), "data_dir", a.dataDir, "tokens", opts.Tokens.Len(),
+			log.Log(ctx, max(slog.LevelInfo, lv), "listening", "url", "http://"+ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/", "data_dir", a.dataDir, "tokens", opts.Tokens.Len(),
 				"token_ids", opts.Tokens.Describe(), "max_body_bytes", opts.MaxBodyBytes, "rate_limit", opts.RateLimit)
 			err = srv.Serve(ctx, ln)
 			if err == nil {

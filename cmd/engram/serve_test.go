@@ -308,3 +308,26 @@ func TestBenchHTTP(t *testing.T) {
 	c.fails(exitUsage, "--op", "", "--server", url, "bench", "http", "--op", "delete-everything")
 	c.fails(exitUsage, "needs --server", "", "bench", "http")
 }
+
+// TestServeConsole: engram serve answers / with the console's page, under
+// its Content-Security-Policy, without a token even when tokens are set.
+func TestServeConsole(t *testing.T) {
+	c := newCLI(t)
+	t.Setenv("ENGRAM_TOKENS", "admin-token-0123456789abcdef=*")
+	url := c.startServe()
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+		t.Fatalf("GET /: Content-Security-Policy %q", csp)
+	}
+	if !strings.Contains(string(body), "<script type=\"module\"") && !strings.Contains(string(body), "<script src=") {
+		t.Fatalf("GET / does not load the console's script:\n%s", body)
+	}
+}
