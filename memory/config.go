@@ -77,6 +77,10 @@ type Config struct {
 	// Logger receives what does not surface as an error: cache failures,
 	// tiers skipped, background syncs. nil: slog.Default().
 	Logger *slog.Logger
+
+	// afterSync, if set, is called after every background sync with why it
+	// ran ("periodic" or "notified") and its outcome (tests observe syncs).
+	afterSync func(why string, rep *engram.SyncReport, err error)
 }
 
 // SyncConfig configures how the cache is kept in step with the durable
