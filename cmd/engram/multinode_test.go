@@ -92,7 +92,9 @@ func TestThreeNodes(t *testing.T) {
 	}
 	a, b, c := urls[0], urls[1], urls[2]
 	began := time.Now()
-	phase := func(what string) { t.Logf("%s: %v since the nodes started", what, time.Since(began).Round(time.Millisecond)) }
+	phase := func(what string) {
+		t.Logf("%s: %v since the nodes started", what, time.Since(began).Round(time.Millisecond))
+	}
 
 	var ep engram.Episode
 	if code := httpDo(t, "POST", a+"/v1/episodes", storetest.SampleEpisode(1), &ep); code != 201 {
