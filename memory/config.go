@@ -105,8 +105,13 @@ type SyncConfig struct {
 	// DefaultSyncConcurrency.
 	Concurrency int
 	// Interval runs an incremental sync this often in the background; 0:
-	// never (the server sets it).
+	// never (the server sets it). With an interval and a durable store that
+	// notifies changes (Listener: PostgreSQL), a sync also runs as soon as
+	// another process commits; the interval is then the fallback.
 	Interval time.Duration
+	// NoListen keeps to the interval even when the durable store can
+	// notify changes (for comparing the two; it costs a connection less).
+	NoListen bool
 }
 
 func (c *Config) ensureDefaults() {

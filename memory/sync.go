@@ -394,15 +394,17 @@ const (
 	listenBackoffMax = 30 * time.Second
 )
 
-// startSyncLoop starts the background sync (periodic, woken by the durable
-// store's notifications when it has them) if there is anything to run.
+// startSyncLoop starts the background sync when Sync.Interval asks for
+// one: periodic, and woken by the durable store's notifications when it
+// has them. Without an interval there is no background sync and no
+// listening connection (one-shot commands).
 func (m *Memory) startSyncLoop() {
-	if !m.hasTier() {
+	if !m.hasTier() || m.cfg.Sync.Interval <= 0 {
 		return
 	}
 	l, _ := m.durable.(Listener)
-	if m.cfg.Sync.Interval <= 0 && l == nil {
-		return
+	if m.cfg.Sync.NoListen {
+		l = nil
 	}
 	wake := make(chan struct{}, 1)
 	if l != nil {
@@ -417,18 +419,14 @@ func (m *Memory) startSyncLoop() {
 // wake fires, until Close.
 func (m *Memory) periodicSync(wake <-chan struct{}) {
 	defer m.wg.Done()
-	var tick <-chan time.Time
-	if m.cfg.Sync.Interval > 0 {
-		t := m.clock.NewTicker(m.cfg.Sync.Interval)
-		defer t.Stop()
-		tick = t.C()
-	}
+	t := m.clock.NewTicker(m.cfg.Sync.Interval)
+	defer t.Stop()
 	for {
 		why := "periodic"
 		select {
 		case <-m.bgCtx.Done():
 			return
-		case <-tick:
+		case <-t.C():
 		case <-wake:
 			why = "notified"
 		}

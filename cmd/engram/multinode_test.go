@@ -169,6 +169,20 @@ func TestThreeNodes(t *testing.T) {
 	}
 
 	phase("delete")
+
+	// The benchmarks of many nodes run against them too.
+	cl := newCLI(t)
+	var lag LagResult
+	cl.json(&lag, "", "--server", a, "bench", "lag", "--nodes", b+","+c, "--writes", "5")
+	if lag.Writes != 5 || lag.Nodes != 2 || lag.P50 <= 0 || lag.P50 > lag.Max {
+		t.Fatalf("bench lag: %+v", lag)
+	}
+	var res BenchResult
+	cl.json(&res, "", "--server", a, "bench", "http", "--nodes", b+","+c, "--op", "get-episode", "--clients", "3", "--requests", "30", "--seed", "10")
+	if res.Nodes != 3 || res.Requests != 30 || res.Errors != 0 {
+		t.Fatalf("bench http on 3 nodes: %+v", res)
+	}
+	phase("bench")
 	// kill -9 of C during writes to C: every acknowledged write survives.
 	var acked []engram.Episode
 	stop := make(chan struct{})
