@@ -14,13 +14,14 @@ writes=${1:-200}
 secs=${2:-10}
 
 work=$(mktemp -d)
+pgdir=$(mktemp -d) # its own: pg-start.sh hands it to the postgres user
 bin=$work/engram
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	scripts/pg-stop.sh "$work/pg" >/dev/null 2>&1 || true
-	rm -rf "$work"
+	scripts/pg-stop.sh "$pgdir" >/dev/null 2>&1 || true
+	rm -rf "$work" "$pgdir"
 }
 trap cleanup EXIT
 
@@ -29,7 +30,7 @@ nproc
 go version
 uptime
 go build -o "$bin" ./cmd/engram
-pg=$(scripts/pg-start.sh "$work/pg")
+pg=$(scripts/pg-start.sh "$pgdir")
 
 # start_nodes FLAGS...: three servers on ports 7461-7463.
 start_nodes() {
