@@ -77,6 +77,10 @@ type Config struct {
 	// Logger receives what does not surface as an error: cache failures,
 	// tiers skipped, background syncs. nil: slog.Default().
 	Logger *slog.Logger
+
+	// afterSync, if set, is called after every background sync with why it
+	// ran ("periodic" or "notified") and its outcome (tests observe syncs).
+	afterSync func(why string, rep *engram.SyncReport, err error)
 }
 
 // SyncConfig configures how the cache is kept in step with the durable
@@ -101,8 +105,13 @@ type SyncConfig struct {
 	// DefaultSyncConcurrency.
 	Concurrency int
 	// Interval runs an incremental sync this often in the background; 0:
-	// never (the server sets it).
+	// never (the server sets it). With an interval and a durable store that
+	// notifies changes (Listener: PostgreSQL), a sync also runs as soon as
+	// another process commits; the interval is then the fallback.
 	Interval time.Duration
+	// NoListen keeps to the interval even when the durable store can
+	// notify changes (for comparing the two; it costs a connection less).
+	NoListen bool
 }
 
 func (c *Config) ensureDefaults() {

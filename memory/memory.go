@@ -272,10 +272,7 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	}
 	m.loadSyncState()
 	m.catchUpOnOpen(ctx)
-	if cfg.Sync.Interval > 0 && m.hasTier() {
-		m.wg.Add(1)
-		go m.periodicSync()
-	}
+	m.startSyncLoop()
 	return m, nil
 }
 

@@ -373,20 +373,132 @@ func progress(opts engram.SyncOptions, done, total int64) {
 	}
 }
 
-// periodicSync runs an incremental sync every Sync.Interval until Close.
-func (m *Memory) periodicSync() {
+// Listener is an optional interface of a durable store shared by several
+// processes (sqlstore on PostgreSQL, with LISTEN/NOTIFY): Listen returns a
+// channel that receives a value soon after any process commits a change,
+// and is closed when ctx ends or the listening connection fails. A nil
+// channel with a nil error means the store has nothing to listen to.
+// When the durable store offers it, Memory syncs as soon as a wake-up
+// arrives (wake-ups arriving during a sync are coalesced into one more
+// sync), keeps syncing every Sync.Interval as the fallback, and listens
+// again, with backoff, when the connection drops.
+type Listener interface {
+	Listen(ctx context.Context) (<-chan struct{}, error)
+}
+
+// Backoff bounds between attempts to listen again after the listening
+// connection failed: the first attempt is immediate, then, while attempts
+// fail, the wait doubles from listenBackoffMin up to listenBackoffMax.
+const (
+	listenBackoffMin = 100 * time.Millisecond
+	listenBackoffMax = 30 * time.Second
+)
+
+// startSyncLoop starts the background sync when Sync.Interval asks for
+// one: periodic, and woken by the durable store's notifications when it
+// has them. Without an interval there is no background sync and no
+// listening connection (one-shot commands).
+func (m *Memory) startSyncLoop() {
+	if !m.hasTier() || m.cfg.Sync.Interval <= 0 {
+		return
+	}
+	l, _ := m.durable.(Listener)
+	if m.cfg.Sync.NoListen {
+		l = nil
+	}
+	wake := make(chan struct{}, 1)
+	if l != nil {
+		m.wg.Add(1)
+		go m.listen(l, wake)
+	}
+	m.wg.Add(1)
+	go m.periodicSync(wake)
+}
+
+// periodicSync runs an incremental sync every Sync.Interval, and whenever
+// wake fires, until Close.
+func (m *Memory) periodicSync(wake <-chan struct{}) {
 	defer m.wg.Done()
 	t := m.clock.NewTicker(m.cfg.Sync.Interval)
 	defer t.Stop()
 	for {
+		why := "periodic"
 		select {
 		case <-m.bgCtx.Done():
 			return
 		case <-t.C():
-			if _, err := m.Sync(m.bgCtx, engram.SyncOptions{}); err != nil && m.bgCtx.Err() == nil {
-				m.log.Warn("memory: periodic sync failed", "err", err)
-			}
+		case <-wake:
+			why = "notified"
 		}
+		rep, err := m.Sync(m.bgCtx, engram.SyncOptions{})
+		if err != nil && m.bgCtx.Err() == nil {
+			m.log.Warn("memory: background sync failed", "why", why, "err", err)
+		}
+		if h := m.cfg.afterSync; h != nil {
+			h(why, rep, err)
+		}
+	}
+}
+
+// listen keeps a listening connection to the durable store open until
+// Close, passing its wake-ups on to wake (coalesced: wake holds at most
+// one). Each new connection also wakes the sync once, for the changes
+// committed while there was none.
+func (m *Memory) listen(l Listener, wake chan<- struct{}) {
+	defer m.wg.Done()
+	poke := func() {
+		select {
+		case wake <- struct{}{}:
+		default: // a sync is pending already
+		}
+	}
+	delay := time.Duration(0)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !m.wait(delay) {
+			return
+		}
+		ch, err := l.Listen(m.bgCtx)
+		if m.bgCtx.Err() != nil {
+			return
+		}
+		if err == nil && ch == nil {
+			return // nothing to listen to: the interval alone syncs
+		}
+		if err != nil {
+			delay = min(max(2*delay, listenBackoffMin), listenBackoffMax)
+			m.log.Warn("memory: cannot listen for the durable store's changes; polling meanwhile", "retry_in", delay, "err", err)
+			continue
+		}
+		if attempt > 0 {
+			m.log.Info("memory: listening for the durable store's changes again")
+		}
+		poke()
+		for range ch {
+			poke()
+		}
+		if m.bgCtx.Err() != nil {
+			return
+		}
+		// The connection was made, so the store is reachable: listen again
+		// at once. Failing to connect backs off.
+		delay = 0
+		m.log.Warn("memory: the connection listening for changes dropped; listening again")
+	}
+}
+
+// wait blocks for d on the memory's clock (0: not at all); false when Close
+// ended it.
+func (m *Memory) wait(d time.Duration) bool {
+	if d <= 0 {
+		return m.bgCtx.Err() == nil
+	}
+	t := m.clock.NewTicker(d)
+	defer t.Stop()
+	select {
+	case <-m.bgCtx.Done():
+		return false
+	case <-t.C():
+		return true
 	}
 }
 

@@ -29,6 +29,7 @@ func (a *app) benchCmd() *cobra.Command {
 		clients, seed int
 		duration      time.Duration
 		maxRequests   int
+		nodes         []string
 	)
 	httpCmd := &cobra.Command{
 		Use:   "http",
@@ -38,6 +39,10 @@ concurrent connections until --duration passes or --requests are done, and
 print the request rate and latency percentiles. Operations:
   get-episode     GET /v1/episodes/{id} of episodes written beforehand (--seed of them)
   create-episode  POST /v1/episodes of a small episode with two steps
+
+--nodes names more servers sharing --server's durable store (engram serve
+--durable postgres://... on each): the clients are spread over all of them,
+and the episodes a get-episode run reads are written through --server.
 
 Example:
   engram serve --data-dir /tmp/bench &
@@ -51,13 +56,13 @@ Example:
 				return usagef("--clients must be at least 1 and --duration positive")
 			}
 			res, err := benchHTTP(cmd.Context(), benchConfig{server: strings.TrimSuffix(a.server, "/"), token: a.token, ns: a.ns,
-				op: op, clients: clients, duration: duration, maxRequests: maxRequests, seed: seed})
+				op: op, clients: clients, duration: duration, maxRequests: maxRequests, seed: seed, nodes: trimSlashes(nodes)})
 			if err != nil {
 				return err
 			}
 			return a.print(res, func(w io.Writer) {
-				fmt.Fprintf(w, "%s, %d clients: %d requests in %s, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s, %d errors\n",
-					res.Op, res.Clients, res.Requests, res.Elapsed.Round(time.Millisecond), res.RPS,
+				fmt.Fprintf(w, "%s, %d clients on %d nodes: %d requests in %s, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s, %d errors\n",
+					res.Op, res.Clients, res.Nodes, res.Requests, res.Elapsed.Round(time.Millisecond), res.RPS,
 					res.P50, res.P90, res.P99, res.Max, res.Errors)
 			})
 		},
@@ -68,7 +73,8 @@ Example:
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to send requests")
 	f.IntVar(&maxRequests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	f.IntVar(&seed, "seed", 1000, "episodes written before a get-episode run")
-	cmd.AddCommand(httpCmd, a.benchVectorCmd())
+	f.StringSliceVar(&nodes, "nodes", nil, "more servers on the same durable store to spread the clients over (comma-separated URLs)")
+	cmd.AddCommand(httpCmd, a.benchVectorCmd(), a.benchLagCmd())
 	return cmd
 }
 
@@ -80,12 +86,22 @@ type benchConfig struct {
 	duration      time.Duration
 	maxRequests   int
 	seed          int
+	nodes         []string // more servers; client w sends to all[w % len(all)]
+}
+
+func trimSlashes(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = strings.TrimSuffix(u, "/")
+	}
+	return out
 }
 
 // BenchResult is what engram bench http prints.
 type BenchResult struct {
 	Op       string        `json:"op"`
 	Clients  int           `json:"clients"`
+	Nodes    int           `json:"nodes"`
 	Requests int           `json:"requests"`
 	Errors   int           `json:"errors"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
@@ -153,11 +169,13 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 		}
 		close(budget)
 	}
+	servers := append([]string{cfg.server}, cfg.nodes...)
 	start := time.Now()
 	for w := 0; w < cfg.clients; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			server := servers[w%len(servers)]
 			rec := all.Local()
 			r := rand.New(rand.NewPCG(uint64(w), 42))
 			n, bad := 0, 0
@@ -169,9 +187,9 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 				}
 				var req *http.Request
 				if cfg.op == "get-episode" {
-					req, _ = http.NewRequestWithContext(ctx, "GET", cfg.server+"/v1/episodes/"+ids[r.IntN(len(ids))]+ns, nil)
+					req, _ = http.NewRequestWithContext(ctx, "GET", server+"/v1/episodes/"+ids[r.IntN(len(ids))]+ns, nil)
 				} else {
-					req, _ = http.NewRequestWithContext(ctx, "POST", cfg.server+"/v1/episodes"+ns, bytes.NewReader(body))
+					req, _ = http.NewRequestWithContext(ctx, "POST", server+"/v1/episodes"+ns, bytes.NewReader(body))
 					req.Header.Set("Content-Type", "application/json")
 				}
 				if cfg.token != "" {
@@ -204,6 +222,6 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return &BenchResult{Op: cfg.op, Clients: cfg.clients, Requests: requests, Errors: errs, Elapsed: elapsed,
+	return &BenchResult{Op: cfg.op, Clients: cfg.clients, Nodes: len(servers), Requests: requests, Errors: errs, Elapsed: elapsed,
 		RPS: float64(requests) / elapsed.Seconds(), P50: all.Percentile(50), P90: all.Percentile(90), P99: all.Percentile(99), Max: all.Percentile(100)}, nil
 }

@@ -96,7 +96,7 @@ record). Exits 1 when a problem is found.`,
 			return nil
 		},
 	}
-	cmd.AddCommand(stats, check)
+	cmd.AddCommand(stats, check, a.dbMigrateCmd())
 	return cmd
 }
 

@@ -32,7 +32,7 @@ Example agent configuration (Claude Desktop, Cursor and others):
 			if a.server != "" {
 				store, err = a.openRemote()
 			} else {
-				store, err = a.openServeStore(ctx, log, DefaultSyncInterval)
+				store, err = a.openServeStore(ctx, log, DefaultSyncInterval, false)
 			}
 			if err != nil {
 				return err

@@ -32,7 +32,7 @@ func (a *app) openRemote() (*client.Client, error) {
 // tiered memory under the data directory, syncing every syncInterval (0:
 // only on demand; a positive interval also syncs once at open). It is
 // closed by a.close when the command ends.
-func (a *app) openServeStore(ctx context.Context, log *slog.Logger, syncInterval time.Duration) (engram.Store, error) {
+func (a *app) openServeStore(ctx context.Context, log *slog.Logger, syncInterval time.Duration, noListen bool) (engram.Store, error) {
 	cfg, err := a.memoryConfig()
 	if err != nil {
 		return nil, err
@@ -43,6 +43,7 @@ func (a *app) openServeStore(ctx context.Context, log *slog.Logger, syncInterval
 	// records instead of copying them.
 	cfg.ShareRecords = true
 	cfg.Sync.Interval = syncInterval
+	cfg.Sync.NoListen = noListen
 	m, err := memory.Open(ctx, cfg)
 	if err != nil {
 		return nil, err

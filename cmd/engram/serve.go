@@ -34,6 +34,7 @@ func (a *app) serveCmd() *cobra.Command {
 		listen, tokensFile, tokens, logFormat, logLevel string
 		opts                                            server.Options
 		syncInterval                                    time.Duration
+		noListen                                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -98,7 +99,7 @@ a retry with the same key is applied once.`,
 				ln.Close()
 				return usagef("refusing to listen on %s without tokens: anyone who can reach it could read and write every namespace; set --tokens-file or ENGRAM_TOKENS, or listen on 127.0.0.1", describeAddr(listen, ln.Addr()))
 			}
-			store, err := a.openServeStore(ctx, log, syncInterval)
+			store, err := a.openServeStore(ctx, log, syncInterval, noListen)
 			if err != nil {
 				ln.Close()
 				return err
@@ -134,6 +135,7 @@ a retry with the same key is applied once.`,
 	f.DurationVar(&opts.IdleTimeout, "idle-timeout", server.DefaultIdleTimeout, "how long an idle keep-alive connection is kept")
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to drain requests in flight at shutdown")
 	f.DurationVar(&syncInterval, "sync-interval", DefaultSyncInterval, "how often the cache applies other processes' writes from the change feed (0: on demand only)")
+	f.BoolVar(&noListen, "sync-no-listen", false, "on PostgreSQL, only poll at --sync-interval instead of also syncing as soon as another node commits (LISTEN/NOTIFY)")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info (a line per request), warn or error")
 	return cmd
