@@ -31,8 +31,10 @@ type insightSQL struct {
 }
 
 var sqliteInsights = &insightSQL{
-	text:     func(col, path string) string { return `json_extract(` + col + `, '$.` + path + `')` },
-	num:      func(col, path string) string { return `CAST(json_extract(` + col + `, '$.` + path + `') AS DOUBLE PRECISION)` },
+	text: func(col, path string) string { return `json_extract(` + col + `, '$.` + path + `')` },
+	num: func(col, path string) string {
+		return `CAST(json_extract(` + col + `, '$.` + path + `') AS DOUBLE PRECISION)`
+	},
 	int:      func(col, path string) string { return `CAST(json_extract(` + col + `, '$.` + path + `') AS BIGINT)` },
 	timeMS:   func(expr string) string { return `CAST(ROUND(unixepoch(` + expr + `, 'subsec') * 1000) AS BIGINT)` },
 	contains: "instr",
@@ -47,10 +49,12 @@ func pgPath(col, path string) string {
 }
 
 var postgresInsights = &insightSQL{
-	text:     pgPath,
-	num:      func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS DOUBLE PRECISION)` },
-	int:      func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS BIGINT)` },
-	timeMS:   func(expr string) string { return `CAST(FLOOR(EXTRACT(EPOCH FROM CAST(` + expr + ` AS TIMESTAMPTZ)) * 1000) AS BIGINT)` },
+	text: pgPath,
+	num:  func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS DOUBLE PRECISION)` },
+	int:  func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS BIGINT)` },
+	timeMS: func(expr string) string {
+		return `CAST(FLOOR(EXTRACT(EPOCH FROM CAST(` + expr + ` AS TIMESTAMPTZ)) * 1000) AS BIGINT)`
+	},
 	contains: "strpos",
 	binary:   ` COLLATE "C"`,
 }
