@@ -612,3 +612,29 @@ func TestInsightsDamagedDocument(t *testing.T) {
 		})
 	}
 }
+
+// TestInsightsNULInText: a message holding a NUL byte (which PostgreSQL's
+// json text cannot express) is summarised, not an error.
+func TestInsightsNULInText(t *testing.T) {
+	for name, open := range map[string]func(t *testing.T) *sqlstore.Store{
+		"sqlite":   func(t *testing.T) *sqlstore.Store { return openTemp(t, sqlstore.Options{}) },
+		"postgres": func(t *testing.T) *sqlstore.Store { return openPostgres(t, sqlstore.Options{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := open(t)
+			ctx := context.Background()
+			must(t, s.CreateEpisode(ctx, "default", &engram.Episode{TaskDescription: "x",
+				Steps: []engram.Step{{Tool: "b\x00sh", Action: "ls", Result: &engram.StepResult{Type: engram.ResultError, Message: "bad\x00byte"}}}}))
+			in, err := s.Insights(ctx, "default", engram.InsightsQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(in.Errors) != 1 || in.Errors[0].Tool != "b\x00sh" || !strings.HasPrefix(in.Errors[0].ErrorType, "bad") || !strings.HasSuffix(in.Errors[0].ErrorType, "byte") {
+				t.Fatalf("errors: %+v", in.Errors)
+			}
+			if len(in.ByTool) != 1 || in.ByTool[0].Tool != "b\x00sh" || in.ByTool[0].Errors != 1 {
+				t.Fatalf("by tool %+v", in.ByTool)
+			}
+		})
+	}
+}
