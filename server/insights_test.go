@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/client"
 	"github.com/engramhq/engram/server"
 )
 
@@ -213,5 +214,54 @@ func TestInsightsDocumented(t *testing.T) {
 	}
 	if found != 4 {
 		t.Errorf("%d of since, until, bucket, top documented", found)
+	}
+}
+
+// TestClientInsights: client.Insights answers what the store computes, and
+// the store's errors arrive with their code and field.
+func TestClientInsights(t *testing.T) {
+	st := openSQL(t)
+	base := startServer(t, st, server.Options{})
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	seedInsights(t, st, start)
+	c, err := client.New(base, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	q := engram.InsightsQuery{Since: start.Add(-time.Hour), Until: start.Add(5 * time.Hour), Bucket: engram.BucketHour, Top: 2}
+	got, err := c.Insights(ctx, "default", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := st.Insights(ctx, "default", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gj, _ := json.Marshal(got)
+	wj, _ := json.Marshal(want)
+	if string(gj) != string(wj) || got.Totals.Episodes != 3 {
+		t.Fatalf("over the client:\n%s\nin process:\n%s", gj, wj)
+	}
+	for _, c2 := range []struct {
+		q     engram.InsightsQuery
+		field string
+	}{
+		{engram.InsightsQuery{Bucket: "year"}, "bucket"},
+		{engram.InsightsQuery{Since: start, Until: start}, "since"},
+		{engram.InsightsQuery{Top: 500}, "top"},
+	} {
+		if _, err := c.Insights(ctx, "default", c2.q); engram.ErrorCode(err) != engram.EINVALID || engram.ErrorField(err) != c2.field {
+			t.Errorf("%+v: %v, want invalid %s", c2.q, err, c2.field)
+		}
+	}
+	plain, err := client.New(startServer(t, insightlessStore{openSQL(t)}, server.Options{}), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.Insights(ctx, "default", engram.InsightsQuery{}); engram.ErrorCode(err) != server.CodeNotImplemented {
+		t.Fatalf("a server without insights: %v", err)
 	}
 }
