@@ -117,9 +117,13 @@ func writeInsights(w io.Writer, in *engram.Insights) {
 			if key == "" {
 				key = "(all)"
 			}
+			d50, d95 := "-", "-" // no completed episode, no duration
+			if g.Completed > 0 {
+				d50, d95 = insightMS(g.DurationMSP50), insightMS(g.DurationMSP95)
+			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", clip(key, 40), g.Episodes, g.Completed,
 				insightPct(g.SuccessRate), insightPct(g.PartialRate), insightPct(g.FailureRate), insightPct(g.AbstainedRate), insightReward(g.MeanReward),
-				insightMS(g.DurationMSP50), insightMS(g.DurationMSP95), g.StepsP50, g.StepsP95, g.Tokens)
+				d50, d95, g.StepsP50, g.StepsP95, g.Tokens)
 		}
 		tw.Flush()
 	}
