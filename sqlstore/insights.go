@@ -255,10 +255,14 @@ func percentiles(from string) string {
 // insightGroups summarises the window's episodes grouped by key (a column of
 // e, or of a join), the limit largest groups first.
 func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, key, join string, limit int, win []any) ([]engram.InsightGroup, error) {
-	query := `WITH ep AS (
-		SELECT e.episode_id, ` + key + ` AS k, CASE WHEN e.complete THEN 1 ELSE 0 END AS done,
-		       e.start_time, e.end_time, e.step_count,
-		       ` + x.text("e.doc", "outcome.type") + ` AS outcome, ` + x.num("e.doc", "reward.total") + ` AS reward
+	// ep holds one row per (episode, key), its document read once
+	// (MATERIALIZED: every later reference reads the row, not the JSON).
+	query := `WITH ep AS MATERIALIZED (
+		SELECT ` + key + ` AS k, CASE WHEN e.complete THEN 1 ELSE 0 END AS done,
+		       CASE WHEN e.complete AND e.end_time IS NOT NULL THEN (e.end_time - e.start_time) / 1000000 END AS dur, e.step_count,
+		       ` + x.text("e.doc", "outcome.type") + ` AS outcome, ` + x.num("e.doc", "reward.total") + ` AS reward,
+		       (SELECT SUM(COALESCE(` + x.int("s.doc", "tokens_used") + `, 0)) FROM steps s
+		         WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id) AS tokens
 		  FROM episodes e` + join + `
 		 WHERE e.namespace = ? AND e.start_time >= ? AND e.start_time < ?),
 	g AS (
@@ -267,18 +271,14 @@ func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, k
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'partial_success' THEN 1 ELSE 0 END) AS BIGINT) AS part,
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'failure' THEN 1 ELSE 0 END) AS BIGINT) AS fail,
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'abstained' THEN 1 ELSE 0 END) AS BIGINT) AS abst,
-		       AVG(reward) AS reward
+		       AVG(reward) AS reward, CAST(SUM(tokens) AS BIGINT) AS tokens
 		  FROM ep GROUP BY k ORDER BY n DESC, k` + x.binary + ` LIMIT ?),
-	dur AS (` + percentiles(`SELECT k, (end_time - start_time) / 1000000 AS v FROM ep WHERE done = 1 AND end_time IS NOT NULL AND k IN (SELECT k FROM g)`) + `),
-	stp AS (` + percentiles(`SELECT k, step_count AS v FROM ep WHERE k IN (SELECT k FROM g)`) + `),
-	tok AS (
-		SELECT ep.k, CAST(SUM(COALESCE(` + x.int("s.doc", "tokens_used") + `, 0)) AS BIGINT) AS tokens
-		  FROM ep JOIN steps s ON s.namespace = ? AND s.episode_id = ep.episode_id
-		 WHERE ep.k IN (SELECT k FROM g) GROUP BY ep.k)
-	SELECT g.k, g.n, g.done, g.succ, g.part, g.fail, g.abst, g.reward, dur.p50, dur.p95, stp.p50, stp.p95, tok.tokens
-	  FROM g LEFT JOIN dur ON dur.k = g.k LEFT JOIN stp ON stp.k = g.k LEFT JOIN tok ON tok.k = g.k
+	dur AS (` + percentiles(`SELECT k, dur AS v FROM ep WHERE dur IS NOT NULL AND k IN (SELECT k FROM g)`) + `),
+	stp AS (` + percentiles(`SELECT k, step_count AS v FROM ep WHERE k IN (SELECT k FROM g)`) + `)
+	SELECT g.k, g.n, g.done, g.succ, g.part, g.fail, g.abst, g.reward, dur.p50, dur.p95, stp.p50, stp.p95, g.tokens
+	  FROM g LEFT JOIN dur ON dur.k = g.k LEFT JOIN stp ON stp.k = g.k
 	 ORDER BY g.n DESC, g.k` + x.binary
-	args := append(append([]any{}, win...), limit, win[0])
+	args := append(append([]any{}, win...), limit)
 	out := []engram.InsightGroup{}
 	err := s.insightQuery(ctx, rtx, "insights by "+key, query, args, func(rows *sql.Rows) error {
 		var g engram.InsightGroup
@@ -355,7 +355,7 @@ const stepsOfWindow = ` FROM episodes e JOIN steps s ON s.namespace = e.namespac
 
 // insightTools summarises the steps of the window's episodes per tool.
 func (s *Store) insightTools(ctx context.Context, rtx *sql.Tx, x *insightSQL, top int, win []any) ([]engram.ToolInsight, error) {
-	query := `WITH st AS (
+	query := `WITH st AS MATERIALIZED (
 		SELECT s.tool AS k, ` + x.text("s.doc", "result.type") + ` AS rtype,
 		       COALESCE(` + x.int("s.doc", "latency_ms") + `, 0) AS lat, COALESCE(` + x.int("s.doc", "tokens_used") + `, 0) AS tok` + stepsOfWindow + `),
 	g AS (

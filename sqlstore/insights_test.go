@@ -638,3 +638,60 @@ func TestInsightsNULInText(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkInsights: one Insights call over a window holding n episodes of
+// 5 steps each (plus as many outside it), by day, on SQLite and PostgreSQL.
+//
+//	go test ./sqlstore -run '^$' -bench Insights -benchtime 5x
+func BenchmarkInsights(b *testing.B) {
+	for _, c := range []struct {
+		dialect string
+		n       int
+	}{{"sqlite", 1000}, {"sqlite", 10000}, {"postgres", 1000}, {"postgres", 10000}} {
+		b.Run(fmt.Sprintf("%s/episodes=%d", c.dialect, c.n), func(b *testing.B) {
+			n := c.n
+			var s *sqlstore.Store
+			if c.dialect == "sqlite" {
+				s = openTemp(b, sqlstore.Options{Synchronous: sqlstore.SyncOff})
+			} else {
+				s = openPostgres(b, sqlstore.Options{})
+			}
+			ctx := context.Background()
+			r := rand.New(rand.NewPCG(1, 2))
+			since := insightsBase
+			for done := 0; done < 2*n; done += 1000 {
+				var eps []*engram.Episode
+				for i := 0; i < 1000; i++ {
+					start := since.Add(time.Duration(r.Int64N(int64(60 * 24 * time.Hour))))
+					ep := &engram.Episode{TaskType: engram.TaskTypes[r.IntN(len(engram.TaskTypes))], TaskDescription: "bench",
+						Context: engram.TaskContext{Domain: fmt.Sprintf("d%d", r.IntN(20))}, StartTime: start, Tags: []string{fmt.Sprintf("t%d", r.IntN(50))}}
+					end := start.Add(time.Minute)
+					ep.EndTime, ep.Outcome, ep.Reward = &end, &engram.Outcome{Type: engram.OutcomeFailure, Reason: fmt.Sprintf("reason %d", r.IntN(30))}, &engram.Reward{Total: r.Float64()}
+					for j := 0; j < 5; j++ {
+						st := engram.Step{Tool: fmt.Sprintf("tool%d", r.IntN(15)), Action: "a", Timestamp: start.Add(time.Duration(j) * time.Second), LatencyMS: r.Int64N(1000)}
+						if r.IntN(5) == 0 {
+							st.Result = &engram.StepResult{Type: engram.ResultError, Message: fmt.Sprintf("error %d", r.IntN(40))}
+						}
+						ep.Steps = append(ep.Steps, st)
+					}
+					eps = append(eps, ep)
+				}
+				must2(b, s.CreateEpisodes(ctx, "default", eps))
+			}
+			q := engram.InsightsQuery{Since: since, Until: since.Add(30 * 24 * time.Hour)}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				in, err := s.Insights(ctx, "default", q)
+				if err != nil || in.Totals.Episodes == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func must2(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}
