@@ -642,7 +642,7 @@ func TestInsightsNULInText(t *testing.T) {
 // BenchmarkInsights: one Insights call over a window holding n episodes of
 // 5 steps each (plus as many outside it), by day, on SQLite and PostgreSQL.
 //
-//	go test ./sqlstore -run '^$' -bench Insights -benchtime 5x
+//	go test ./sqlstore -run '^$' -bench Insights -benchtime 3x
 func BenchmarkInsights(b *testing.B) {
 	for _, c := range []struct {
 		dialect string
