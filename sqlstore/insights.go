@@ -163,31 +163,14 @@ func (s *Store) Insights(ctx context.Context, ns engram.Namespace, q engram.Insi
 	x := s.insightSQL()
 	win := []any{string(ns), nanos(w.q.Since), nanos(w.q.Until)}
 	err = s.read(ctx, "insights", func(rtx *sql.Tx) error {
-		groups := []struct {
-			into  *[]engram.InsightGroup
-			key   string // the grouping expression
-			join  string
-			limit int
-		}{
-			{&in.ByTaskType, "e.task_type", "", engram.MaxInsightsTop},
-			{&in.ByDomain, "e.domain", "", w.q.Top},
-			{&in.ByTag, "t.tag", " JOIN episode_tags t ON t.namespace = e.namespace AND t.episode_id = e.episode_id", w.q.Top},
-		}
-		totals, err := s.insightGroups(ctx, rtx, x, "''", "", 1, win)
+		groups, err := s.insightGroups(ctx, rtx, x, w.q.Top, win)
 		if err != nil {
 			return err
 		}
-		if len(totals) == 1 {
-			in.Totals = totals[0]
+		if len(groups[0]) == 1 {
+			in.Totals = groups[0][0]
 		}
-		for _, g := range groups {
-			if *g.into, err = s.insightGroups(ctx, rtx, x, g.key, g.join, g.limit, win); err != nil {
-				return err
-			}
-		}
-		for i := range in.ByTaskType {
-			in.ByTaskType[i].TaskType = engram.TaskType(in.ByTaskType[i].Key)
-		}
+		in.ByTaskType, in.ByDomain, in.ByTag = groups[1], groups[2], groups[3]
 		if in.Timeline, err = s.insightTimeline(ctx, rtx, x, w, win); err != nil {
 			return err
 		}
@@ -243,52 +226,80 @@ func (s *Store) insightErr(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, s.d.classify(err, s.opts.Path))
 }
 
-// percentiles is the SQL of a (k, p50, p95) table: the nearest-rank 50th
-// and 95th percentiles of v per k over the rows of from, a (k, v) query.
-// The rank of percentile p among n values is ceil(p*n/100).
-func percentiles(from string) string {
-	return `SELECT k, MAX(CASE WHEN rn = (50 * c + 99) / 100 THEN v END) AS p50, MAX(CASE WHEN rn = (95 * c + 99) / 100 THEN v END) AS p95
-	   FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn, COUNT(*) OVER (PARTITION BY k) AS c FROM (` + from + `) pv) ranked
-	  GROUP BY k`
+// percentiles is the SQL of a (keys..., p50, p95) table: the nearest-rank
+// 50th and 95th percentiles of v per key over the rows of from, a (keys...,
+// v) query. The rank of percentile p among n values is ceil(p*n/100).
+func percentiles(keys, from string) string {
+	return `SELECT ` + keys + `, MAX(CASE WHEN rn = (50 * c + 99) / 100 THEN v END) AS p50, MAX(CASE WHEN rn = (95 * c + 99) / 100 THEN v END) AS p95
+	   FROM (SELECT ` + keys + `, v, ROW_NUMBER() OVER (PARTITION BY ` + keys + ` ORDER BY v) AS rn, COUNT(*) OVER (PARTITION BY ` + keys + `) AS c
+	           FROM (` + from + `) pv) ranked
+	  GROUP BY ` + keys
 }
 
-// insightGroups summarises the window's episodes grouped by key (a column of
-// e, or of a join), the limit largest groups first.
-func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, key, join string, limit int, win []any) ([]engram.InsightGroup, error) {
-	// ep holds one row per (episode, key), its document read once
-	// (MATERIALIZED: every later reference reads the row, not the JSON).
+// The groupings of insightGroups, in its answer's order.
+const (
+	groupTotals = iota
+	groupTaskType
+	groupDomain
+	groupTag
+	numGroups
+)
+
+// insightGroups summarises the window's episodes four ways in one
+// statement: all of them, by task type, by domain (the top largest) and by
+// tag (likewise). Each episode's document and steps are read once, into ep.
+func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, top int, win []any) ([numGroups][]engram.InsightGroup, error) {
+	cols := `done, dur, step_count, outcome, reward, tokens`
 	query := `WITH ep AS MATERIALIZED (
-		SELECT ` + key + ` AS k, CASE WHEN e.complete THEN 1 ELSE 0 END AS done,
+		SELECT e.episode_id AS id, e.task_type, e.domain, CASE WHEN e.complete THEN 1 ELSE 0 END AS done,
 		       CASE WHEN e.complete AND e.end_time IS NOT NULL THEN (e.end_time - e.start_time) / 1000000 END AS dur, e.step_count,
 		       ` + x.text("e.doc", "outcome.type") + ` AS outcome, ` + x.num("e.doc", "reward.total") + ` AS reward,
 		       (SELECT SUM(COALESCE(` + x.int("s.doc", "tokens_used") + `, 0)) FROM steps s
 		         WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id) AS tokens
-		  FROM episodes e` + join + `
+		  FROM episodes e
 		 WHERE e.namespace = ? AND e.start_time >= ? AND e.start_time < ?),
+	r AS (
+		SELECT 0 AS grp, '' AS k, ` + cols + ` FROM ep
+		UNION ALL SELECT 1, task_type, ` + cols + ` FROM ep
+		UNION ALL SELECT 2, domain, ` + cols + ` FROM ep
+		UNION ALL SELECT 3, t.tag, ` + cols + ` FROM ep JOIN episode_tags t ON t.namespace = ? AND t.episode_id = ep.id),
 	g AS (
-		SELECT k, COUNT(*) AS n, CAST(SUM(done) AS BIGINT) AS done,
+		SELECT grp, k, COUNT(*) AS n, CAST(SUM(done) AS BIGINT) AS done,
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'success' THEN 1 ELSE 0 END) AS BIGINT) AS succ,
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'partial_success' THEN 1 ELSE 0 END) AS BIGINT) AS part,
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'failure' THEN 1 ELSE 0 END) AS BIGINT) AS fail,
 		       CAST(SUM(CASE WHEN done = 1 AND outcome = 'abstained' THEN 1 ELSE 0 END) AS BIGINT) AS abst,
-		       AVG(reward) AS reward, CAST(SUM(tokens) AS BIGINT) AS tokens
-		  FROM ep GROUP BY k ORDER BY n DESC, k` + x.binary + ` LIMIT ?),
-	dur AS (` + percentiles(`SELECT k, dur AS v FROM ep WHERE dur IS NOT NULL AND k IN (SELECT k FROM g)`) + `),
-	stp AS (` + percentiles(`SELECT k, step_count AS v FROM ep WHERE k IN (SELECT k FROM g)`) + `)
-	SELECT g.k, g.n, g.done, g.succ, g.part, g.fail, g.abst, g.reward, dur.p50, dur.p95, stp.p50, stp.p95, g.tokens
-	  FROM g LEFT JOIN dur ON dur.k = g.k LEFT JOIN stp ON stp.k = g.k
-	 ORDER BY g.n DESC, g.k` + x.binary
-	args := append(append([]any{}, win...), limit)
-	out := []engram.InsightGroup{}
-	err := s.insightQuery(ctx, rtx, "insights by "+key, query, args, func(rows *sql.Rows) error {
+		       AVG(reward) AS reward, CAST(SUM(tokens) AS BIGINT) AS tokens,
+		       ROW_NUMBER() OVER (PARTITION BY grp ORDER BY COUNT(*) DESC, k` + x.binary + `) AS rank
+		  FROM r GROUP BY grp, k),
+	gt AS (SELECT * FROM g WHERE rank <= CASE WHEN grp <= 1 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END),
+	rt AS (SELECT r.grp AS grp, r.k AS k, r.dur AS dur, r.step_count AS step_count FROM r JOIN gt ON gt.grp = r.grp AND gt.k = r.k),
+	dur AS (` + percentiles("grp, k", `SELECT grp, k, dur AS v FROM rt WHERE dur IS NOT NULL`) + `),
+	stp AS (` + percentiles("grp, k", `SELECT grp, k, step_count AS v FROM rt`) + `)
+	SELECT gt.grp, gt.k, gt.n, gt.done, gt.succ, gt.part, gt.fail, gt.abst, gt.reward, dur.p50, dur.p95, stp.p50, stp.p95, gt.tokens
+	  FROM gt LEFT JOIN dur ON dur.grp = gt.grp AND dur.k = gt.k LEFT JOIN stp ON stp.grp = gt.grp AND stp.k = gt.k
+	 ORDER BY gt.grp, gt.rank`
+	args := append(append([]any{}, win...), win[0], engram.MaxInsightsTop, top)
+	var out [numGroups][]engram.InsightGroup
+	for i := range out {
+		out[i] = []engram.InsightGroup{}
+	}
+	err := s.insightQuery(ctx, rtx, "insights groups", query, args, func(rows *sql.Rows) error {
+		var grp int
 		var g engram.InsightGroup
 		var reward sql.NullFloat64
 		var d50, d95, s50, s95, tokens sql.NullInt64
-		if err := rows.Scan(&g.Key, &g.Episodes, &g.Completed, &g.Success, &g.Partial, &g.Failure, &g.Abstained, &reward,
+		if err := rows.Scan(&grp, &g.Key, &g.Episodes, &g.Completed, &g.Success, &g.Partial, &g.Failure, &g.Abstained, &reward,
 			&d50, &d95, &s50, &s95, &tokens); err != nil {
 			return err
 		}
+		if grp < 0 || grp >= numGroups {
+			return fmt.Errorf("grouping %d", grp) // cannot happen: the query makes 0-3
+		}
 		g.Key = s.unescape(g.Key)
+		if grp == groupTaskType {
+			g.TaskType = engram.TaskType(g.Key)
+		}
 		if reward.Valid {
 			g.MeanReward = &reward.Float64
 		}
@@ -297,7 +308,7 @@ func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, k
 		g.PartialRate = rate(g.Partial, g.Completed)
 		g.FailureRate = rate(g.Failure, g.Completed)
 		g.AbstainedRate = rate(g.Abstained, g.Completed)
-		out = append(out, g)
+		out[grp] = append(out[grp], g)
 		return nil
 	})
 	return out, err
@@ -361,7 +372,7 @@ func (s *Store) insightTools(ctx context.Context, rtx *sql.Tx, x *insightSQL, to
 	g AS (
 		SELECT k, COUNT(*) AS n, CAST(SUM(CASE WHEN rtype IN ('error', 'timeout') THEN 1 ELSE 0 END) AS BIGINT) AS errs, CAST(SUM(tok) AS BIGINT) AS tok
 		  FROM st GROUP BY k ORDER BY n DESC, k` + x.binary + ` LIMIT ?),
-	lat AS (` + percentiles(`SELECT k, lat AS v FROM st WHERE k IN (SELECT k FROM g)`) + `)
+	lat AS (` + percentiles("k", `SELECT k, lat AS v FROM st WHERE k IN (SELECT k FROM g)`) + `)
 	SELECT g.k, g.n, g.errs, g.tok, lat.p50, lat.p95 FROM g LEFT JOIN lat ON lat.k = g.k ORDER BY g.n DESC, g.k` + x.binary
 	out := []engram.ToolInsight{}
 	err := s.insightQuery(ctx, rtx, "insights by tool", query, append(append([]any{}, win...), top), func(rows *sql.Rows) error {
