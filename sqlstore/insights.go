@@ -258,7 +258,7 @@ func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, t
 		         WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id) AS tokens
 		  FROM episodes e
 		 WHERE e.namespace = ? AND e.start_time >= ? AND e.start_time < ?),
-	r AS (
+	r AS MATERIALIZED (
 		SELECT 0 AS grp, '' AS k, ` + cols + ` FROM ep
 		UNION ALL SELECT 1, task_type, ` + cols + ` FROM ep
 		UNION ALL SELECT 2, domain, ` + cols + ` FROM ep
@@ -273,9 +273,8 @@ func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, t
 		       ROW_NUMBER() OVER (PARTITION BY grp ORDER BY COUNT(*) DESC, k` + x.binary + `) AS rank
 		  FROM r GROUP BY grp, k),
 	gt AS (SELECT * FROM g WHERE rank <= CASE WHEN grp <= 1 THEN CAST(? AS BIGINT) ELSE CAST(? AS BIGINT) END),
-	rt AS (SELECT r.grp AS grp, r.k AS k, r.dur AS dur, r.step_count AS step_count FROM r JOIN gt ON gt.grp = r.grp AND gt.k = r.k),
-	dur AS (` + percentiles("grp, k", `SELECT grp, k, dur AS v FROM rt WHERE dur IS NOT NULL`) + `),
-	stp AS (` + percentiles("grp, k", `SELECT grp, k, step_count AS v FROM rt`) + `)
+	dur AS (` + percentiles("grp, k", `SELECT grp, k, dur AS v FROM r WHERE dur IS NOT NULL`) + `),
+	stp AS (` + percentiles("grp, k", `SELECT grp, k, step_count AS v FROM r`) + `)
 	SELECT gt.grp, gt.k, gt.n, gt.done, gt.succ, gt.part, gt.fail, gt.abst, gt.reward, dur.p50, dur.p95, stp.p50, stp.p95, gt.tokens
 	  FROM gt LEFT JOIN dur ON dur.grp = gt.grp AND dur.k = gt.k LEFT JOIN stp ON stp.grp = gt.grp AND stp.k = gt.k
 	 ORDER BY gt.grp, gt.rank`
