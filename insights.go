@@ -43,7 +43,7 @@ type Insights struct {
 
 	Totals     InsightGroup       `json:"totals"`
 	ByTaskType []InsightGroup     `json:"by_task_type"` // by TaskType, most episodes first
-	ByDomain   []InsightGroup     `json:"by_domain"`    // by Context.Domain
+	ByDomain   []InsightGroup     `json:"by_domain"`    // by Context.Domain; top N
 	ByTag      []InsightGroup     `json:"by_tag"`       // by each of AllTags(); top N
 	Timeline   []InsightBucket    `json:"timeline"`     // every bucket of the window, oldest first, empty ones too
 	ByTool     []ToolInsight      `json:"by_tool"`      // steps of the window's episodes, most used first; top N

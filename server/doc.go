@@ -16,7 +16,7 @@
 // Single records are sent bare, so the record's JSON is the same as the
 // store's.
 //
-// The optional interfaces engram.Syncer and engram.StatusReporter upgrade
-// POST /v1/sync (501 without) and GET /v1/status (a durable-only status
-// without).
+// The optional interfaces engram.Syncer, engram.StatusReporter and
+// engram.Insighter upgrade POST /v1/sync (501 without), GET /v1/status (a
+// durable-only status without) and GET /v1/insights (501 without).
 package server

@@ -40,7 +40,7 @@ type MCPOptions struct {
 // engram tools for agents (create_episode, add_episode_step,
 // complete_episode, get_episode, list_episodes, search_memory,
 // store_pattern, list_patterns, store_heuristic, memory_status,
-// recall_similar_episodes). Run it over
+// recall_similar_episodes, memory_insights). Run it over
 // stdio with mcp.StdioTransport; Server serves it over streamable HTTP at
 // /mcp. Tool arguments are decoded strictly and validated like HTTP bodies;
 // results are structured (the JSON the HTTP API answers), and failures are
@@ -340,7 +340,7 @@ func (t *mcpTools) tools() []mcpTool {
 				}
 				return &MemoryStatus{Namespace: ns, Counts: n, Status: st}, nil
 			}},
-	}, t.recallTools()...)
+	}, append(t.recallTools(), t.insightsTools()...)...)
 }
 
 // handler decodes a call's arguments into a fresh input, resolves and

@@ -120,7 +120,7 @@ func TestMCPOverHTTP(t *testing.T) {
 	}
 	slices.Sort(names)
 	want := []string{"add_episode_step", "complete_episode", "create_episode", "get_episode", "list_episodes", "list_patterns",
-		"memory_status", "recall_similar_episodes", "search_memory", "store_heuristic", "store_pattern"}
+		"memory_insights", "memory_status", "recall_similar_episodes", "search_memory", "store_heuristic", "store_pattern"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("tools %v, want %v", names, want)
 	}

@@ -79,11 +79,19 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 			case "":
 			case formatTimeOrDate:
 				sc = map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}
+			case formatTimeOrAgo:
+				sc = map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}, map[string]any{"pattern": agoPattern}}}
 			default:
 				sc["format"] = p.Format
 			}
 			if p.Name == "limit" {
 				sc["minimum"], sc["maximum"] = 1, engram.MaxQueryLimit
+			}
+			if rt.Name == "insights" && p.Name == "top" {
+				sc["minimum"], sc["maximum"] = 1, engram.MaxInsightsTop
+			}
+			if rt.Name == "insights" && p.Name == "bucket" {
+				sc["enum"] = []string{engram.BucketHour, engram.BucketDay, engram.BucketWeek}
 			}
 			if p.Repeat {
 				sc = map[string]any{"type": "array", "items": sc}
@@ -209,7 +217,7 @@ func errorStatuses(rt *route) []int {
 	if rt.Method == "POST" || rt.Method == "PUT" {
 		set[http.StatusConflict] = true
 	}
-	if rt.Name == "sync" || rt.Name == "recall" {
+	if rt.Name == "sync" || rt.Name == "recall" || rt.Name == "insights" {
 		set[http.StatusNotImplemented] = true
 	}
 	var out []int

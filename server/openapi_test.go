@@ -229,6 +229,7 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 	call("search", "GET", "/v1/search?q=retry", nil)
 	call("recall", "POST", "/v1/recall", map[string]any{"vector": []float32{1, 2}, "text": "retry", "half_life": "1h"})
 	call("counts", "GET", "/v1/counts", nil)
+	call("insights", "GET", "/v1/insights?since=-1d&bucket=hour&top=5", nil)
 	call("changes", "GET", "/v1/changes?after=1&limit=5", nil)
 	call("lastSeq", "GET", "/v1/changes/seq", nil)
 	call("namespaces", "GET", "/v1/namespaces", nil)

@@ -21,6 +21,10 @@ func (s recallingStore) Recall(ctx context.Context, ns engram.Namespace, q engra
 	return s.m.Recall(ctx, ns, q)
 }
 
+func (s recallingStore) Insights(ctx context.Context, ns engram.Namespace, q engram.InsightsQuery) (*engram.Insights, error) {
+	return s.m.Insights(ctx, ns, q)
+}
+
 func newRecallingStore(t *testing.T) recallingStore {
 	t.Helper()
 	m, err := memory.Open(context.Background(), memory.Config{DataDir: t.TempDir(), Durable: openTestStore(t),

@@ -228,6 +228,8 @@ func routes() []*route {
 			Scope: scopeNamespace, Query: searchParams, Status: 200, Resp: typeOf[SearchResult](), Stale: true, handle: (*Server).search},
 		{Method: "POST", Path: "/v1/recall", Name: "recall", Summary: "Recall the records most like a vector and/or text, filtered, with recency, fused by RRF or weights (501 when the store cannot recall)",
 			Scope: scopeNamespace, Body: typeOf[RecallBody](), Status: 200, Resp: typeOf[RecallAnswer](), Stale: true, handle: (*Server).recall},
+		{Method: "GET", Path: "/v1/insights", Name: "insights", Summary: "Summarise the namespace's episodes over a window: rates, rewards, percentiles, a timeline, tools, errors, patterns, heuristics (501 when the store cannot)",
+			Scope: scopeNamespace, Query: insightsParams, Status: 200, Resp: typeOf[engram.Insights](), handle: (*Server).insights},
 		{Method: "GET", Path: "/v1/counts", Name: "counts", Summary: "How many records of each kind the namespace holds",
 			Scope: scopeNamespace, Status: 200, Resp: typeOf[CountsResult](), Stale: true, handle: (*Server).counts},
 

@@ -141,7 +141,7 @@ Precedence: command line, then environment, then config file.`,
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.syncCmd(), a.statusCmd(),
 		a.dbCmd(), newCacheCmd(&a.cache, dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut),
-		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd(), a.recallCmd(), a.indexCmd(), a.backupCmd())
+		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd(), a.recallCmd(), a.indexCmd(), a.backupCmd(), a.insightsCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
