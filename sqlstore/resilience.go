@@ -196,12 +196,13 @@ func (t *trip) end(err error) error {
 
 // classify says how a round trip that ended with err counts, and
 // translates a client-side timeout (octx, derived from parent, ended by
-// the store's own timeout) into EUNAVAILABLE.
+// one of the store's own timeouts: the round trip's, or a retried call's
+// above it) into EUNAVAILABLE.
 func (r *pgResilience) classify(parent, octx context.Context, err error) (breaker.Outcome, error) {
 	switch {
 	case err == nil:
 		return breaker.Success, nil
-	case octx.Err() != nil && errors.Is(context.Cause(octx), errStoreTimeout) && parent.Err() == nil:
+	case ourTimeout(octx):
 		r.timeouts.Add(1)
 		return breaker.Failure, r.timeoutErr(err)
 	case parent.Err() != nil:
@@ -212,6 +213,12 @@ func (r *pgResilience) classify(parent, octx context.Context, err error) (breake
 		return breaker.Failure, err
 	}
 	return breaker.Success, err
+}
+
+// ourTimeout says whether ctx was ended by one of the store's timeouts
+// (rather than by its caller).
+func ourTimeout(ctx context.Context) bool {
+	return ctx.Err() != nil && errors.Is(context.Cause(ctx), errStoreTimeout)
 }
 
 func (r *pgResilience) timeoutErr(err error) error {
@@ -255,7 +262,7 @@ func (r *pgResilience) retry(ctx context.Context, what string, keyedWrite bool, 
 		if err == nil {
 			return nil
 		}
-		if errors.Is(context.Cause(ctx), errStoreTimeout) && parent.Err() == nil && engram.ErrorCode(err) != engram.EUNAVAILABLE && engram.ErrorCode(err) != engram.EUNKNOWN {
+		if ourTimeout(ctx) && engram.ErrorCode(err) != engram.EUNAVAILABLE && engram.ErrorCode(err) != engram.EUNKNOWN {
 			// database/sql gave back the context's error (waiting for a
 			// connection, or a transaction it rolled back).
 			r.timeouts.Add(1)
@@ -475,7 +482,7 @@ func (c *pgConn) ResetSession(ctx context.Context) error {
 	}
 	err := c.Conn.ResetSession(tr.ctx)
 	tr.cancel()
-	if err != nil && tr.ctx.Err() != nil && errors.Is(context.Cause(tr.ctx), errStoreTimeout) && ctx.Err() == nil {
+	if err != nil && ourTimeout(tr.ctx) {
 		c.r.timeouts.Add(1)
 		c.broken = c.r.timeoutErr(err)
 		c.r.brk.Done(t, breaker.Failure, c.broken)
@@ -516,7 +523,7 @@ type pgRows struct {
 
 func (r *pgRows) Next(dest []driver.Value) error {
 	err := r.Rows.Next(dest)
-	if err != nil && err != io.EOF && r.t.ctx.Err() != nil && errors.Is(context.Cause(r.t.ctx), errStoreTimeout) && r.t.parent.Err() == nil {
+	if err != nil && err != io.EOF && ourTimeout(r.t.ctx) {
 		r.t.r.timeouts.Add(1)
 		return r.t.r.timeoutErr(err)
 	}

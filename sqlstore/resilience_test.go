@@ -282,7 +282,13 @@ func TestPostgresFaults(t *testing.T) {
 		must(t, err)
 		r.proxy.add(t, "hole", "timeout", "upstream", map[string]any{"timeout": 0})
 		for i := 1; i <= 3; i++ {
+			// A single-statement read, then a read transaction (retried
+			// whole, under a timeout of its own), then a single one again.
 			err := timed(t, fmt.Sprintf("read %d into the black hole", i), func() error {
+				if i == 2 {
+					_, err := r.s.ListEpisodes(ctx, "default", engram.EpisodeFilter{})
+					return r.c.note(err)
+				}
 				_, err := r.s.GetEpisode(ctx, "default", ep.ID)
 				return r.c.note(err)
 			})
