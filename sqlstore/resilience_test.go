@@ -505,3 +505,37 @@ func skipOrFailPG(t *testing.T, why string) {
 	}
 	t.Skip(why)
 }
+
+// BenchmarkPostgresGetEpisodeGuard: what the breaker and the client-side
+// timeouts cost a single-statement read, against the same store without
+// them (no breaker, no statement timeout), in one run.
+func BenchmarkPostgresGetEpisodeGuard(b *testing.B) {
+	ctx := context.Background()
+	url := sqlstore.PostgresURL(b)
+	seed := openPostgres(b, sqlstore.Options{URL: url})
+	ids := make([]engram.EpisodeID, 200)
+	for i := range ids {
+		ep := &engram.Episode{TaskDescription: fmt.Sprintf("episode %d", i)}
+		if err := seed.CreateEpisode(ctx, "default", ep); err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = ep.ID
+	}
+	for _, c := range []struct {
+		name string
+		p    sqlstore.PostgresOptions
+	}{
+		{"guarded", sqlstore.PostgresOptions{}},
+		{"unguarded", sqlstore.PostgresOptions{BreakerFailures: -1, StatementTimeout: -1}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := openPostgres(b, sqlstore.Options{URL: url, Postgres: c.p})
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.GetEpisode(ctx, "default", ids[i%len(ids)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
