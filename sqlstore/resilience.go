@@ -427,7 +427,12 @@ func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 	t.ctx = txCtx
 	timer := time.AfterFunc(c.r.timeoutOr(), func() { txCancel(errStoreTimeout) })
 	tx, err := c.Conn.BeginTx(txCtx, opts)
-	timer.Stop()
+	if !timer.Stop() && err == nil {
+		// The timeout fired as BEGIN returned: the transaction's context
+		// is gone, so COMMIT could not be sent. Drop the connection.
+		err = errStoreTimeout
+		c.broken = c.r.timeoutErr(err)
+	}
 	if err = t.end(err); err != nil {
 		txCancel(nil)
 		return nil, c.retryOnAnother(err)
