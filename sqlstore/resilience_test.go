@@ -539,3 +539,24 @@ func BenchmarkPostgresGetEpisodeGuard(b *testing.B) {
 		})
 	}
 }
+
+// TestPostgresAnswersNeverOpenTheBreaker: with a breaker that opens at the
+// first failure, answers from the server that are errors (not found, a
+// conflict) and bad input never count: it stays closed.
+func TestPostgresAnswersNeverOpenTheBreaker(t *testing.T) {
+	ctx := context.Background()
+	s := openPostgres(t, sqlstore.Options{Postgres: sqlstore.PostgresOptions{BreakerFailures: 1}})
+	ep := &engram.Episode{TaskDescription: "exists"}
+	must(t, s.CreateEpisode(ctx, "default", ep))
+	for i := 0; i < 3; i++ {
+		_, err := s.GetEpisode(ctx, "default", engram.EpisodeID{UUID: engram.NewUUID()})
+		storetest.WantCode(t, err, engram.ENOTFOUND, "")
+		err = s.CreateEpisode(ctx, "default", &engram.Episode{ID: ep.ID, TaskDescription: "same id"})
+		storetest.WantCode(t, err, engram.ECONFLICT, "")
+		_, err = s.ListEpisodes(ctx, "Not A Namespace!", engram.EpisodeFilter{})
+		storetest.WantCode(t, err, engram.EINVALID, "namespace")
+	}
+	if st := s.Resilience(); st.Breaker != "closed" || st.BreakerFailures != 0 || st.BreakerOpens != 0 {
+		t.Fatalf("answers counted as failures: %+v", st)
+	}
+}
