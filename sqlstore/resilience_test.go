@@ -541,13 +541,35 @@ func BenchmarkPostgresGetEpisodeGuard(b *testing.B) {
 }
 
 // TestPostgresAnswersNeverOpenTheBreaker: with a breaker that opens at the
-// first failure, answers from the server that are errors (not found, a
-// conflict) and bad input never count: it stays closed.
+// first failure, answers from the server that are errors (a refused
+// password, from the server itself; not found, a conflict) and bad input
+// never count: it stays closed.
 func TestPostgresAnswersNeverOpenTheBreaker(t *testing.T) {
 	ctx := context.Background()
-	s := openPostgres(t, sqlstore.Options{Postgres: sqlstore.PostgresOptions{BreakerFailures: 1}})
+	u := canaryURL(t, "")
+	// Every read opens a new connection (the old one is too old at once),
+	// so a changed password is refused by the server on each.
+	s := openPostgres(t, sqlstore.Options{URL: u, MaxReaders: 1,
+		Postgres: sqlstore.PostgresOptions{BreakerFailures: 1, ConnMaxLifetime: time.Nanosecond}})
 	ep := &engram.Episode{TaskDescription: "exists"}
 	must(t, s.CreateEpisode(ctx, "default", ep))
+	pu, err := url.Parse(u)
+	must(t, err)
+	admin, err := sql.Open("pgx", sqlstore.PostgresServer(t))
+	must(t, err)
+	defer admin.Close()
+	role := pu.User.Username()
+	_, err = admin.Exec(`ALTER ROLE ` + role + ` PASSWORD 'changed-elsewhere'`)
+	must(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := s.GetEpisode(ctx, "default", ep.ID)
+		storetest.WantCode(t, err, engram.EUNAVAILABLE, "")
+		if !strings.Contains(err.Error(), "refused the credentials") {
+			t.Fatalf("read with the password changed: %v", err)
+		}
+	}
+	_, err = admin.Exec(`ALTER ROLE ` + role + ` PASSWORD '` + canaryPassword + `'`)
+	must(t, err)
 	for i := 0; i < 3; i++ {
 		_, err := s.GetEpisode(ctx, "default", engram.EpisodeID{UUID: engram.NewUUID()})
 		storetest.WantCode(t, err, engram.ENOTFOUND, "")
