@@ -40,8 +40,8 @@ import (
 //     carry an idempotency key, and only after a quick infrastructure
 //     failure: never after a timeout (the call's time is spent), never while
 //     the breaker is open, and never a write without a key (it may have
-//     committed). A read transaction and a keyed write are retried whole,
-//     all attempts inside one StatementTimeout; a single-statement read on a
+//     committed). A read transaction and a keyed write are retried whole;
+//     a single-statement read on a
 //     reader connection that failed with a lost connection is retried by
 //     database/sql on a fresh connection (reader connections are read-only,
 //     so repeating a statement is harmless).
@@ -244,29 +244,20 @@ func infraFailure(err error) bool {
 type retryingKey struct{}
 
 // retry runs fn, the whole of a read transaction or a keyed write, again
-// after a quick infrastructure failure, with backoff, all attempts within
-// one timeout. keyedWrite allows retrying an EUNKNOWN commit (the key makes
-// the repeat apply once). fn's context is marked so that it does not retry
-// again inside.
-func (r *pgResilience) retry(ctx context.Context, what string, keyedWrite bool, fn func(ctx context.Context) error) error {
+// after a quick infrastructure failure, with backoff. A timed-out round
+// trip is never retried, so a call that fails by timeout fails after one
+// timeout; the call as a whole has no deadline of its own (a long check or
+// a large batch may take longer than one statement may). keyedWrite allows
+// retrying an EUNKNOWN commit (the key makes the repeat apply once). fn's
+// context is marked so that it does not retry again inside.
+func (r *pgResilience) retry(ctx context.Context, keyedWrite bool, fn func(ctx context.Context) error) error {
 	parent := ctx
 	ctx = context.WithValue(ctx, retryingKey{}, true)
-	cancel := context.CancelFunc(func() {})
-	if r.timeout > 0 {
-		ctx, cancel = context.WithTimeoutCause(ctx, r.timeout, errStoreTimeout)
-	}
-	defer cancel()
 	delay := r.initial
 	for attempt := 1; ; attempt++ {
 		err := fn(ctx)
 		if err == nil {
 			return nil
-		}
-		if ourTimeout(ctx) && engram.ErrorCode(err) != engram.EUNAVAILABLE && engram.ErrorCode(err) != engram.EUNKNOWN {
-			// database/sql gave back the context's error (waiting for a
-			// connection, or a transaction it rolled back).
-			r.timeouts.Add(1)
-			return fmt.Errorf("sqlstore: %s: %w", what, r.timeoutErr(err))
 		}
 		if attempt >= r.attempts || !retryable(parent, err, keyedWrite) {
 			return err
@@ -311,22 +302,22 @@ func retrying(ctx context.Context) bool { return ctx.Value(retryingKey{}) != nil
 
 // retryRead runs a read transaction under the store's retry policy (a
 // no-op on SQLite and inside a retried call).
-func (s *Store) retryRead(ctx context.Context, what string, fn func(ctx context.Context) error) (handled bool, err error) {
+func (s *Store) retryRead(ctx context.Context, fn func(ctx context.Context) error) (handled bool, err error) {
 	r := s.opts.res
 	if r == nil || retrying(ctx) {
 		return false, nil
 	}
-	return true, r.retry(ctx, what, false, fn)
+	return true, r.retry(ctx, false, fn)
 }
 
 // retryKeyedWrite runs a write that carries an idempotency key under the
 // store's retry policy (a no-op on SQLite and inside a retried call).
-func (s *Store) retryKeyedWrite(ctx context.Context, what string, fn func(ctx context.Context) error) (handled bool, err error) {
+func (s *Store) retryKeyedWrite(ctx context.Context, fn func(ctx context.Context) error) (handled bool, err error) {
 	r := s.opts.res
 	if r == nil || retrying(ctx) {
 		return false, nil
 	}
-	return true, r.retry(ctx, what, true, fn)
+	return true, r.retry(ctx, true, fn)
 }
 
 // --- The driver, wrapped: every round trip through the breaker and the timeout.

@@ -471,7 +471,7 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 
 // read runs fn in one read-only transaction, so every query sees one snapshot.
 func (s *Store) read(ctx context.Context, what string, fn func(q *sql.Tx) error) error {
-	if ok, err := s.retryRead(ctx, what, func(ctx context.Context) error { return s.read(ctx, what, fn) }); ok {
+	if ok, err := s.retryRead(ctx, func(ctx context.Context) error { return s.read(ctx, what, fn) }); ok {
 		return err
 	}
 	sqlTx, err := s.r.BeginTx(ctx, s.d.readTx)
