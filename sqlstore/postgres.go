@@ -415,8 +415,17 @@ func pgOpenDB(o Options, reader bool) (*sql.DB, error) {
 	if r == nil { // opened without openPostgres (tests of the dialect)
 		r = newPGResilience(pgName(cfg), cfg.Password, o.Postgres)
 	}
-	return sql.OpenDB(&pgConnector{Connector: stdlib.GetConnector(*cfg), r: r, reader: reader || o.ReadOnly}), nil
+	var copts []stdlib.OptionOpenDB
+	if pgAlwaysPing {
+		copts = append(copts, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return true }))
+	}
+	return sql.OpenDB(&pgConnector{Connector: stdlib.GetConnector(*cfg, copts...), r: r, reader: reader || o.ReadOnly}), nil
 }
+
+// pgAlwaysPing, set by tests before opening stores, makes the pool ping a
+// connection each time it is taken (pgx pings one idle for over a second),
+// so that the ping's failures can be tested without waiting.
+var pgAlwaysPing bool
 
 // pgConnector hands out connections that escape text arguments (see
 // pgEscape) and make every round trip through the store's breaker and

@@ -221,7 +221,13 @@ func ourTimeout(ctx context.Context) bool {
 	return ctx.Err() != nil && errors.Is(context.Cause(ctx), errStoreTimeout)
 }
 
+// timeoutErr is the error of a round trip the store's timeout ended. It
+// never matches driver.ErrBadConn (pgx reports a failed liveness ping so),
+// or database/sql would try the next connection, for another timeout.
 func (r *pgResilience) timeoutErr(err error) error {
+	if errors.Is(err, driver.ErrBadConn) {
+		err = errors.New("the liveness ping of a pooled connection got no answer")
+	}
 	return &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf(
 		"PostgreSQL database %s did not answer within %v (statement timeout)", r.where, r.timeout), Err: fmt.Errorf("%w: %w", errStoreTimeout, err)}
 }

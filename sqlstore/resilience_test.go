@@ -161,7 +161,7 @@ type faultRig struct {
 // newFaultRig opens a store through a fresh proxy, as the canary role,
 // with a 1 s statement timeout, a breaker opening at 3 failures whose open
 // period runs on a manual clock, and short backoffs.
-func newFaultRig(t *testing.T) *faultRig {
+func newFaultRig(t *testing.T, tweak ...func(*sqlstore.Options)) *faultRig {
 	t.Helper()
 	proxy := newPGProxy(t)
 	c := newCanary(t)
@@ -171,6 +171,9 @@ func newFaultRig(t *testing.T) *faultRig {
 		RetryInitial: 10 * time.Millisecond, RetryMax: 40 * time.Millisecond,
 		Clock: clk, Logger: c.logger(),
 	}}
+	for _, f := range tweak {
+		f(&opts)
+	}
 	// Checked after the store's Close, before the proxy stops (cleanups run
 	// last-in first-out).
 	leakOpts := append(pgToxiproxyFrames(), goleak.IgnoreCurrent())
@@ -310,6 +313,29 @@ func TestPostgresFaults(t *testing.T) {
 		wantCircuitOpen(t, "write with the breaker open", r.c.note(err))
 		if st := r.s.Resilience(); st.BreakerRejected <= before || st.BreakerOpens != 1 || st.Timeouts < 3 {
 			t.Fatalf("stats with the breaker open: %+v", st)
+		}
+		r.heal(t, "hole", ep)
+	})
+
+	t.Run("StalledPingFailsAfterOneTimeout", func(t *testing.T) {
+		// The pool pings every connection it hands out, and holds three
+		// idle: a ping into the black hole must fail the call after one
+		// timeout, not move on to the next connection for another.
+		sqlstore.AlwaysPing(t)
+		r := newFaultRig(t, func(o *sqlstore.Options) { o.MaxReaders, o.Postgres.MinConns = 3, 3 })
+		ep := &engram.Episode{TaskDescription: "pinged"}
+		must(t, r.s.CreateEpisode(ctx, "default", ep))
+		if st := r.s.Resilience().Pool.Readers; st.Idle != 3 {
+			t.Fatalf("%d idle readers, want 3", st.Idle)
+		}
+		r.proxy.add(t, "hole", "timeout", "upstream", map[string]any{"timeout": 0})
+		err := timed(t, "a read whose ping stalls", func() error {
+			_, err := r.s.GetEpisode(ctx, "default", ep.ID)
+			return r.c.note(err)
+		})
+		storetest.WantCode(t, err, engram.EUNAVAILABLE, "")
+		if st := r.s.Resilience(); st.Timeouts != 1 || st.BreakerFailures != 1 {
+			t.Fatalf("one stalled ping: %d timeouts, %d failures; want 1 each (%+v)", st.Timeouts, st.BreakerFailures, st)
 		}
 		r.heal(t, "hole", ep)
 	})
