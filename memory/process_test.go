@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 	switch os.Getenv("ENGRAM_MEMORY_CHILD") {
 	case "":
 		code := m.Run()
-		pgtest.Stop()
+		pgtest.Stop() // the PostgreSQL server the Postgres tests may have started
 		os.Exit(code)
 	case "reader":
 		childReader()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/sqlstore"
 )
 
 // Status describes the tiers (see engram.StatusReporter).
@@ -82,6 +83,7 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 	}}
 	if m.sql != nil {
 		ds.Detail = m.sql.Path()
+		addResilience(ds.Stats, m.sql.Resilience())
 	}
 	if writeErr != "" {
 		// Reads keep working; writes do not until the cause is removed.
@@ -103,6 +105,33 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 	st.Tiers = append(st.Tiers, ds)
 	st.Indexes = m.idx.status(st.LastSeq)
 	return st, nil
+}
+
+// addResilience adds a PostgreSQL store's own breaker, retries and pool
+// (sqlstore.ResilienceStats) to the durable tier's statistics; rs is nil on
+// SQLite.
+func addResilience(stats map[string]any, rs *sqlstore.ResilienceStats) {
+	if rs == nil {
+		return
+	}
+	stats["store_breaker"] = rs.Breaker
+	stats["store_breaker_opens"] = rs.BreakerOpens
+	stats["store_breaker_rejected"] = rs.BreakerRejected
+	stats["store_breaker_failures"] = rs.BreakerFailures
+	if rs.LastError != "" {
+		stats["store_last_error"] = rs.LastError
+		stats["store_last_failure"] = rs.LastFailure.UTC()
+	}
+	stats["store_retries"] = rs.Retries
+	stats["store_timeouts"] = rs.Timeouts
+	r := rs.Pool.Readers
+	stats["pool_max_open"] = r.MaxOpen
+	stats["pool_open"] = r.Open
+	stats["pool_in_use"] = r.InUse
+	stats["pool_idle"] = r.Idle
+	stats["pool_waits"] = r.Waits
+	stats["pool_wait_seconds"] = float64(r.WaitMillis) / 1000
+	stats["pool_closed"] = r.ClosedIdle + r.ClosedIdleTime + r.ClosedLifetime
 }
 
 func statsMap(s engram.CacheStats) map[string]any {

@@ -135,6 +135,19 @@ var tierStats = map[string]tierStat{
 	"cache_write_failures": tierMetric("engram_cache_write_failures_total", "Acknowledged durable writes whose cache update failed (the entry was invalidated).", prometheus.CounterValue),
 	"fills":                tierMetric("engram_cache_fills_total", "Cache fills after a durable read.", prometheus.CounterValue),
 	"fills_dropped":        tierMetric("engram_cache_fills_dropped_total", "Cache fills dropped (a write raced them, or the queue was full).", prometheus.CounterValue),
+	// A PostgreSQL durable store's breaker, retries and reader pool.
+	"store_breaker_opens":    tierMetric("engram_store_breaker_opens_total", "Times the PostgreSQL store's circuit breaker opened.", prometheus.CounterValue),
+	"store_breaker_rejected": tierMetric("engram_store_breaker_rejected_total", "Calls the PostgreSQL store's open breaker failed at once.", prometheus.CounterValue),
+	"store_breaker_failures": tierMetric("engram_store_breaker_consecutive_failures", "Consecutive failed round trips to PostgreSQL (the breaker opens at its threshold).", prometheus.GaugeValue),
+	"store_retries":          tierMetric("engram_store_retries_total", "Repeated attempts of PostgreSQL reads and keyed writes.", prometheus.CounterValue),
+	"store_timeouts":         tierMetric("engram_store_timeouts_total", "PostgreSQL round trips the client-side statement timeout ended.", prometheus.CounterValue),
+	"pool_max_open":          tierMetric("engram_pool_max_open_connections", "Most PostgreSQL reader connections the pool opens.", prometheus.GaugeValue),
+	"pool_open":              tierMetric("engram_pool_open_connections", "PostgreSQL reader connections open (in use + idle).", prometheus.GaugeValue),
+	"pool_in_use":            tierMetric("engram_pool_in_use_connections", "PostgreSQL reader connections in use.", prometheus.GaugeValue),
+	"pool_idle":              tierMetric("engram_pool_idle_connections", "PostgreSQL reader connections idle.", prometheus.GaugeValue),
+	"pool_waits":             tierMetric("engram_pool_waits_total", "Times a read waited for a free PostgreSQL connection.", prometheus.CounterValue),
+	"pool_wait_seconds":      tierMetric("engram_pool_wait_seconds_total", "Time reads waited for a free PostgreSQL connection.", prometheus.CounterValue),
+	"pool_closed":            tierMetric("engram_pool_closed_connections_total", "PostgreSQL reader connections closed for being idle too many, idle too long, or too old.", prometheus.CounterValue),
 }
 
 var (
@@ -145,10 +158,13 @@ var (
 	descTierUp    = prometheus.NewDesc("engram_tier_up", "1 when the tier's state is ok, else 0.", []string{"tier"}, nil)
 	descTierState = prometheus.NewDesc("engram_tier_state", "The tier's state: 0 ok, 1 degraded, 2 unavailable, 3 disabled.", []string{"tier"}, nil)
 	descBreaker   = prometheus.NewDesc("engram_breaker_state", "The durable tier's circuit breaker: 0 closed, 1 half-open, 2 open.", []string{"tier"}, nil)
+	// The PostgreSQL store's own breaker, in front of the database (the one
+	// above is memory's, in front of the store).
+	descStoreBreaker = prometheus.NewDesc("engram_store_breaker_state", "The PostgreSQL store's circuit breaker: 0 closed, 1 half-open, 2 open.", []string{"tier"}, nil)
 )
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLastSeq, descWatermark, descLag, descStale, descTierUp, descTierState, descBreaker} {
+	for _, d := range []*prometheus.Desc{descLastSeq, descWatermark, descLag, descStale, descTierUp, descTierState, descBreaker, descStoreBreaker} {
 		ch <- d
 	}
 	for _, st := range tierStats {
@@ -179,10 +195,14 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descTierState, prometheus.GaugeValue, v, tier)
 		}
 		for k, v := range t.Stats {
-			if k == "breaker" {
+			if k == "breaker" || k == "store_breaker" {
+				desc := descBreaker
+				if k == "store_breaker" {
+					desc = descStoreBreaker
+				}
 				if str, ok := v.(string); ok {
 					if f, ok := breakerStates[str]; ok {
-						ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, f, tier)
+						ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, f, tier)
 					}
 				}
 				continue

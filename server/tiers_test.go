@@ -70,7 +70,7 @@ func (s *tieredStore) Status(ctx context.Context) (*engram.Status, error) {
 	}
 	st := &engram.Status{LastSeq: last, Watermark: last, Stale: s.stale.Load(), Tiers: []engram.TierStatus{
 		{Tier: engram.TierCache, State: "ok", Stats: map[string]any{"hits": int64(7), "entries": 3, "breaker": "closed"}},
-		{Tier: engram.TierDurable, State: "ok"},
+		{Tier: engram.TierDurable, State: "ok", Stats: map[string]any{"store_breaker": "open", "store_breaker_opens": int64(2), "pool_open": 3}},
 	}}
 	if st.Stale {
 		st.Watermark, st.Lag = 0, last
@@ -159,6 +159,10 @@ func TestStaleReads(t *testing.T) {
 		`engram_breaker_state{tier="cache"} 0`,
 		`engram_tier_up{tier="durable"} 1`,
 		`engram_tier_state{tier="durable"} 0`,
+		// A PostgreSQL store's own breaker and pool (sqlstore.ResilienceStats).
+		`engram_store_breaker_state{tier="durable"} 2`,
+		`engram_store_breaker_opens_total{tier="durable"} 2`,
+		`engram_pool_open_connections{tier="durable"} 3`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)

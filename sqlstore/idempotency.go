@@ -108,6 +108,11 @@ func (s *Store) writeKeyed(ctx context.Context, k *idemKey, ns engram.Namespace,
 	if k == nil {
 		return s.write(ctx, what, fn)
 	}
+	if ok, err := s.retryKeyedWrite(ctx, func(ctx context.Context) error {
+		return s.writeKeyed(ctx, k, ns, what, kind, recordKey, outcome, fn)
+	}); ok {
+		return err
+	}
 	var stored []byte
 	err := s.write(ctx, what, func(t *tx) error {
 		var digest, result []byte

@@ -43,3 +43,10 @@ func PostgresTLSMode(rawURL string, p PostgresOptions) (string, error) {
 	}
 	return "unverified", nil
 }
+
+// AlwaysPing makes stores opened after it ping a pooled connection each
+// time it is taken (see pgAlwaysPing), until t ends.
+func AlwaysPing(t testing.TB) {
+	pgAlwaysPing = true
+	t.Cleanup(func() { pgAlwaysPing = false })
+}

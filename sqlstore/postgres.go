@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/clock"
 )
 
 // PostgreSQL. The same queries as on SQLite run through database/sql with
@@ -72,6 +74,41 @@ type PostgresOptions struct {
 	// InsecurePlaintext allows a connection without verified TLS to a host
 	// that is not a loopback address. Without it such a URL is refused.
 	InsecurePlaintext bool
+
+	// MinConns reader connections are opened at startup and kept open
+	// (topped up every MinConnsCheck); 0: none (connections open on
+	// demand). At most MaxReaders.
+	MinConns int
+	// MinConnsCheck is how often the pool is topped up to MinConns; 0:
+	// DefaultMinConnsCheck.
+	MinConnsCheck time.Duration
+
+	// The circuit breaker and retries (see resilience.go). StatementTimeout
+	// bounds every round trip on the client too.
+	//
+	// BreakerFailures consecutive failed round trips open the breaker; 0:
+	// DefaultBreakerFailures; negative: no breaker.
+	BreakerFailures int
+	// BreakerSuccesses successful probes close it; 0: DefaultBreakerSuccesses.
+	BreakerSuccesses int
+	// BreakerOpenFor is how long it stays open before probing; 0:
+	// DefaultBreakerOpenFor.
+	BreakerOpenFor time.Duration
+	// BreakerHalfOpenCalls is how many probes may be in flight at once; 0:
+	// DefaultBreakerHalfOpenCalls.
+	BreakerHalfOpenCalls int
+	// RetryAttempts is how many times a read or a keyed write is tried in
+	// all; 0: DefaultRetryAttempts; 1: no retries.
+	RetryAttempts int
+	// RetryInitial is the first backoff, RetryMax the largest, and each is
+	// RetryMultiplier times the one before; 0: DefaultRetryInitial,
+	// DefaultRetryMax, DefaultRetryMultiplier.
+	RetryInitial, RetryMax time.Duration
+	RetryMultiplier        float64
+	// Clock drives the breaker's open period; nil: the wall clock.
+	Clock clock.Clock
+	// Logger receives the breaker's state changes; nil: none.
+	Logger *slog.Logger
 }
 
 // Defaults for PostgresOptions.
@@ -87,6 +124,9 @@ func (p *PostgresOptions) validate(o *Options) error {
 		return engram.Invalid("max_readers", "must be at least 1")
 	case p.MaxIdleReaders < 0:
 		return engram.Invalid("max_idle_readers", "must not be negative")
+	}
+	if err := p.validateResilience(); err != nil {
+		return err
 	}
 	_, err := pgConfig(o.URL, *p)
 	return err
@@ -240,6 +280,7 @@ func openPostgres(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts.Path = pgName(cfg)
+	opts.res = newPGResilience(opts.Path, cfg.Password, opts.Postgres)
 	s, err := open(ctx, opts, postgresDialect)
 	if err != nil {
 		return nil, redactErr(err, cfg.Password)
@@ -370,16 +411,39 @@ func pgOpenDB(o Options, reader bool) (*sql.DB, error) {
 	if reader || o.ReadOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
 	}
-	return sql.OpenDB(&pgConnector{stdlib.GetConnector(*cfg)}), nil
+	r := o.res
+	if r == nil { // opened without openPostgres (tests of the dialect)
+		r = newPGResilience(pgName(cfg), cfg.Password, o.Postgres)
+	}
+	var copts []stdlib.OptionOpenDB
+	if pgAlwaysPing {
+		copts = append(copts, stdlib.OptionShouldPing(func(context.Context, stdlib.ShouldPingParams) bool { return true }))
+	}
+	return sql.OpenDB(&pgConnector{Connector: stdlib.GetConnector(*cfg, copts...), r: r, reader: reader || o.ReadOnly}), nil
 }
 
+// pgAlwaysPing, set by tests before opening stores, makes the pool ping a
+// connection each time it is taken (pgx pings one idle for over a second),
+// so that the ping's failures can be tested without waiting.
+var pgAlwaysPing bool
+
 // pgConnector hands out connections that escape text arguments (see
-// pgEscape).
-type pgConnector struct{ driver.Connector }
+// pgEscape) and make every round trip through the store's breaker and
+// timeout (see resilience.go).
+type pgConnector struct {
+	driver.Connector
+	r      *pgResilience
+	reader bool // its connections are read-only
+}
 
 func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
+	t, err := c.r.start(ctx)
 	if err != nil {
+		return nil, err
+	}
+	conn, err := c.Connector.Connect(t.ctx)
+	t.cancel()
+	if err = t.end(err); err != nil {
 		return nil, err
 	}
 	sc, ok := conn.(*stdlib.Conn)
@@ -387,11 +451,19 @@ func (c *pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		conn.Close()
 		return nil, fmt.Errorf("sqlstore: pgx returned a %T connection", conn)
 	}
-	return &pgConn{sc}, nil
+	return &pgConn{Conn: sc, r: c.r, reader: c.reader}, nil
 }
 
-// pgConn is pgx's connection with text arguments escaped.
-type pgConn struct{ *stdlib.Conn }
+// pgConn is pgx's connection with text arguments escaped and its round
+// trips guarded. database/sql uses a connection from one goroutine at a
+// time, so its fields need no lock.
+type pgConn struct {
+	*stdlib.Conn
+	r      *pgResilience
+	reader bool  // read-only: a statement outside a transaction may be repeated
+	inTx   bool  // a transaction is open
+	broken error // set when a liveness ping timed out: every later use fails with it
+}
 
 // CheckNamedValue rewrites every string argument with pgEscape.
 // database/sql calls it for each argument of every statement.

@@ -296,11 +296,13 @@ func TestOpenURLSQLite(t *testing.T) {
 // TestPostgresConnectionLostAtCommitIsUnknown: the server ends the writer's
 // session just as it commits. The write is `unknown` (not `unavailable`:
 // the client cannot tell whether the commit happened); the store reconnects,
-// and a retry with the same idempotency key is applied once.
+// and a retry with the same idempotency key is applied once. (The store's
+// own retries are off here; TestPostgresKeyedWriteRetriedAfterLostCommit
+// has them on.)
 func TestPostgresConnectionLostAtCommitIsUnknown(t *testing.T) {
 	ctx := context.Background()
 	url := sqlstore.PostgresURL(t)
-	s := openPostgres(t, sqlstore.Options{URL: url})
+	s := openPostgres(t, sqlstore.Options{URL: url, Postgres: sqlstore.PostgresOptions{RetryAttempts: 1}})
 	admin, err := sql.Open("pgx", url)
 	must(t, err)
 	defer admin.Close()

@@ -93,6 +93,9 @@ type Options struct {
 	// immutable: set by Open for a read-only database that nobody can be
 	// writing (see readOnlyReason).
 	immutable bool
+	// res: a PostgreSQL store's breaker, timeouts and retries (set by
+	// openPostgres; see resilience.go).
+	res *pgResilience
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -218,6 +221,9 @@ func open(ctx context.Context, opts Options, d *dialect) (*Store, error) {
 		opts.Postgres.applyPool(r)
 	}
 	s.r = r
+	if opts.res != nil {
+		s.startPool(ctx)
+	}
 	return s, nil
 }
 
@@ -281,6 +287,7 @@ func (s *Store) Path() string { return s.opts.Path }
 
 // Close closes every connection. Calls after Close fail.
 func (s *Store) Close() error {
+	s.opts.res.close()
 	s.mu.Lock()
 	for _, st := range s.mu.wstmts {
 		st.Close()
@@ -464,6 +471,9 @@ func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) er
 
 // read runs fn in one read-only transaction, so every query sees one snapshot.
 func (s *Store) read(ctx context.Context, what string, fn func(q *sql.Tx) error) error {
+	if ok, err := s.retryRead(ctx, func(ctx context.Context) error { return s.read(ctx, what, fn) }); ok {
+		return err
+	}
 	sqlTx, err := s.r.BeginTx(ctx, s.d.readTx)
 	if err != nil {
 		return s.wrap(what, err)
