@@ -13,6 +13,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/boltcache"
+	"github.com/engramhq/engram/internal/s3test"
 	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
@@ -22,7 +23,9 @@ import (
 func TestMain(m *testing.M) {
 	switch os.Getenv("ENGRAM_MEMORY_CHILD") {
 	case "":
-		os.Exit(m.Run())
+		code := m.Run()
+		s3test.StopShared()
+		os.Exit(code)
 	case "reader":
 		childReader()
 	case "sync":

@@ -102,6 +102,7 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 	}
 	st.Tiers = append(st.Tiers, ds)
 	st.Indexes = m.idx.status(st.LastSeq)
+	st.Vectors = m.vt.status(false)
 	return st, nil
 }
 
