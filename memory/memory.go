@@ -160,6 +160,11 @@ type Memory struct {
 	idx *indexSet
 	// vt moves the vector indexes between RAM, disk and the object tier (vtier.go).
 	vt *vtier
+	// extra describes tiers run beside the Memory (extratiers.go).
+	extra struct {
+		sync.Mutex
+		fs []func(context.Context) engram.TierStatus
+	}
 
 	// file is the current cache file; nil without one (mu.fileState says why).
 	file atomic.Pointer[fileHandle]
