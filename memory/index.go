@@ -204,6 +204,7 @@ func (s *indexSet) getTier(ctx context.Context, k groupKey) (*group, engram.Vect
 			g.rebuildReason = fetchErr.Error()
 		}
 	}
+	openSeq := g.seq.Load()
 	s.publish(g)
 	if err := s.replayLocked(ctx, []*group{g}); err != nil {
 		s.m.log.Warn("memory: index replay after load failed; the next sync retries", "index", g.dir, "err", err)
@@ -212,7 +213,7 @@ func (s *indexSet) getTier(ctx context.Context, k groupKey) (*group, engram.Vect
 		s.saveLocked(g)
 	}
 	took := time.Since(start)
-	s.m.vt.loadedLocked(ctx, g, from, took)
+	s.m.vt.loadedLocked(ctx, g, from, openSeq, took)
 	return g, from, took, nil
 }
 

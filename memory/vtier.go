@@ -292,10 +292,11 @@ func (vt *vtier) hit(k groupKey) {
 	vt.mu.Unlock()
 }
 
-// loadedLocked notes that g was loaded from tier from in took, and demotes
+// loadedLocked notes that g was loaded from tier from in took (its
+// snapshot covering feed position openSeq), and demotes
 // least recently used groups while the hot tier is over its budget.
 // Called under idx.loadMu.
-func (vt *vtier) loadedLocked(ctx context.Context, g *group, from engram.VectorTier, took time.Duration) {
+func (vt *vtier) loadedLocked(ctx context.Context, g *group, from engram.VectorTier, openSeq uint64, took time.Duration) {
 	now := vt.m.clock.Now()
 	vt.mu.Lock()
 	e := vt.entryLocked(g.key)
@@ -317,6 +318,10 @@ func (vt *vtier) loadedLocked(ctx context.Context, g *group, from engram.VectorT
 		// Its object-tier copy is what it loaded: the next upload is due
 		// after UploadEvery changes (those the feed replayed count).
 		e.uploadedFor, e.uploadedChanges = g, 0
+	case engram.VectorWarm:
+		if e.uploadedSeq != 0 && e.uploadedSeq == openSeq {
+			e.uploadedFor, e.uploadedChanges = g, 0 // the snapshot it opened is uploaded
+		}
 	}
 	vt.mu.Unlock()
 	vt.enforceHotLocked(ctx, g.key)

@@ -421,3 +421,36 @@ func TestVectorTierConcurrentDemotion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Snapshots left on disk by an earlier process are found at open as warm
+// groups, names with escaped characters included.
+func TestVectorTierWarmFoundAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	cfg := memory.Config{DataDir: dir, Logger: quiet, Vectors: memory.VectorTierConfig{Interval: -1}}
+	m := open(t, cfg)
+	rng := rand.New(rand.NewPCG(91, 92))
+	s := seed(t, m, rng, 20, 4)
+	const model = "org/model:v1.5 %"
+	var embs []*engram.Embedding
+	for i, id := range s.ids {
+		embs = append(embs, &engram.Embedding{ItemID: id, ItemType: engram.ItemEpisode, Model: model, Vector: s.vecs[i]})
+	}
+	must(t, m.PutEmbeddings(ctx(), "default", embs))
+	res, err := m.Recall(ctx(), "default", engram.RecallQuery{Vector: s.vecs[0], Model: model})
+	must(t, err)
+	if res.Vector.Tier != engram.VectorRebuilt {
+		t.Fatalf("first load: %+v", res.Vector)
+	}
+	must(t, m.Close())
+	m = open(t, cfg)
+	vts, err := m.VectorTiers(ctx())
+	must(t, err)
+	if len(vts.Groups) != 1 || vts.Groups[0].Model != model || vts.Groups[0].Tier != engram.VectorWarm || vts.Groups[0].Bytes == 0 {
+		t.Fatalf("groups after reopening: %+v", vts.Groups)
+	}
+	res, err = m.Recall(ctx(), "default", engram.RecallQuery{Vector: s.vecs[0], Model: model})
+	must(t, err)
+	if res.Vector.Tier != engram.VectorWarm || res.Hits[0].ItemID != s.ids[0] {
+		t.Fatalf("after reopening: %+v", res.Vector)
+	}
+}
