@@ -194,9 +194,22 @@ func (s *indexSet) getTier(ctx context.Context, k groupKey) (*group, engram.Vect
 	start := time.Now()
 	dir := s.groupDir(k)
 	from, fetchErr := s.m.vt.fetchLocked(ctx, k, dir)
-	g, opened, err := s.load(ctx, k, false)
-	if err != nil {
-		return nil, "", 0, err
+	g, err := s.open(ctx, k, dir)
+	if err != nil && from == engram.VectorWarm && !errors.Is(err, fs.ErrNotExist) {
+		// A damaged local snapshot: the object tier's copy, if any, is
+		// fetched in its place before anything is rebuilt.
+		if f, ferr := s.m.vt.refetchLocked(ctx, k, dir, err); f == engram.VectorCold {
+			from, fetchErr = f, nil
+			g, err = s.open(ctx, k, dir)
+		} else if ferr != nil {
+			fetchErr = ferr
+		}
+	}
+	opened := err == nil
+	if !opened {
+		if g, opened, err = s.load(ctx, k, false); err != nil {
+			return nil, "", 0, err
+		}
 	}
 	if !opened {
 		from = engram.VectorRebuilt

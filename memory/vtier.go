@@ -440,6 +440,22 @@ func (vt *vtier) fetchLocked(ctx context.Context, k groupKey, dir string) (engra
 	return engram.VectorCold, nil
 }
 
+// refetchLocked replaces k's local snapshot, which failed to open with
+// cause, by the object tier's copy. Under idx.loadMu.
+func (vt *vtier) refetchLocked(ctx context.Context, k groupKey, dir string, cause error) (engram.VectorTier, error) {
+	if vt.obj == nil {
+		return "", nil
+	}
+	if _, err := vt.remoteManifest(ctx, k); err != nil {
+		return "", nil // no usable copy: the load rebuilds, as without a tier
+	}
+	vt.m.log.Warn("memory: local vector index snapshot unusable; fetching the object tier's copy", "index", dir, "err", cause)
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return vt.fetchLocked(ctx, k, dir)
+}
+
 func (vt *vtier) noteObjErr(err error) {
 	vt.mu.Lock()
 	defer vt.mu.Unlock()

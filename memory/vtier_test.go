@@ -454,3 +454,31 @@ func TestVectorTierWarmFoundAtOpen(t *testing.T) {
 		t.Fatalf("after reopening: %+v", res.Vector)
 	}
 }
+
+// A damaged warm snapshot (caught when it opens) is replaced by the object
+// tier's copy instead of being rebuilt from SQL.
+func TestVectorTierDamagedWarmRefetched(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewManual(vtStart)
+	m := open(t, vtConfig(dir, "file://"+t.TempDir(), clk))
+	rng := rand.New(rand.NewPCG(101, 102))
+	seed(t, m, rng, 60, 8)
+	a := answerer{t, clustered(rng, 4, 8, 8)}
+	before, _ := a.answer(m)
+	must(t, m.FlushVectors(ctx()))
+	clk.Advance(61 * time.Minute)
+	must(t, m.TierVectors(ctx()))
+	snap := filepath.Join(groupDir(dir), "8.flat")
+	b, err := os.ReadFile(snap)
+	must(t, err)
+	off, n := snapshotSection(t, b, 2) // the int8 codes, checked at open
+	b[off+n/2] ^= 0x40
+	must(t, os.WriteFile(snap, b, 0o644))
+	got, tier := a.answer(m)
+	if tier != engram.VectorCold || !slices.EqualFunc(before, got, slices.Equal) {
+		t.Fatalf("after damaging the warm snapshot: tier %s, answers equal %v", tier, slices.EqualFunc(before, got, slices.Equal))
+	}
+	if n := rebuilds(t, m); n != 1 {
+		t.Fatalf("%d rebuilds, want 1 (the first load only)", n)
+	}
+}
