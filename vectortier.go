@@ -26,8 +26,10 @@ type RecallVectorInfo struct {
 // VectorTierStatus describes one tier of the vector indexes.
 type VectorTierStatus struct {
 	Tier VectorTier `json:"tier"`
-	// State is "ok", or "disabled" (cold without an object tier), or
-	// "unavailable" (the object tier's last call failed; Detail says how).
+	// State is "ok", "disabled" (cold without an object tier),
+	// "unavailable" (the object tier's last call failed; Detail says how)
+	// or "degraded" (the last object read was damaged; Detail names it).
+	// The next successful call makes it "ok" again.
 	State   string `json:"state"`
 	Detail  string `json:"detail,omitempty"`
 	Indexes int    `json:"indexes"` // index groups in the tier
@@ -37,8 +39,8 @@ type VectorTierStatus struct {
 	MaxVectors int64 `json:"max_vectors,omitempty"`
 	MaxBytes   int64 `json:"max_bytes,omitempty"`
 	// Hits counts queries (hot) or loads (warm, cold, rebuilt) the tier
-	// answered; Promotions the indexes that left it for a hotter tier;
-	// Demotions the indexes it received from a hotter one.
+	// answered; Promotions the indexes that came into it from a colder
+	// tier; Demotions the indexes that left it for a colder one.
 	Hits       uint64 `json:"hits"`
 	Promotions uint64 `json:"promotions"`
 	Demotions  uint64 `json:"demotions"`

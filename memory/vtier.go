@@ -169,6 +169,7 @@ type vtier struct {
 	corrupt       uint64
 	lastUploadErr string
 	objErr        string // the object tier's last failure, "" after a success
+	objCorrupt    bool   // that failure was damage (ECORRUPT), not reachability
 }
 
 // vectorTierRank orders the tiers from hot to rebuilt, for a recall's
@@ -460,11 +461,12 @@ func (vt *vtier) noteObjErr(err error) {
 	vt.mu.Lock()
 	defer vt.mu.Unlock()
 	if err == nil {
-		vt.objErr = ""
+		vt.objErr, vt.objCorrupt = "", false
 		return
 	}
 	vt.objErr = err.Error()
-	if engram.ErrorCode(err) == engram.ECORRUPT {
+	vt.objCorrupt = engram.ErrorCode(err) == engram.ECORRUPT
+	if vt.objCorrupt {
 		vt.corrupt++
 	}
 }
@@ -719,6 +721,8 @@ func (vt *vtier) status(groups bool) *engram.VectorTiersStatus {
 			switch {
 			case vt.obj == nil:
 				ts.State = "disabled"
+			case vt.objErr != "" && vt.objCorrupt:
+				ts.State, ts.Detail = "degraded", vt.objErr
 			case vt.objErr != "":
 				ts.State, ts.Detail = "unavailable", vt.objErr
 			}

@@ -215,6 +215,9 @@ func TestVectorTierDamagedObjectRebuilds(t *testing.T) {
 	if st.Vectors.Rebuilds != 2 || st.Vectors.Corrupt != 1 {
 		t.Fatalf("rebuilds %d corrupt %d, want 2 and 1", st.Vectors.Rebuilds, st.Vectors.Corrupt)
 	}
+	if c := tierOf(t, m, engram.VectorCold); c.State != "degraded" || !strings.Contains(c.Detail, key) {
+		t.Fatalf("cold tier after the damaged download: %+v, want degraded naming %s", c, key)
+	}
 	if r := st.Indexes[0].RebuildReason; !strings.Contains(r, key) || !strings.Contains(r, "checksum") {
 		t.Fatalf("rebuild reason %q, want one naming %s and its checksum", r, key)
 	}
