@@ -94,6 +94,9 @@ type SignalScore struct {
 type RecallResult struct {
 	Hits  []RecallHit `json:"hits"`
 	Stale bool        `json:"stale"`
+	// Vector, when a vector search ran, says which tier of the vector
+	// indexes answered and how long loading took.
+	Vector *RecallVectorInfo `json:"vector,omitempty"`
 }
 
 // Recaller is implemented by stores that answer recall queries (memory.Memory

@@ -117,6 +117,8 @@ type Status struct {
 	LastSyncError string     `json:"last_sync_error,omitempty"`
 	// Indexes lists the loaded vector indexes (see Recaller).
 	Indexes []IndexStatus `json:"indexes,omitempty"`
+	// Vectors describes the vector indexes' tiers (hot, warm, cold).
+	Vectors *VectorTiersStatus `json:"vectors,omitempty"`
 }
 
 // TierStatus describes one tier.

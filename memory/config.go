@@ -68,6 +68,10 @@ type Config struct {
 
 	Sync SyncConfig
 
+	// Vectors configures the tiers of the vector indexes: how many stay
+	// loaded, when idle ones move to disk and to the object tier (vtier.go).
+	Vectors VectorTierConfig
+
 	// Clock drives the cache tiers' expiry and the periodic sync. nil: wall clock.
 	Clock clock.Clock
 	// Embedder, when set, embeds the task description of every episode
@@ -143,6 +147,7 @@ func (c *Config) ensureDefaults() {
 	if s.Concurrency == 0 {
 		s.Concurrency = DefaultSyncConcurrency
 	}
+	c.Vectors.ensureDefaults()
 	c.Clock = clock.OrReal(c.Clock)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -174,5 +179,5 @@ func (c *Config) validate() error {
 	case s.Interval < 0:
 		return engram.Invalid("sync_interval", "must not be negative")
 	}
-	return nil
+	return c.Vectors.validate()
 }

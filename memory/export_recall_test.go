@@ -7,3 +7,6 @@ func SetIndexHNSWMin(n int) (restore func()) {
 	indexHNSWMin = n
 	return func() { indexHNSWMin = old }
 }
+
+// SetVectorTierHook calls f after every pass of m's tiering loop.
+func SetVectorTierHook(m *Memory, f func()) { m.vt.afterPass.Store(&f) }

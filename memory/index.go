@@ -90,6 +90,7 @@ type group struct {
 	dims map[int]*dimIndex
 
 	dirty         atomic.Int64 // changes applied since the last save
+	changes       atomic.Int64 // changes applied since the load (vtier: upload when enough)
 	lastRebuild   time.Time    // set before publication, then read-only
 	rebuildReason string       // why the last load rebuilt ("" when opened)
 	snapshotError string       // the last save's failure
@@ -169,21 +170,54 @@ func (s *indexSet) groupDir(k groupKey) string {
 
 // get returns the loaded group of k, loading it first if need be.
 func (s *indexSet) get(ctx context.Context, k groupKey) (*group, error) {
+	g, _, _, err := s.getTier(ctx, k)
+	return g, err
+}
+
+// getTier is get that also says which tier the group came from (hot when
+// it was loaded already) and how long loading it took. A group on neither
+// the local disk nor the object tier is rebuilt (vtier.go).
+func (s *indexSet) getTier(ctx context.Context, k groupKey) (*group, engram.VectorTier, time.Duration, error) {
 	if g := s.lookup(k); g != nil {
-		return g, nil
+		s.m.vt.hit(k)
+		return g, engram.VectorHot, 0, nil
 	}
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	if s.closed.Load() {
-		return nil, errClosed
+		return nil, "", 0, errClosed
 	}
 	if g := s.lookup(k); g != nil {
-		return g, nil
+		s.m.vt.hit(k)
+		return g, engram.VectorHot, 0, nil
 	}
-	g, opened, err := s.load(ctx, k, false)
-	if err != nil {
-		return nil, err
+	start := time.Now()
+	dir := s.groupDir(k)
+	from, fetchErr := s.m.vt.fetchLocked(ctx, k, dir)
+	g, err := s.open(ctx, k, dir)
+	if err != nil && from == engram.VectorWarm && !errors.Is(err, fs.ErrNotExist) {
+		// A damaged local snapshot: the object tier's copy, if any, is
+		// fetched in its place before anything is rebuilt.
+		if f, ferr := s.m.vt.refetchLocked(ctx, k, dir, err); f == engram.VectorCold {
+			from, fetchErr = f, nil
+			g, err = s.open(ctx, k, dir)
+		} else if ferr != nil {
+			fetchErr = ferr
+		}
 	}
+	opened := err == nil
+	if !opened {
+		if g, opened, err = s.load(ctx, k, false); err != nil {
+			return nil, "", 0, err
+		}
+	}
+	if !opened {
+		from = engram.VectorRebuilt
+		if fetchErr != nil {
+			g.rebuildReason = fetchErr.Error()
+		}
+	}
+	openSeq := g.seq.Load()
 	s.publish(g)
 	if err := s.replayLocked(ctx, []*group{g}); err != nil {
 		s.m.log.Warn("memory: index replay after load failed; the next sync retries", "index", g.dir, "err", err)
@@ -191,7 +225,21 @@ func (s *indexSet) get(ctx context.Context, k groupKey) (*group, error) {
 	if !opened {
 		s.saveLocked(g)
 	}
-	return g, nil
+	took := time.Since(start)
+	s.m.vt.loadedLocked(ctx, g, from, openSeq, took)
+	return g, from, took, nil
+}
+
+// unpublish removes k's group from the loaded ones.
+func (s *indexSet) unpublish(k groupKey) {
+	old := *s.groups.Load()
+	next := make(map[groupKey]*group, len(old))
+	for kk, v := range old {
+		if kk != k {
+			next[kk] = v
+		}
+	}
+	s.groups.Store(&next)
 }
 
 type manifest struct {
@@ -377,6 +425,7 @@ func (g *group) put(id engram.UUID, v []float32) {
 		_ = di.ix.Add(id, v) // the durable store validated v
 	}
 	g.dirty.Add(1)
+	g.changes.Add(1)
 }
 
 func (g *group) remove(id engram.UUID) {
@@ -384,11 +433,16 @@ func (g *group) remove(id engram.UUID) {
 		d.ix.Delete(id)
 	}
 	g.dirty.Add(1)
+	g.changes.Add(1)
 }
 
 // noteEmbeddingsPut applies this process's committed PutEmbeddings to the
-// loaded groups.
+// loaded groups. The direct updates hold use shared, so a group demoted
+// meanwhile (vtier.go) is never changed after its indexes close; the feed
+// brings the change to it when it loads again.
 func (s *indexSet) noteEmbeddingsPut(ns engram.Namespace, embs []*engram.Embedding) {
+	s.use.RLock()
+	defer s.use.RUnlock()
 	for _, e := range embs {
 		if e == nil || e.ItemID.IsZero() {
 			continue
@@ -404,6 +458,8 @@ func (s *indexSet) noteEmbeddingsPut(ns engram.Namespace, embs []*engram.Embeddi
 }
 
 func (s *indexSet) noteEmbeddingDeleted(ns engram.Namespace, k engram.EmbeddingKey) {
+	s.use.RLock()
+	defer s.use.RUnlock()
 	if k.Model == "" {
 		k.Model = engram.DefaultModel
 	}
@@ -414,6 +470,8 @@ func (s *indexSet) noteEmbeddingDeleted(ns engram.Namespace, k engram.EmbeddingK
 
 // noteItemDeleted removes id from every loaded group of (ns, typ).
 func (s *indexSet) noteItemDeleted(ns engram.Namespace, typ engram.ItemType, id engram.UUID) {
+	s.use.RLock()
+	defer s.use.RUnlock()
 	for k, g := range *s.groups.Load() {
 		if k.ns == ns && k.typ == typ {
 			g.remove(id)
@@ -675,6 +733,8 @@ func (s *indexSet) close() {
 // IndexStatus describes one vector index.
 func (s *indexSet) status(last uint64) []engram.IndexStatus {
 	var out []engram.IndexStatus
+	s.use.RLock()
+	defer s.use.RUnlock()
 	for _, g := range *s.groups.Load() {
 		seq := g.seq.Load()
 		g.mu.Lock()

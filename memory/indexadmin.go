@@ -163,7 +163,12 @@ func (m *Memory) VerifyIndexes(ctx context.Context, ns engram.Namespace) ([]Inde
 			g.mu.Lock()
 			di := g.dims[d]
 			g.mu.Unlock()
-			if di == nil || !di.ix.Contains(e.ItemID) {
+			// Under use and only while g is loaded: the tiering loop may
+			// demote it (closing its indexes) meanwhile.
+			m.idx.use.RLock()
+			in := di != nil && (m.idx.lookup(gk2(gk)) != g || di.ix.Contains(e.ItemID))
+			m.idx.use.RUnlock()
+			if !in {
 				problems = append(problems, IndexProblem{gk, fmt.Sprintf("embedding %s (dim %d) is missing from the index", e.Key(), d)})
 			}
 			return nil
@@ -173,6 +178,10 @@ func (m *Memory) VerifyIndexes(ctx context.Context, ns engram.Namespace) ([]Inde
 		}
 		for _, di := range g.dimsList() {
 			m.idx.use.RLock()
+			if m.idx.lookup(gk2(gk)) != g {
+				m.idx.use.RUnlock()
+				continue // demoted meanwhile; its snapshot is checked when it loads
+			}
 			err := di.ix.Verify()
 			m.idx.use.RUnlock()
 			if err != nil {
@@ -185,3 +194,5 @@ func (m *Memory) VerifyIndexes(ctx context.Context, ns engram.Namespace) ([]Inde
 	}
 	return problems, nil
 }
+
+func gk2(g IndexGroup) groupKey { return groupKey{g.Namespace, g.ItemType, g.Model} }

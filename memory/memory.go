@@ -158,6 +158,13 @@ type Memory struct {
 
 	// idx holds the vector indexes recall searches (index.go).
 	idx *indexSet
+	// vt moves the vector indexes between RAM, disk and the object tier (vtier.go).
+	vt *vtier
+	// extra describes tiers run beside the Memory (extratiers.go).
+	extra struct {
+		sync.Mutex
+		fs []func(context.Context) engram.TierStatus
+	}
 
 	// file is the current cache file; nil without one (mu.fileState says why).
 	file atomic.Pointer[fileHandle]
@@ -210,6 +217,11 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	m := &Memory{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, seed: maphash.MakeSeed()}
 	m.mu.suspect = map[engram.Tier]string{}
 	m.idx = newIndexSet(m)
+	vt, err := newVtier(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	m.vt = vt
 	m.bgCtx, m.cancel = context.WithCancel(context.Background())
 	if cfg.Durable != nil {
 		m.durable = cfg.Durable
@@ -217,6 +229,7 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 		s, err := sqlstore.Open(ctx, cfg.SQL)
 		if err != nil {
 			m.cancel()
+			m.closeDurable()
 			return nil, err
 		}
 		m.durable, m.sql = s, s
@@ -273,6 +286,10 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	m.loadSyncState()
 	m.catchUpOnOpen(ctx)
 	m.startSyncLoop()
+	if cfg.Vectors.Interval > 0 {
+		m.wg.Add(1)
+		go m.tierLoop()
+	}
 	return m, nil
 }
 
@@ -425,6 +442,7 @@ func (m *Memory) closeTiers() error {
 }
 
 func (m *Memory) closeDurable() error {
+	m.vt.close()
 	if m.sql != nil {
 		return m.sql.Close()
 	}

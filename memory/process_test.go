@@ -14,6 +14,7 @@ import (
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/boltcache"
 	"github.com/engramhq/engram/internal/pgtest"
+	"github.com/engramhq/engram/internal/s3test"
 	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 	case "":
 		code := m.Run()
 		pgtest.Stop() // the PostgreSQL server the Postgres tests may have started
+		s3test.StopShared()
 		os.Exit(code)
 	case "reader":
 		childReader()

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sort"
 	"time"
@@ -56,9 +57,11 @@ func (m *Memory) Recall(ctx context.Context, ns engram.Namespace, q engram.Recal
 		return c
 	}
 	stale := false
+	var vinfo *engram.RecallVectorInfo
 	if len(q.Vector) > 0 {
+		vinfo = &engram.RecallVectorInfo{Tier: engram.VectorHot}
 		for _, t := range q.ItemTypes {
-			hits, recs, st, err := m.vectorCandidates(ctx, ns, t, &q, per)
+			hits, recs, st, err := m.vectorCandidates(ctx, ns, t, &q, per, vinfo)
 			if err != nil {
 				return nil, err
 			}
@@ -110,30 +113,43 @@ func (m *Memory) Recall(ctx context.Context, ns engram.Namespace, q engram.Recal
 	if len(hits) > q.Limit {
 		hits = hits[:q.Limit]
 	}
-	return &engram.RecallResult{Hits: hits, Stale: stale || m.stale.Load() || m.idx.stale.Load()}, nil
+	return &engram.RecallResult{Hits: hits, Stale: stale || m.stale.Load() || m.idx.stale.Load(), Vector: vinfo}, nil
 }
 
 // vectorCandidates searches the group of (ns, t, q.Model). With a filter on
 // episodes it first lists the episodes the filter allows: when they are
 // few (indexAllowedMax) the search runs over them alone (exact), and their
 // records are returned too; otherwise it post-filters a widened search.
-func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int) ([]vector.Hit, map[engram.UUID]any, bool, error) {
-	hits, recs, stale, g, err := m.vectorCandidatesOnce(ctx, ns, t, q, k)
+func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int, vi *engram.RecallVectorInfo) ([]vector.Hit, map[engram.UUID]any, bool, error) {
+	hits, recs, stale, g, err := m.vectorCandidatesOnce(ctx, ns, t, q, k, vi)
+	for tries := 0; errors.Is(err, errDemoted) && tries < 8; tries++ {
+		// The group was demoted or replaced between lookup and search: ask
+		// the current one.
+		hits, recs, stale, g, err = m.vectorCandidatesOnce(ctx, ns, t, q, k, vi)
+	}
 	if engram.ErrorCode(err) == engram.ECORRUPT && g != nil {
 		// A snapshot's vectors are verified as searches first read them: a
 		// damaged one is rebuilt from the durable embeddings and asked again.
 		if rerr := m.idx.rebuildDamaged(ctx, g, err); rerr != nil {
 			return nil, nil, false, rerr
 		}
-		hits, recs, stale, _, err = m.vectorCandidatesOnce(ctx, ns, t, q, k)
+		hits, recs, stale, _, err = m.vectorCandidatesOnce(ctx, ns, t, q, k, vi)
 	}
 	return hits, recs, stale, err
 }
 
-func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int) (_ []vector.Hit, _ map[engram.UUID]any, _ bool, _ *group, err error) {
-	g, err := m.idx.get(ctx, groupKey{ns, t, q.Model})
+// errDemoted: the group a search looked up was demoted (its indexes are
+// closed) or replaced before the search held idx.use.
+var errDemoted = errors.New("memory: index group demoted during the search")
+
+func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int, vi *engram.RecallVectorInfo) (_ []vector.Hit, _ map[engram.UUID]any, _ bool, _ *group, err error) {
+	g, tier, took, err := m.idx.getTier(ctx, groupKey{ns, t, q.Model})
 	if err != nil {
 		return nil, nil, false, g, err
+	}
+	vi.LoadTime += took
+	if vectorTierRank[tier] > vectorTierRank[vi.Tier] {
+		vi.Tier = tier
 	}
 	g.mu.Lock()
 	di := g.dims[len(q.Vector)]
@@ -170,6 +186,10 @@ func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, 
 		}
 	}
 	m.idx.use.RLock()
+	if m.idx.lookup(g.key) != g {
+		m.idx.use.RUnlock()
+		return nil, nil, false, nil, errDemoted
+	}
 	hits, err := di.ix.Search(q.Vector, k, opts)
 	m.idx.use.RUnlock()
 	if err != nil {

@@ -103,7 +103,9 @@ func (m *Memory) Status(ctx context.Context) (*engram.Status, error) {
 		}
 	}
 	st.Tiers = append(st.Tiers, ds)
+	st.Tiers = append(st.Tiers, m.extraTiers(ctx)...)
 	st.Indexes = m.idx.status(st.LastSeq)
+	st.Vectors = m.vt.status(false)
 	return st, nil
 }
 

@@ -163,8 +163,24 @@ var (
 	descStoreBreaker = prometheus.NewDesc("engram_store_breaker_state", "The PostgreSQL store's circuit breaker: 0 closed, 1 half-open, 2 open.", []string{"tier"}, nil)
 )
 
+// The vector indexes' tiers (engram.VectorTiersStatus), by tier: hot,
+// warm, cold, rebuilt.
+var (
+	descVecIndexes    = prometheus.NewDesc("engram_vector_tier_indexes", "Vector index groups in the tier.", []string{"tier"}, nil)
+	descVecVectors    = prometheus.NewDesc("engram_vector_tier_vectors", "Vectors loaded (hot tier).", []string{"tier"}, nil)
+	descVecBytes      = prometheus.NewDesc("engram_vector_tier_bytes", "Bytes of vector indexes in the tier (hot: memory estimate; warm: files; cold: objects).", []string{"tier"}, nil)
+	descVecHits       = prometheus.NewDesc("engram_vector_tier_hits_total", "Queries (hot) or index loads (warm, cold, rebuilt) the tier answered.", []string{"tier"}, nil)
+	descVecPromotions = prometheus.NewDesc("engram_vector_tier_promotions_total", "Indexes moved into the tier from a colder one.", []string{"tier"}, nil)
+	descVecDemotions  = prometheus.NewDesc("engram_vector_tier_demotions_total", "Indexes moved out of the tier to a colder one.", []string{"tier"}, nil)
+	descVecLoad       = prometheus.NewDesc("engram_vector_tier_load_seconds_total", "Time spent loading indexes from the tier.", []string{"tier"}, nil)
+	descVecRebuilds   = prometheus.NewDesc("engram_vector_rebuilds_total", "Vector indexes rebuilt from the durable embeddings.", nil, nil)
+	descVecUploads    = prometheus.NewDesc("engram_vector_uploads_total", "Vector index snapshots uploaded to the object tier.", nil, nil)
+	descVecCorrupt    = prometheus.NewDesc("engram_vector_corrupt_objects_total", "Downloaded vector index objects that failed their checksum.", nil, nil)
+)
+
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLastSeq, descWatermark, descLag, descStale, descTierUp, descTierState, descBreaker, descStoreBreaker} {
+	for _, d := range []*prometheus.Desc{descLastSeq, descWatermark, descLag, descStale, descTierUp, descTierState, descBreaker, descStoreBreaker,
+		descVecIndexes, descVecVectors, descVecBytes, descVecHits, descVecPromotions, descVecDemotions, descVecLoad, descVecRebuilds, descVecUploads, descVecCorrupt} {
 		ch <- d
 	}
 	for _, st := range tierStats {
@@ -183,6 +199,21 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWatermark, prometheus.GaugeValue, float64(st.Watermark))
 	ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(st.Lag))
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, b2f(st.Stale))
+	if v := st.Vectors; v != nil {
+		for _, t := range v.Tiers {
+			tier := string(t.Tier)
+			ch <- prometheus.MustNewConstMetric(descVecIndexes, prometheus.GaugeValue, float64(t.Indexes), tier)
+			ch <- prometheus.MustNewConstMetric(descVecVectors, prometheus.GaugeValue, float64(t.Vectors), tier)
+			ch <- prometheus.MustNewConstMetric(descVecBytes, prometheus.GaugeValue, float64(t.Bytes), tier)
+			ch <- prometheus.MustNewConstMetric(descVecHits, prometheus.CounterValue, float64(t.Hits), tier)
+			ch <- prometheus.MustNewConstMetric(descVecPromotions, prometheus.CounterValue, float64(t.Promotions), tier)
+			ch <- prometheus.MustNewConstMetric(descVecDemotions, prometheus.CounterValue, float64(t.Demotions), tier)
+			ch <- prometheus.MustNewConstMetric(descVecLoad, prometheus.CounterValue, t.LoadTime.Seconds(), tier)
+		}
+		ch <- prometheus.MustNewConstMetric(descVecRebuilds, prometheus.CounterValue, float64(v.Rebuilds))
+		ch <- prometheus.MustNewConstMetric(descVecUploads, prometheus.CounterValue, float64(v.Uploads))
+		ch <- prometheus.MustNewConstMetric(descVecCorrupt, prometheus.CounterValue, float64(v.Corrupt))
+	}
 	seen := map[engram.Tier]bool{}
 	for _, t := range st.Tiers {
 		if seen[t.Tier] {

@@ -10,8 +10,9 @@ type RecallBody = engram.RecallRequest
 // RecallAnswer documents POST /v1/recall's answer: engram.RecallResult as
 // it is sent, each hit's record under "record".
 type RecallAnswer struct {
-	Hits  []RecallHitDoc `json:"hits"`
-	Stale bool           `json:"stale"`
+	Hits   []RecallHitDoc           `json:"hits"`
+	Stale  bool                     `json:"stale"`
+	Vector *engram.RecallVectorInfo `json:"vector,omitempty"`
 }
 
 // RecallHitDoc is one hit as sent (see engram.RecallHit).

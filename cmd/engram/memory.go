@@ -68,6 +68,7 @@ func (a *app) memoryConfig() (memory.Config, error) {
 		Logger:          a.logger(),
 		BreakerFailures: a.sync.breakerFailures,
 		BreakerOpenFor:  a.sync.breakerOpenFor,
+		Vectors:         a.vectors.config(),
 		Sync: memory.SyncConfig{
 			MaxEpisodesCache:  a.sync.maxEpisodes,
 			BatchSize:         a.sync.batchSize,

@@ -46,6 +46,7 @@ type app struct {
 	sync    syncFlags
 	embed   embedFlags // embed.go
 	durable durableFlags
+	vectors vectorFlags // vectors.go
 
 	ns      engram.Namespace
 	sql     *sqlstore.Store
@@ -136,12 +137,14 @@ Precedence: command line, then environment, then config file.`,
 	a.sync.register(pf)
 	a.embed.register(pf)
 	a.durable.register(pf)
+	a.vectors.register(pf)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 
 	dataDir, jsonOut := func() string { return a.dataDir }, func() bool { return a.output == "json" }
 	root.AddCommand(a.episodeCmd(), a.stepCmd(), a.patternCmd(), a.heuristicCmd(), a.searchCmd(), a.syncCmd(), a.statusCmd(),
 		a.dbCmd(), newCacheCmd(&a.cache, dataDir, jsonOut), newBlocksCmd(dataDir, jsonOut), newHeadsCmd(dataDir, jsonOut),
-		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd(), a.recallCmd(), a.indexCmd(), a.backupCmd(), a.insightsCmd())
+		a.demoCmd(), a.versionCmd(), a.serveCmd(), a.mcpCmd(), a.benchCmd(), a.recallCmd(), a.indexCmd(), a.backupCmd(), a.insightsCmd(),
+		a.vectorsCmd())
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}

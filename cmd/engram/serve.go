@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/server"
 )
 
@@ -35,6 +37,8 @@ func (a *app) serveCmd() *cobra.Command {
 		opts                                            server.Options
 		syncInterval                                    time.Duration
 		noListen                                        bool
+		blocksReplicaURL                                string
+		blocksReplicaInterval                           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -104,6 +108,21 @@ a retry with the same key is applied once.`,
 				ln.Close()
 				return err
 			}
+			if blocksReplicaURL != "" {
+				if blocksReplicaInterval <= 0 {
+					ln.Close()
+					return usagef("--blocks-replica-interval %v: must be positive", blocksReplicaInterval)
+				}
+				r, err := startBlocksReplica(ctx, filepath.Join(a.dataDir, blocksFile), blocksReplicaURL, blocksReplicaInterval, log)
+				if err != nil {
+					ln.Close()
+					return err
+				}
+				defer r.stop() // before the store closes (run's closers)
+				if m, ok := store.(*memory.Memory); ok {
+					m.AddTierStatus(r.status)
+				}
+			}
 			srv, err := server.New(store, opts)
 			if err != nil {
 				ln.Close()
@@ -136,6 +155,8 @@ a retry with the same key is applied once.`,
 	f.DurationVar(&opts.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "how long to drain requests in flight at shutdown")
 	f.DurationVar(&syncInterval, "sync-interval", DefaultSyncInterval, "how often the cache applies other processes' writes from the change feed (0: on demand only)")
 	f.BoolVar(&noListen, "sync-no-listen", false, "on PostgreSQL, only poll at --sync-interval instead of also syncing as soon as another node commits (LISTEN/NOTIFY)")
+	f.StringVar(&blocksReplicaURL, "blocks-replica", "", "replicate <data-dir>/blocks.db to this object store (file:///dir, s3://...) while serving: a round at start, then every --blocks-replica-interval")
+	f.DurationVar(&blocksReplicaInterval, "blocks-replica-interval", DefaultBlocksReplicaInterval, "time between blocks replication rounds")
 	f.StringVar(&logFormat, "log-format", "auto", "log format: auto (text on a terminal, JSON otherwise), text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info (a line per request), warn or error")
 	return cmd
