@@ -80,3 +80,33 @@ func shared(a, b reflect.Value, path string) string {
 	}
 	return ""
 }
+
+// TestCloneAppendStaysInItsSlice appends to every slice of a clone: slices
+// carved from one backing array must not grow into their neighbours, in the
+// clone or in the original.
+func TestCloneAppendStaysInItsSlice(t *testing.T) {
+	ep := storetest.RandomEpisode(rand.New(rand.NewPCG(7, 8)), 3)
+	ep.Reflection.Successes = []string{"a", "b"}
+	ep.Reflection.Improvements = []string{"c"}
+	want := ep.Clone()
+	c := ep.Clone()
+	c.Context.Tags = append(c.Context.Tags, "x")
+	c.Tags = append(c.Tags, "x")
+	c.Outcome.Artifacts = append(c.Outcome.Artifacts, "x")
+	c.Reflection.Successes = append(c.Reflection.Successes, "x")
+	c.Reflection.Improvements = append(c.Reflection.Improvements, "x")
+	for i := range c.Steps {
+		c.Steps[i].Parameters = append(c.Steps[i].Parameters, '!')
+	}
+	c.Context.Tags, c.Tags, c.Outcome.Artifacts = c.Context.Tags[:len(want.Context.Tags)], c.Tags[:len(want.Tags)], c.Outcome.Artifacts[:len(want.Outcome.Artifacts)]
+	c.Reflection.Successes, c.Reflection.Improvements = c.Reflection.Successes[:2], c.Reflection.Improvements[:1]
+	for i := range c.Steps {
+		c.Steps[i].Parameters = c.Steps[i].Parameters[:len(want.Steps[i].Parameters)]
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("an append changed a neighbouring slice:\n got %+v\nwant %+v", c, want)
+	}
+	if !reflect.DeepEqual(ep, want) {
+		t.Fatalf("an append to the clone changed the original:\n got %+v\nwant %+v", ep, want)
+	}
+}
