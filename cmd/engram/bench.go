@@ -68,7 +68,7 @@ Example:
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to send requests")
 	f.IntVar(&maxRequests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	f.IntVar(&seed, "seed", 1000, "episodes written before a get-episode run")
-	cmd.AddCommand(httpCmd, a.benchVectorCmd())
+	cmd.AddCommand(httpCmd, a.benchVectorCmd(), a.benchCompareCmd())
 	return cmd
 }
 
