@@ -7,6 +7,7 @@ set -euo pipefail
 need=()
 command -v strace >/dev/null || need+=(strace)   # sqlstore: fsync counting and EIO injection
 command -v mount >/dev/null || need+=(mount)     # tmpfs for disk-full and read-only tests
+command -v redis-server >/dev/null || need+=(redis-server) # cmd/engram: bench compare's Redis client
 
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
