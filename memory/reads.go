@@ -23,13 +23,20 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	if m.shut.Load() {
 		return zero, errClosed
 	}
-	// The generation is read before any tier: a write acknowledged after
-	// this point makes every fill of this read stale, and fill drops it. It
-	// is an atomic load: a read answered by a cache tier takes no lock.
-	g := m.gen(key)
+	// The generation is read before any tier a fill could copy from (every
+	// tier but the first, and the durable store): a write acknowledged
+	// after this point makes every fill of this read stale, and fill drops
+	// it. A hit in the first tier fills nothing, so it skips hashing the
+	// key. It is an atomic load: a read answered by a cache tier takes no
+	// lock.
+	var g uint64
+	haveGen := false
 	stale := m.stale.Load()
 	ts, _, release := m.tiers()
 	for i, t := range ts {
+		if i > 0 && !haveGen {
+			g, haveGen = m.gen(key), true
+		}
 		rec, ok, err := get(t.cache)
 		if err != nil || !ok {
 			continue // a tier failing is a miss
@@ -49,6 +56,9 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	// The cache file is not held across the durable call: a swap closes
 	// the old file as soon as the calls using it are done.
 	release()
+	if !haveGen {
+		g = m.gen(key)
+	}
 	var rec T
 	err := m.call(func() (err error) {
 		rec, err = load()
