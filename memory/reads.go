@@ -32,7 +32,14 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	var g uint64
 	haveGen := false
 	stale := m.stale.Load()
-	ts, _, release := m.tiers()
+	var buf [2]tier
+	ts, h := m.readTiers(&buf)
+	release := func() {
+		if h != nil {
+			h.release()
+			h = nil
+		}
+	}
 	for i, t := range ts {
 		if i > 0 && !haveGen {
 			g, haveGen = m.gen(key), true
@@ -69,11 +76,29 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	}
 	var b engram.CacheBatch
 	put(&b, rec)
-	ts, _, release = m.tiers()
+	ts, h = m.readTiers(&buf)
 	m.fill(ctx, key, ts, &b, g)
 	release()
 	engram.ReportRead(ctx, engram.TierDurable, false)
 	return rec, nil
+}
+
+// readTiers is tiers for the read path, without allocating: the tiers go
+// into buf, and the cache file handle returned (nil if none) is referenced;
+// release it when done with the tiers.
+func (m *Memory) readTiers(buf *[2]tier) ([]tier, *fileHandle) {
+	h := m.acquireFile()
+	ts := buf[:0]
+	m.mu.Lock()
+	suspect := m.mu.suspect
+	if m.ram != nil && suspect[engram.TierRAM] == "" {
+		ts = append(ts, tier{engram.TierRAM, m.ram})
+	}
+	if h != nil && suspect[engram.TierCache] == "" {
+		ts = append(ts, tier{engram.TierCache, h.c})
+	}
+	m.mu.Unlock()
+	return ts, h
 }
 
 // fill writes b (records read from a slower tier) to the faster tiers ts,
