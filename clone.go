@@ -64,7 +64,10 @@ func clonePlain[T any](in []T) []T {
 	return out
 }
 
-// episodeBlock is an episode and every fixed-size struct it may point to.
+// episodeBlock is an episode, every fixed-size struct it may point to, and
+// room for the elements of its slices when they are few (the common case):
+// slices that fit are carved from the block, larger ones get arrays of
+// their own.
 type episodeBlock struct {
 	ep         Episode
 	end        time.Time
@@ -72,6 +75,76 @@ type episodeBlock struct {
 	reward     Reward
 	reflection Reflection
 	location   Location
+	strs       [12]string
+	patterns   [2]PatternID
+	heuristics [2]HeuristicID
+	bytes      [256]byte // the steps' parameters; holds no pointers
+}
+
+// newSteps returns n steps and room for n results, in one allocation when
+// n is small.
+func newSteps(n int) ([]Step, []StepResult) {
+	switch n {
+	case 1:
+		b := new(struct {
+			s [1]Step
+			r [1]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 2:
+		b := new(struct {
+			s [2]Step
+			r [2]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 3:
+		b := new(struct {
+			s [3]Step
+			r [3]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 4:
+		b := new(struct {
+			s [4]Step
+			r [4]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 5:
+		b := new(struct {
+			s [5]Step
+			r [5]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 6:
+		b := new(struct {
+			s [6]Step
+			r [6]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 7:
+		b := new(struct {
+			s [7]Step
+			r [7]StepResult
+		})
+		return b.s[:], b.r[:]
+	case 8:
+		b := new(struct {
+			s [8]Step
+			r [8]StepResult
+		})
+		return b.s[:], b.r[:]
+	}
+	return make([]Step, n), make([]StepResult, n)
+}
+
+// carveIDs copies in into room when it fits (capacity = length), else into
+// an array of its own; nil stays nil.
+func carveIDs[T any](room []T, in []T) []T {
+	if in == nil || len(in) > len(room) {
+		return clonePlain(in)
+	}
+	n := copy(room, in)
+	return room[:n:n]
 }
 
 // Clone returns a deep copy of the episode: it shares no slice, map or
@@ -84,17 +157,17 @@ func (in *Episode) Clone() *Episode {
 	if r := in.Reflection; r != nil {
 		nStr += len(r.Successes) + len(r.Improvements) + len(r.Insights)
 	}
-	nBytes, nResults := 0, 0
+	nBytes := 0
 	for i := range in.Steps {
 		nBytes += len(in.Steps[i].Parameters)
-		if in.Steps[i].Result != nil {
-			nResults++
-		}
 	}
 
 	blk := &episodeBlock{ep: *in}
 	out := &blk.ep
-	strs := make(strSlab, nStr)
+	strs := strSlab(blk.strs[:])
+	if nStr > len(blk.strs) {
+		strs = make(strSlab, nStr)
+	}
 	out.Context.Tags = strs.carve(in.Context.Tags)
 	out.Tags = strs.carve(in.Tags)
 	if in.EndTime != nil {
@@ -102,13 +175,12 @@ func (in *Episode) Clone() *Episode {
 		out.EndTime = &blk.end
 	}
 	if in.Steps != nil {
-		steps := make([]Step, len(in.Steps))
+		steps, results := newSteps(len(in.Steps))
 		copy(steps, in.Steps)
-		var results []StepResult
-		if nResults > 0 {
-			results = make([]StepResult, nResults)
+		params := byteSlab(blk.bytes[:])
+		if nBytes > len(blk.bytes) {
+			params = make(byteSlab, nBytes)
 		}
-		params := make(byteSlab, nBytes)
 		for i := range steps {
 			s := &steps[i]
 			s.Parameters = params.carve(s.Parameters)
@@ -141,8 +213,8 @@ func (in *Episode) Clone() *Episode {
 		r.Insights = strs.carve(r.Insights)
 		out.Reflection = r
 	}
-	out.Patterns = clonePlain(in.Patterns)
-	out.Heuristics = clonePlain(in.Heuristics)
+	out.Patterns = carveIDs(blk.patterns[:], in.Patterns)
+	out.Heuristics = carveIDs(blk.heuristics[:], in.Heuristics)
 	out.Metadata = maps.Clone(in.Metadata)
 	if in.Location != nil {
 		blk.location = *in.Location

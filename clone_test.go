@@ -3,6 +3,7 @@ package engram_test
 import (
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/engramhq/engram"
@@ -108,5 +109,37 @@ func TestCloneAppendStaysInItsSlice(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ep, want) {
 		t.Fatalf("an append to the clone changed the original:\n got %+v\nwant %+v", ep, want)
+	}
+}
+
+// TestCloneFitsAndOverflows copies episodes whose slices fit in the clone's
+// block and episodes whose slices do not (more than 8 steps, 12 strings,
+// 2 ids or 256 bytes of parameters): both copies are equal to the original
+// and share nothing with it.
+func TestCloneFitsAndOverflows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	big := storetest.RandomEpisode(rng, 12)
+	for i := 0; i < 20; i++ {
+		big.Tags = append(big.Tags, "tag"+string(rune('a'+i)))
+	}
+	big.Steps[3].Parameters = []byte(`{"blob":"` + strings.Repeat("x", 400) + `"}`)
+	big.Steps[4].Result = nil
+	big.Steps[5].Parameters = []byte{}
+	big.Steps[6].Metadata = map[string]string{}
+	for i := 0; i < 4; i++ {
+		big.Patterns = append(big.Patterns, engram.NewPatternID())
+		big.Heuristics = append(big.Heuristics, engram.NewHeuristicID())
+	}
+	small := storetest.RandomEpisode(rng, 2)
+	small.Patterns, small.Heuristics = []engram.PatternID{}, nil
+	small.Reflection = nil
+	for name, ep := range map[string]*engram.Episode{"fits": small, "overflows": big, "eight steps": storetest.RandomEpisode(rng, 8), "no steps": storetest.RandomEpisode(rng, 0)} {
+		c := ep.Clone()
+		if !reflect.DeepEqual(ep, c) {
+			t.Fatalf("%s: copy differs:\n got %+v\nwant %+v", name, c, ep)
+		}
+		if path := shared(reflect.ValueOf(ep), reflect.ValueOf(c), "Episode"); path != "" {
+			t.Fatalf("%s: copy shares memory with the original at %s", name, path)
+		}
 	}
 }
