@@ -63,6 +63,13 @@ bench:
 bench-vector:
 	scripts/bench-vector.sh
 
+# engram beside C SQLite, Redis, a plain net/http handler and a plain SELECT,
+# in one run, with the ratios (a few minutes; installs redis-server when
+# missing). Not run by test or bench.
+.PHONY: bench-compare
+bench-compare:
+	scripts/bench-compare.sh
+
 # Every FuzzXxx function in the module, each for FUZZTIME.
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \

@@ -144,3 +144,64 @@ func BenchmarkGetEpisode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRAMHit reads one episode of about 2 KB (6 steps) from the RAM tier
+// through memory's default API, the way a library user does: a plain
+// context, the result owned by the caller (Owned) or the tier's own record
+// (Shared, Config.ShareRecords). The tier of every read is checked from the
+// RAM tier's hit counter after the loop.
+func BenchmarkRAMHit(b *testing.B) {
+	dir := b.TempDir()
+	ids := seedDurable(b, dir, 1000)
+	for _, c := range []struct {
+		name  string
+		share bool
+	}{{"Owned", false}, {"Shared", true}} {
+		b.Run(c.name, func(b *testing.B) {
+			m := open(b, memory.Config{DataDir: dir, ShareRecords: c.share, Sync: memory.SyncConfig{MaxEpisodesCache: len(ids)}})
+			for _, id := range ids {
+				if _, err := m.GetEpisode(ctx(), "default", id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			before := ramHits(b, m)
+			var rec latency.Recorder
+			l := rec.Local()
+			rec.Start(b)
+			c := ctx()
+			for i := 0; i < b.N; i++ {
+				id := ids[(i*7919)%len(ids)]
+				start := time.Now()
+				if _, err := m.GetEpisode(c, "default", id); err != nil {
+					b.Fatal(err)
+				}
+				l.Add(time.Since(start))
+			}
+			l.Flush()
+			rec.Report(b, "", b.N)
+			b.StopTimer()
+			if hits := ramHits(b, m) - before; hits != uint64(b.N) {
+				b.Fatalf("%d of %d reads were RAM hits", hits, b.N)
+			}
+			m.Close()
+		})
+	}
+}
+
+// ramHits returns the RAM tier's hit counter from m's status.
+func ramHits(b *testing.B, m *memory.Memory) uint64 {
+	b.Helper()
+	st, err := m.Status(ctx())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range st.Tiers {
+		if t.Tier == engram.TierRAM {
+			if h, ok := t.Stats["hits"].(float64); ok {
+				return uint64(h)
+			}
+		}
+	}
+	b.Fatalf("no RAM hit counter in %+v", st.Tiers)
+	return 0
+}

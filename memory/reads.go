@@ -23,13 +23,27 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	if m.shut.Load() {
 		return zero, errClosed
 	}
-	// The generation is read before any tier: a write acknowledged after
-	// this point makes every fill of this read stale, and fill drops it. It
-	// is an atomic load: a read answered by a cache tier takes no lock.
-	g := m.gen(key)
+	// The generation is read before any tier a fill could copy from (every
+	// tier but the first, and the durable store): a write acknowledged
+	// after this point makes every fill of this read stale, and fill drops
+	// it. A hit in the first tier fills nothing, so it skips hashing the
+	// key. It is an atomic load: a read answered by a cache tier takes no
+	// lock.
+	var g uint64
+	haveGen := false
 	stale := m.stale.Load()
-	ts, _, release := m.tiers()
+	var buf [2]tier
+	ts, h := m.readTiers(&buf)
+	release := func() {
+		if h != nil {
+			h.release()
+			h = nil
+		}
+	}
 	for i, t := range ts {
+		if i > 0 && !haveGen {
+			g, haveGen = m.gen(key), true
+		}
 		rec, ok, err := get(t.cache)
 		if err != nil || !ok {
 			continue // a tier failing is a miss
@@ -49,6 +63,9 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	// The cache file is not held across the durable call: a swap closes
 	// the old file as soon as the calls using it are done.
 	release()
+	if !haveGen {
+		g = m.gen(key)
+	}
 	var rec T
 	err := m.call(func() (err error) {
 		rec, err = load()
@@ -59,11 +76,29 @@ func getThrough[T any](ctx context.Context, m *Memory, key engram.CacheKey,
 	}
 	var b engram.CacheBatch
 	put(&b, rec)
-	ts, _, release = m.tiers()
+	ts, h = m.readTiers(&buf)
 	m.fill(ctx, key, ts, &b, g)
 	release()
 	engram.ReportRead(ctx, engram.TierDurable, false)
 	return rec, nil
+}
+
+// readTiers is tiers for the read path, without allocating: the tiers go
+// into buf, and the cache file handle returned (nil if none) is referenced;
+// release it when done with the tiers.
+func (m *Memory) readTiers(buf *[2]tier) ([]tier, *fileHandle) {
+	h := m.acquireFile()
+	ts := buf[:0]
+	m.mu.Lock()
+	suspect := m.mu.suspect
+	if m.ram != nil && suspect[engram.TierRAM] == "" {
+		ts = append(ts, tier{engram.TierRAM, m.ram})
+	}
+	if h != nil && suspect[engram.TierCache] == "" {
+		ts = append(ts, tier{engram.TierCache, h.c})
+	}
+	m.mu.Unlock()
+	return ts, h
 }
 
 // fill writes b (records read from a slower tier) to the faster tiers ts,

@@ -1,6 +1,7 @@
 package ramcache
 
 import (
+	"time"
 	"unsafe"
 
 	"github.com/engramhq/engram"
@@ -31,26 +32,31 @@ func sizeMap(m map[string]string) int {
 	return n
 }
 
+// episodeCopyRoom is what the tier's copy of an episode holds whatever the
+// episode uses (engram's Episode.Clone carves it from one block): the
+// structs an episode points to, and room for 12 strings, 2 pattern ids, 2
+// heuristic ids and 256 bytes of step parameters.
+const episodeCopyRoom = int(unsafe.Sizeof(time.Time{})+unsafe.Sizeof(engram.Outcome{})+unsafe.Sizeof(engram.Reward{})+
+	unsafe.Sizeof(engram.Reflection{})+unsafe.Sizeof(engram.Location{})) + 12*16 + 2*16 + 2*16 + 256
+
 func sizeEpisode(e *engram.Episode) int {
-	n := int(unsafe.Sizeof(*e)) + len(e.TaskType) + len(e.TaskDescription) + len(e.Context.Language) +
+	n := int(unsafe.Sizeof(*e)) + episodeCopyRoom + len(e.TaskType) + len(e.TaskDescription) + len(e.Context.Language) +
 		len(e.Context.Framework) + len(e.Context.Complexity) + len(e.Context.Domain) + sizeStrs(e.Context.Tags) +
 		sizeStrs(e.Tags) + sizeMap(e.Metadata) + 16*(len(e.Patterns)+len(e.Heuristics))
 	for i := range e.Steps {
 		s := &e.Steps[i]
-		n += int(unsafe.Sizeof(*s)) + len(s.Tool) + len(s.Action) + len(s.Parameters) + sizeMap(s.Metadata)
+		// Every step has room for a result in the copy.
+		n += int(unsafe.Sizeof(*s)+unsafe.Sizeof(engram.StepResult{})) + len(s.Tool) + len(s.Action) + len(s.Parameters) + sizeMap(s.Metadata)
 		if s.Result != nil {
-			n += int(unsafe.Sizeof(*s.Result)) + len(s.Result.Type) + len(s.Result.Output) + len(s.Result.Message)
+			n += len(s.Result.Type) + len(s.Result.Output) + len(s.Result.Message)
 		}
 	}
 	if o := e.Outcome; o != nil {
-		n += int(unsafe.Sizeof(*o)) + len(o.Type) + len(o.Verdict) + sizeStrs(o.Artifacts) + sizeStrs(o.Completed) +
+		n += len(o.Type) + len(o.Verdict) + sizeStrs(o.Artifacts) + sizeStrs(o.Completed) +
 			sizeStrs(o.Failed) + len(o.Reason) + len(o.ErrorDetails)
 	}
-	if e.Reward != nil {
-		n += int(unsafe.Sizeof(*e.Reward))
-	}
 	if r := e.Reflection; r != nil {
-		n += int(unsafe.Sizeof(*r)) + sizeStrs(r.Successes) + sizeStrs(r.Improvements) + sizeStrs(r.Insights)
+		n += sizeStrs(r.Successes) + sizeStrs(r.Improvements) + sizeStrs(r.Insights)
 	}
 	return n
 }

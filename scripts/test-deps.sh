@@ -9,6 +9,7 @@ command -v strace >/dev/null || need+=(strace)   # sqlstore: fsync counting and 
 command -v mount >/dev/null || need+=(mount)     # tmpfs for disk-full and read-only tests
 [ -x /usr/bin/chromium ] || need+=(chromium)     # internal/console: the console's browser tests (chromedp)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v redis-server >/dev/null || need+=(redis-server) # cmd/engram: bench compare's Redis client
 
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

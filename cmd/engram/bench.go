@@ -74,7 +74,7 @@ Example:
 	f.IntVar(&maxRequests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	f.IntVar(&seed, "seed", 1000, "episodes written before a get-episode run")
 	f.StringSliceVar(&nodes, "nodes", nil, "more servers on the same durable store to spread the clients over (comma-separated URLs)")
-	cmd.AddCommand(httpCmd, a.benchVectorCmd(), a.benchLagCmd())
+	cmd.AddCommand(httpCmd, a.benchVectorCmd(), a.benchLagCmd(), a.benchCompareCmd())
 	return cmd
 }
 

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/sqlstore"
+)
+
+// needRedis starts redis-server for a test; without the binary the test is
+// skipped, except under CI=true (scripts/test-deps.sh installs it).
+func needRedis(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is needed under CI: %v", err)
+		}
+		t.Skip("no redis-server on PATH (apt-get install redis-server)")
+	}
+	addr, stop, err := startRedis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// TestCompareRedisRoundTrip: the values the Redis loop reads are the bytes
+// it stored, read back by a client of its own, and stopping the server
+// ends it.
+func TestCompareRedisRoundTrip(t *testing.T) {
+	addr := needRedis(t)
+	values := [][]byte{[]byte(`{"episode_id":"a"}`), {0, 1, 2, 255, '\r', '\n'}, bytes.Repeat([]byte("x"), 3000)}
+	st, err := redisHits(context.Background(), addr, values, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.rate <= 0 || st.p50 <= 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true})
+	defer rc.Close()
+	for i, v := range values {
+		got, err := rc.Get(context.Background(), "engram-bench:"+string(rune('0'+i))).Bytes()
+		if err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("value %d: %q %v, want %q", i, got, err, v)
+		}
+	}
+}
+
+// TestCompareRedisStops: stop ends the server it started.
+func TestCompareRedisStops(t *testing.T) {
+	needRedis(t) // skips or fails as the others do
+	addr, stop, err := startRedis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	rc := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true, MaxRetries: -1, DialTimeout: time.Second})
+	defer rc.Close()
+	if err := rc.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("redis-server still answers after stop")
+	}
+}
+
+// TestComparePlainServer: engram bench http's get-episode loop runs against
+// the plain handler (seeding it as it seeds engram), and every GET returns
+// exactly the bytes it was given.
+func TestComparePlainServer(t *testing.T) {
+	body := []byte(`{"episode_id":"0193a6d2-0000-7000-8000-000000000001","task_description":"same bytes"}`)
+	srv := httptest.NewServer(plainHandler(body))
+	defer srv.Close()
+	res, err := benchHTTP(context.Background(), benchConfig{server: srv.URL, ns: engram.DefaultNamespace, op: "get-episode",
+		clients: 2, duration: time.Minute, maxRequests: 40, seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 40 || res.Errors != 0 {
+		t.Fatalf("%d requests, %d errors; want 40, 0", res.Requests, res.Errors)
+	}
+	resp, err := http.Get(srv.URL + "/v1/episodes/anything?namespace=default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Equal(got, body) || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("GET answered %q (%s), want %q", got, resp.Header.Get("Content-Type"), body)
+	}
+}
+
+// TestCompareSQLitePeer runs the C SQLite side on a few episodes and checks
+// the rows it wrote: one per episode, step, distinct tag, metadata entry,
+// full-text document and change, as engram writes them.
+func TestCompareSQLitePeer(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	eps := make([]*engram.Episode, 12)
+	for i := range eps {
+		eps[i] = compareEpisode(rng, time.Date(2026, 1, 1, 0, 0, i, 5, time.UTC))
+	}
+	p, err := runSQLitePeer(context.Background(), "python3", t.TempDir(), eps, 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"episodes": 12, "steps": 72, "episode_tags": 48, "episode_metadata": 24, "search_fts": 84, "changes": 12}
+	for table, n := range want {
+		if p.Rows[table] != n {
+			t.Errorf("%s: %d rows, want %d", table, p.Rows[table], n)
+		}
+	}
+	if p.Single != 3 || p.SelectRows != 84 || p.SingleSeconds <= 0 || p.BatchSeconds <= 0 || p.SelectSeconds <= 0 {
+		t.Errorf("report %+v", p)
+	}
+}
+
+// TestComparePlainSelect reads back exactly the episodes engram stored.
+func TestComparePlainSelect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), sqlstore.DefaultFileName)
+	s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: path, Synchronous: sqlstore.SyncOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for i := 0; i < 7; i++ {
+		if err := s.CreateEpisode(context.Background(), "default", compareEpisode(rng, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	n, d, err := plainSelect(context.Background(), path)
+	if err != nil || n != 7 || d <= 0 {
+		t.Fatalf("plainSelect: %d episodes in %s, %v; want 7", n, d, err)
+	}
+}
+
+// TestBenchCompareSmall runs the whole comparison on tiny sizes, with
+// engram serve and the plain server as processes of this test binary, and
+// checks every row has both figures and a ratio (the Redis rows may be
+// skipped where redis-server is missing, outside CI).
+func TestBenchCompareSmall(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("no python3")
+	}
+	res, err := benchCompare(context.Background(), compareConfig{workDir: t.TempDir(), python: "python3",
+		episodes: 20, single: 2, batch: 10, hits: 50, httpFor: 200 * time.Millisecond, httpClients: []int{2},
+		engram: func(args ...string) *exec.Cmd { return engramCmd(t, args...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"durable insert, 1 episode per commit", "durable insert, 10 episodes per commit",
+		"full rebuild vs plain SELECT of its rows", "cache hit, RAM tier", "cache hit, cache file", "HTTP get-episode, 2 clients"}
+	if len(res.Rows) != len(names) {
+		t.Fatalf("%d rows, want %d: %+v", len(res.Rows), len(names), res.Rows)
+	}
+	for i, r := range res.Rows {
+		if r.Name != names[i] {
+			t.Errorf("row %d is %q, want %q", i, r.Name, names[i])
+		}
+		if r.EngramRate <= 0 {
+			t.Errorf("%s: engram rate %v", r.Name, r.EngramRate)
+		}
+		if r.Skipped != "" && (os.Getenv("CI") == "true" || !strings.HasPrefix(r.Name, "cache hit")) {
+			t.Errorf("%s skipped: %s", r.Name, r.Skipped)
+		}
+		if r.Skipped == "" && (r.PeerRate <= 0 || r.Ratio != r.EngramRate/r.PeerRate) {
+			t.Errorf("%s: peer rate %v, ratio %v", r.Name, r.PeerRate, r.Ratio)
+		}
+	}
+	if res.LoadStart == "" || res.LoadEnd == "" || res.Cores < 1 || res.CPU == "" {
+		t.Errorf("machine: %+v", res)
+	}
+	var out bytes.Buffer
+	res.writeText(&out)
+	if !strings.Contains(out.String(), "HTTP get-episode, 2 clients") || !strings.Contains(out.String(), "load average: ") {
+		t.Errorf("text output:\n%s", out.String())
+	}
+}
