@@ -85,6 +85,7 @@ var sqliteDialect = &dialect{
 	migrationSteps: map[string]func(t *tx) error{
 		"0002_record_digests":       fillDigests,
 		"0004_search_per_namespace": splitSearch,
+		"0005_episode_documents":    episodeDocuments,
 	},
 	dsn:      sqliteDSN,
 	rebind:   func(q string) string { return q },

@@ -15,8 +15,8 @@ import (
 
 // Record digests. SQLite keeps no checksum of its pages, so a byte flipped
 // inside a stored document on disk would otherwise be read back as a
-// different, perfectly valid record. Every document row (episodes, steps,
-// patterns, heuristics) stores the SHA-256 of its document's bytes beside
+// different, perfectly valid record. Every document row (episodes with
+// their steps, patterns, heuristics) stores the SHA-256 of its document's bytes beside
 // it, and every embedding row the SHA-256 of its canonical encoding (see
 // embeddingDigest). Reads verify the digest before decoding: a mismatch is
 // ECORRUPT naming the record and the file, never a wrong read.
@@ -95,11 +95,6 @@ func (s *Store) verifyEmbedding(key string, itemType string, itemID []byte, mode
 		return s.corrupt("embedding", key, "does not match its digest", nil)
 	}
 	return nil
-}
-
-// stepKey names a step in errors.
-func stepKey(id engram.UUID, n int) string {
-	return fmt.Sprintf("%d of episode %s", n, engram.EpisodeID{UUID: id})
 }
 
 // fillDigests is migration 0002's Go step: it stores the digest of every
@@ -200,19 +195,17 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 		more++
 	}
 	err := s.read(ctx, "check records", func(q *sql.Tx) error {
+		// n is a step count for episodes: the document must hold as many
+		// steps as the episode's step rows say.
 		docs := []struct {
 			kind, query string
-			key         func(ns string, id []byte, n int) string
 			v           func() any
+			steps       func(v any) int
 		}{
-			{"episode", `SELECT namespace, episode_id, 0, doc, digest FROM episodes`,
-				func(ns string, id []byte, _ int) string { return ns + "/" + fmtID(id) }, func() any { return new(engram.Episode) }},
-			{"step", `SELECT namespace, episode_id, step_number, doc, digest FROM steps`,
-				func(ns string, id []byte, n int) string { return fmt.Sprintf("%d of episode %s/%s", n, ns, fmtID(id)) }, func() any { return new(engram.Step) }},
-			{"pattern", `SELECT namespace, pattern_id, 0, doc, digest FROM patterns`,
-				func(ns string, id []byte, _ int) string { return ns + "/" + fmtID(id) }, func() any { return new(engram.Pattern) }},
-			{"heuristic", `SELECT namespace, heuristic_id, 0, doc, digest FROM heuristics`,
-				func(ns string, id []byte, _ int) string { return ns + "/" + fmtID(id) }, func() any { return new(engram.Heuristic) }},
+			{"episode", `SELECT namespace, episode_id, step_count, doc, digest FROM episodes`,
+				func() any { return new(engram.Episode) }, func(v any) int { return len(v.(*engram.Episode).Steps) }},
+			{"pattern", `SELECT namespace, pattern_id, 0, doc, digest FROM patterns`, func() any { return new(engram.Pattern) }, nil},
+			{"heuristic", `SELECT namespace, heuristic_id, 0, doc, digest FROM heuristics`, func() any { return new(engram.Heuristic) }, nil},
 		}
 		for _, d := range docs {
 			rows, err := q.QueryContext(ctx, d.query)
@@ -227,8 +220,12 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 					rows.Close()
 					return err
 				}
-				if err := s.decodeVerified(d.kind, d.key(ns, id, n), doc, digest, d.v()); err != nil {
+				key := ns + "/" + fmtID(id)
+				v := d.v()
+				if err := s.decodeVerified(d.kind, key, doc, digest, v); err != nil {
 					report(err)
+				} else if d.steps != nil && d.steps(v) != n {
+					report(s.corrupt(d.kind, key, fmt.Sprintf("holds %d steps where its row counts %d", d.steps(v), n), nil))
 				}
 			}
 			err = rows.Err()

@@ -20,7 +20,7 @@ var tableColumns = []struct {
 	{"episodes", []string{"namespace", "episode_id", "task_type", "domain", "language", "start_time", "end_time", "complete",
 		"created_at", "updated_at", "step_count", "last_step", "steps_bytes", "fts_rowid", "doc", "digest"}},
 	{"patterns", []string{"namespace", "pattern_id", "kind", "domain", "language", "success_rate", "created_at", "updated_at", "fts_rowid", "doc", "digest"}},
-	{"steps", []string{"namespace", "episode_id", "step_number", "tool", "fts_rowid", "doc", "digest"}},
+	{"steps", []string{"namespace", "episode_id", "step_number", "tool", "at", "latency_ms", "tokens_used", "result_type", "result_message", "fts_rowid"}},
 	{"episode_tags", []string{"namespace", "episode_id", "tag"}},
 	{"episode_metadata", []string{"namespace", "episode_id", "key", "value"}},
 	{"spatiotemporal_index", []string{"namespace", "episode_id", "t", "lat", "lon", "x", "y", "z"}},
