@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,6 +240,7 @@ func BenchmarkRebuildRead(b *testing.B) {
 		}
 	}
 	b.Run("list", func(b *testing.B) {
+		c0 := cpuTime(b)
 		for i := 0; i < b.N; i++ {
 			got, cursor := 0, ""
 			for {
@@ -261,6 +263,7 @@ func BenchmarkRebuildRead(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "episodes/s")
+		b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/episode")
 	})
 	b.Run("select-doc", func(b *testing.B) {
 		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
@@ -269,6 +272,7 @@ func BenchmarkRebuildRead(b *testing.B) {
 		}
 		defer db.Close()
 		b.ResetTimer()
+		c0 := cpuTime(b)
 		for i := 0; i < b.N; i++ {
 			rows, err := db.QueryContext(ctx, `SELECT doc FROM episodes WHERE namespace = 'default' ORDER BY start_time DESC, episode_id DESC`)
 			if err != nil {
@@ -289,5 +293,15 @@ func BenchmarkRebuildRead(b *testing.B) {
 			rows.Close()
 		}
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "episodes/s")
+		b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/episode")
 	})
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

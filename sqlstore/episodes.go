@@ -234,6 +234,9 @@ func (t *tx) insertStep(ns engram.Namespace, id []byte, st *engram.Step) error {
 	if err != nil {
 		return err
 	}
+	if !writeTuning.stepRows {
+		return nil
+	}
 	var typ, msg string
 	if r := st.Result; r != nil {
 		typ, msg = string(r.Type), r.Message

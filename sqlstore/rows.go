@@ -28,9 +28,18 @@ var tableColumns = []struct {
 	{"changes", []string{"namespace", "kind", "key", "op", "at"}},
 }
 
-// maxRowsPerInsert bounds one statement; remainders are written in
-// power-of-two chunks so a table needs at most 8 distinct prepared statements.
-const maxRowsPerInsert = 128
+// writeTuning holds the write path's measured choices (BENCHMARKS.md,
+// "One document per record"); a benchmark in this package varies them.
+var writeTuning = struct {
+	// rowsPerInsert bounds one statement of a record table, ftsRowsPerInsert
+	// one of a search table (each statement a search table runs flushes its
+	// pending index, so fewer, bigger statements write fewer segments).
+	// Remainders are written in power-of-two chunks, so a table needs few
+	// distinct prepared statements.
+	rowsPerInsert, ftsRowsPerInsert int
+	// stepRows: write a steps row per step (insights aggregate them).
+	stepRows bool
+}{rowsPerInsert: 128, ftsRowsPerInsert: 128, stepRows: true}
 
 // rowBuffer holds the pending rows of one table.
 type rowBuffer struct {
@@ -94,9 +103,13 @@ func (t *tx) flush() error {
 	for _, table := range t.searchOrder {
 		all = append(all, t.search[table])
 	}
-	for _, b := range all {
+	for i, b := range all {
+		per := writeTuning.rowsPerInsert
+		if i >= len(t.buffers) {
+			per = writeTuning.ftsRowsPerInsert
+		}
 		for b.rows() > 0 {
-			n := min(b.rows(), maxRowsPerInsert)
+			n := min(b.rows(), per)
 			for n&(n-1) != 0 { // round down to a power of two
 				n &= n - 1
 			}
