@@ -24,9 +24,10 @@ import (
 // SHA-256 rather than a CRC or xxhash: hashing a stored episode costs a
 // tenth or less of decoding its JSON (BenchmarkDocDigest against
 // BenchmarkDocDecode), so the stronger hash is cheap where it is used; and
-// a collision-resistant digest of the canonical encoded document can serve
-// as the record's content identity once records move to one row per
-// document, which a 32- or 64-bit checksum could not.
+// a collision-resistant digest of the canonical encoded document (one row
+// per record: an episode's document holds its steps, see encodeEpisode)
+// can serve as the record's content identity, which a 32- or 64-bit
+// checksum could not.
 
 // digestSize is the length of a stored digest.
 const digestSize = sha256.Size
@@ -97,8 +98,9 @@ func (s *Store) verifyEmbedding(key string, itemType string, itemID []byte, mode
 	return nil
 }
 
-// fillDigests is migration 0002's Go step: it stores the digest of every
-// row written before digests existed, a batch at a time so no more than a
+// fillDigests is migration 0002's Go step (when steps still had documents
+// of their own): it stores the digest of every row written before digests
+// existed, a batch at a time so no more than a
 // batch of documents is in memory at once.
 func fillDigests(t *tx) error {
 	const batch = 512
