@@ -2,8 +2,12 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math/rand/v2"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,17 +58,21 @@ func BenchmarkCreateEpisode(b *testing.B) {
 	}
 }
 
-// BenchmarkCreateEpisodesBatch1000 stores batches of 1,000 episodes of two
+// BenchmarkCreateEpisodesBatch1000 stores batches of 1,000 episodes of three
 // shapes: "rich" is storetest.SampleEpisode (2 steps, 4 tags, 2 metadata
-// entries, a location: about 1.6 KB of JSON and 3 search rows); "plain" is a
-// 2 KB task description with one tag and no steps.
+// entries, a location: about 1.6 KB of JSON and 3 search rows); "rich6" is
+// storetest.RandomEpisode with 6 steps (every field set, about 3.5 KB of
+// JSON, 7 search rows); "plain" is a 2 KB task description with one tag and
+// no steps.
 func BenchmarkCreateEpisodesBatch1000(b *testing.B) {
 	desc := strings.Repeat("refactor the retry loop of the http client; ", 45)
+	rng := rand.New(rand.NewPCG(1, 2))
 	for _, shape := range []struct {
 		name string
 		make func(i int) *engram.Episode
 	}{
 		{"rich", storetest.SampleEpisode},
+		{"rich6", func(int) *engram.Episode { return storetest.RandomEpisode(rng, 6) }},
 		{"plain", func(i int) *engram.Episode {
 			return &engram.Episode{TaskType: engram.TaskRefactoring, TaskDescription: desc, Tags: []string{"http"}}
 		}},
@@ -204,4 +212,96 @@ func BenchmarkSearch(b *testing.B) {
 	}
 	l.Flush()
 	rec.Report(b, "", b.N)
+}
+
+// BenchmarkRebuildRead reads every episode of a store of 100,000 6-step
+// episodes (storetest.RandomEpisode) the way a cache rebuild does: newest
+// first, through ListEpisodes in pages of 1,000 (every document's digest
+// verified and decoded). "select-doc" is the ceiling in the same run: the
+// same rows' documents read with a plain SELECT over database/sql, neither
+// verified nor decoded.
+func BenchmarkRebuildRead(b *testing.B) {
+	const n = 100_000
+	path := filepath.Join(b.TempDir(), "engram.db")
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Path: path, Synchronous: sqlstore.SyncOff})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < n; i += engram.MaxBatch {
+		batch := make([]*engram.Episode, min(engram.MaxBatch, n-i))
+		for j := range batch {
+			batch[j] = storetest.RandomEpisode(rng, 6)
+		}
+		if err := s.CreateEpisodes(ctx, "default", batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("list", func(b *testing.B) {
+		c0 := cpuTime(b)
+		for i := 0; i < b.N; i++ {
+			got, cursor := 0, ""
+			for {
+				page, err := s.ListEpisodes(ctx, "default", engram.EpisodeFilter{Limit: 1000, Cursor: cursor})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, ep := range page.Episodes {
+					if len(ep.Steps) != 6 {
+						b.Fatalf("episode %s has %d steps, want 6", ep.ID, len(ep.Steps))
+					}
+				}
+				got += len(page.Episodes)
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
+			if got != n {
+				b.Fatalf("listed %d episodes, want %d", got, n)
+			}
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "episodes/s")
+		b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/episode")
+	})
+	b.Run("select-doc", func(b *testing.B) {
+		db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		b.ResetTimer()
+		c0 := cpuTime(b)
+		for i := 0; i < b.N; i++ {
+			rows, err := db.QueryContext(ctx, `SELECT doc FROM episodes WHERE namespace = 'default' ORDER BY start_time DESC, episode_id DESC`)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, bytes := 0, 0
+			var doc []byte
+			for rows.Next() {
+				if err := rows.Scan(&doc); err != nil {
+					b.Fatal(err)
+				}
+				got++
+				bytes += len(doc)
+			}
+			if err := rows.Err(); err != nil || got != n {
+				b.Fatalf("read %d documents (%d bytes), want %d: %v", got, bytes, n, err)
+			}
+			rows.Close()
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "episodes/s")
+		b.ReportMetric(float64((cpuTime(b)-c0).Microseconds())/float64(n*b.N), "cpu-µs/episode")
+	})
+}
+
+// cpuTime is the CPU time (user and system) this process has used.
+func cpuTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -15,8 +15,8 @@ import (
 
 // Record digests. SQLite keeps no checksum of its pages, so a byte flipped
 // inside a stored document on disk would otherwise be read back as a
-// different, perfectly valid record. Every document row (episodes, steps,
-// patterns, heuristics) stores the SHA-256 of its document's bytes beside
+// different, perfectly valid record. Every document row (episodes with
+// their steps, patterns, heuristics) stores the SHA-256 of its document's bytes beside
 // it, and every embedding row the SHA-256 of its canonical encoding (see
 // embeddingDigest). Reads verify the digest before decoding: a mismatch is
 // ECORRUPT naming the record and the file, never a wrong read.
@@ -24,9 +24,10 @@ import (
 // SHA-256 rather than a CRC or xxhash: hashing a stored episode costs a
 // tenth or less of decoding its JSON (BenchmarkDocDigest against
 // BenchmarkDocDecode), so the stronger hash is cheap where it is used; and
-// a collision-resistant digest of the canonical encoded document can serve
-// as the record's content identity once records move to one row per
-// document, which a 32- or 64-bit checksum could not.
+// a collision-resistant digest of the canonical encoded document (one row
+// per record: an episode's document holds its steps, see encodeEpisode)
+// can serve as the record's content identity, which a 32- or 64-bit
+// checksum could not.
 
 // digestSize is the length of a stored digest.
 const digestSize = sha256.Size
@@ -97,13 +98,9 @@ func (s *Store) verifyEmbedding(key string, itemType string, itemID []byte, mode
 	return nil
 }
 
-// stepKey names a step in errors.
-func stepKey(id engram.UUID, n int) string {
-	return fmt.Sprintf("%d of episode %s", n, engram.EpisodeID{UUID: id})
-}
-
-// fillDigests is migration 0002's Go step: it stores the digest of every
-// row written before digests existed, a batch at a time so no more than a
+// fillDigests is migration 0002's Go step (when steps still had documents
+// of their own): it stores the digest of every row written before digests
+// existed, a batch at a time so no more than a
 // batch of documents is in memory at once.
 func fillDigests(t *tx) error {
 	const batch = 512
@@ -200,19 +197,17 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 		more++
 	}
 	err := s.read(ctx, "check records", func(q *sql.Tx) error {
+		// n is a step count for episodes: the document must hold as many
+		// steps as the episode's step rows say.
 		docs := []struct {
 			kind, query string
-			key         func(ns string, id []byte, n int) string
 			v           func() any
+			steps       func(v any) int
 		}{
-			{"episode", `SELECT namespace, episode_id, 0, doc, digest FROM episodes`,
-				func(ns string, id []byte, _ int) string { return ns + "/" + fmtID(id) }, func() any { return new(engram.Episode) }},
-			{"step", `SELECT namespace, episode_id, step_number, doc, digest FROM steps`,
-				func(ns string, id []byte, n int) string { return fmt.Sprintf("%d of episode %s/%s", n, ns, fmtID(id)) }, func() any { return new(engram.Step) }},
-			{"pattern", `SELECT namespace, pattern_id, 0, doc, digest FROM patterns`,
-				func(ns string, id []byte, _ int) string { return ns + "/" + fmtID(id) }, func() any { return new(engram.Pattern) }},
-			{"heuristic", `SELECT namespace, heuristic_id, 0, doc, digest FROM heuristics`,
-				func(ns string, id []byte, _ int) string { return ns + "/" + fmtID(id) }, func() any { return new(engram.Heuristic) }},
+			{"episode", `SELECT namespace, episode_id, step_count, doc, digest FROM episodes`,
+				func() any { return new(engram.Episode) }, func(v any) int { return len(v.(*engram.Episode).Steps) }},
+			{"pattern", `SELECT namespace, pattern_id, 0, doc, digest FROM patterns`, func() any { return new(engram.Pattern) }, nil},
+			{"heuristic", `SELECT namespace, heuristic_id, 0, doc, digest FROM heuristics`, func() any { return new(engram.Heuristic) }, nil},
 		}
 		for _, d := range docs {
 			rows, err := q.QueryContext(ctx, d.query)
@@ -227,8 +222,12 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 					rows.Close()
 					return err
 				}
-				if err := s.decodeVerified(d.kind, d.key(ns, id, n), doc, digest, d.v()); err != nil {
+				key := ns + "/" + fmtID(id)
+				v := d.v()
+				if err := s.decodeVerified(d.kind, key, doc, digest, v); err != nil {
 					report(err)
+				} else if d.steps != nil && d.steps(v) != n {
+					report(s.corrupt(d.kind, key, fmt.Sprintf("holds %d steps where its row counts %d", d.steps(v), n), nil))
 				}
 			}
 			err = rows.Err()

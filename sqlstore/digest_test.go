@@ -29,11 +29,25 @@ func rawDB(t *testing.T, path string) *sql.DB {
 // read back as a different, plausible record.
 func flipByte(t *testing.T, db *sql.DB, table, col, where string, args ...any) {
 	t.Helper()
+	flipByteAfter(t, db, table, col, "", where, args...)
+}
+
+// flipByteAfter is flipByte at the first 'e' after the first occurrence of
+// marker.
+func flipByteAfter(t *testing.T, db *sql.DB, table, col, marker, where string, args ...any) {
+	t.Helper()
 	var b []byte
 	if err := db.QueryRow(`SELECT `+col+` FROM `+table+` WHERE `+where, args...).Scan(&b); err != nil {
 		t.Fatalf("read %s.%s: %v", table, col, err)
 	}
-	i := bytes.IndexByte(b, 'e')
+	from := bytes.Index(b, []byte(marker))
+	if from < 0 {
+		t.Fatalf("%s.%s has no %q: %s", table, col, marker, b)
+	}
+	i := bytes.IndexByte(b[from:], 'e')
+	if i >= 0 {
+		i += from
+	}
 	if col == "vector" {
 		i = len(b) / 2
 	}
@@ -91,7 +105,8 @@ func TestDamagedRowIsCorrupt(t *testing.T) {
 
 	db := rawDB(t, path)
 	flipByte(t, db, "episodes", "doc", "episode_id = ?", ep.ID.UUID[:])
-	flipByte(t, db, "steps", "doc", "episode_id = ? AND step_number = 2", stepEp.ID.UUID[:])
+	// A step is part of its episode's document.
+	flipByteAfter(t, db, "episodes", "doc", `"step_number":2`, "episode_id = ?", stepEp.ID.UUID[:])
 	flipByte(t, db, "patterns", "doc", "pattern_id = ?", p.ID.UUID[:])
 	flipByte(t, db, "heuristics", "doc", "heuristic_id = ?", h.ID.UUID[:])
 	flipByte(t, db, "embeddings", "vector", "item_id = ?", ep.ID.UUID[:])
@@ -105,7 +120,7 @@ func TestDamagedRowIsCorrupt(t *testing.T) {
 	_, err = s.GetEpisode(ctx, "default", ep.ID)
 	wantCorrupt(t, err, "episode "+ep.ID.String(), path)
 	_, err = s.GetEpisode(ctx, "default", stepEp.ID)
-	wantCorrupt(t, err, "step 2 of episode "+stepEp.ID.String())
+	wantCorrupt(t, err, "episode "+stepEp.ID.String())
 	_, err = s.ListEpisodes(ctx, "default", engram.EpisodeFilter{})
 	wantCorrupt(t, err, "episode")
 	_, err = s.GetPattern(ctx, "default", p.ID)
@@ -122,12 +137,19 @@ func TestDamagedRowIsCorrupt(t *testing.T) {
 	wantCorrupt(t, err, "embedding")
 	_, err = s.CompleteEpisode(ctx, "default", ep.ID, storetest.SampleCompletion(ep.StartTime.Add(1e9)))
 	wantCorrupt(t, err, "episode "+ep.ID.String())
+	// Writes that rewrite a damaged document refuse to (they would drop or
+	// bless the damage).
+	err = s.AppendStep(ctx, "default", stepEp.ID, &engram.Step{Tool: "go", Action: "test"})
+	wantCorrupt(t, err, "episode "+stepEp.ID.String())
+	upd := *stepEp
+	upd.TaskDescription = "rewritten"
+	wantCorrupt(t, s.UpdateEpisode(ctx, "default", &upd), "episode "+stepEp.ID.String())
 
 	problems, err := s.Check(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"episode default/" + ep.ID.String(), "step 2 of episode default/" + stepEp.ID.String(),
+	for _, want := range []string{"episode default/" + ep.ID.String(), "episode default/" + stepEp.ID.String(),
 		"pattern default/" + p.ID.String(), "heuristic default/" + h.ID.String(), "embedding default/episode/" + ep.ID.String()} {
 		found := false
 		for _, p := range problems {

@@ -12,34 +12,30 @@ import (
 	"github.com/engramhq/engram"
 )
 
-// encodedEpisode is an episode ready to write: its document (without steps)
-// and each step's document.
+// encodedEpisode is an episode ready to write: its document, the whole
+// episode as a read returns it (steps, created_at and updated_at included).
 type encodedEpisode struct {
-	doc   []byte
-	steps [][]byte
-	size  int // len(doc) + every step document
+	doc []byte
 }
 
+// encodeEpisode is the canonical encoding of an episode's document (the
+// bytes its digest covers; see digest.go). An episode without steps is
+// encoded with "steps": [], so it reads back with an empty, non-nil slice.
 func encodeEpisode(ep *engram.Episode) (*encodedEpisode, error) {
-	cp := *ep
-	cp.Steps = nil
-	doc, err := json.Marshal(&cp)
+	cp := ep
+	if ep.Steps == nil {
+		c := *ep
+		c.Steps = []engram.Step{}
+		cp = &c
+	}
+	doc, err := json.Marshal(cp)
 	if err != nil {
 		return nil, fmt.Errorf("encode episode %s: %w", ep.ID, err)
 	}
-	enc := &encodedEpisode{doc: doc, size: len(doc), steps: make([][]byte, len(ep.Steps))}
-	for i := range ep.Steps {
-		b, err := json.Marshal(&ep.Steps[i])
-		if err != nil {
-			return nil, fmt.Errorf("encode step %d of episode %s: %w", ep.Steps[i].StepNumber, ep.ID, err)
-		}
-		enc.steps[i] = b
-		enc.size += len(b)
+	if len(doc) > engram.MaxEpisodeBytes {
+		return nil, engram.TooLarge("episode", len(doc), engram.MaxEpisodeBytes)
 	}
-	if enc.size > engram.MaxEpisodeBytes {
-		return nil, engram.TooLarge("episode", enc.size, engram.MaxEpisodeBytes)
-	}
-	return enc, nil
+	return &encodedEpisode{doc: doc}, nil
 }
 
 // prepareEpisode normalises, validates and encodes a new episode as of now.
@@ -192,10 +188,10 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 		last = ep.Steps[n-1].StepNumber
 	}
 	t.insert("episodes", string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, enc.size-len(enc.doc), ftsID, enc.doc, docDigest(enc.doc))
+		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, 0, ftsID, enc.doc, docDigest(enc.doc))
 	t.indexEpisode(ns, ep, id)
 	for i := range ep.Steps {
-		if err := t.insertStep(ns, id, &ep.Steps[i], enc.steps[i]); err != nil {
+		if err := t.insertStep(ns, id, &ep.Steps[i]); err != nil {
 			return err
 		}
 	}
@@ -231,12 +227,21 @@ func (t *tx) unindexEpisode(ns engram.Namespace, id []byte) error {
 	return nil
 }
 
-func (t *tx) insertStep(ns engram.Namespace, id []byte, st *engram.Step, doc []byte) error {
+// insertStep writes a step's row: what insights aggregate and search
+// finds it by. The step itself is in its episode's document.
+func (t *tx) insertStep(ns engram.Namespace, id []byte, st *engram.Step) error {
 	ftsID, err := t.indexText(ns, engram.SearchStep, id, st.StepNumber, stepText(st))
 	if err != nil {
 		return err
 	}
-	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, ftsID, doc, docDigest(doc))
+	if !writeTuning.stepRows {
+		return nil
+	}
+	var typ, msg string
+	if r := st.Result; r != nil {
+		typ, msg = string(r.Type), r.Message
+	}
+	t.insert("steps", string(ns), id, st.StepNumber, st.Tool, nanos(st.Timestamp), st.LatencyMS, st.TokensUsed, typ, msg, ftsID)
 	return nil
 }
 
@@ -251,69 +256,33 @@ func (s *Store) GetEpisode(ctx context.Context, ns engram.Namespace, id engram.E
 	return ep, nil
 }
 
-const getEpisodeSQL = `SELECT 0, doc, digest, created_at, updated_at FROM episodes WHERE namespace = ? AND episode_id = ?
-	UNION ALL
-	SELECT step_number, doc, digest, 0, 0 FROM steps WHERE namespace = ? AND episode_id = ?
-	ORDER BY 1`
+const getEpisodeSQL = `SELECT doc, digest FROM episodes WHERE namespace = ? AND episode_id = ?`
 
-// queryEpisode reads an episode and its steps in one statement (one
-// snapshot), inside t when it is not nil. ENOTFOUND when absent.
+// queryEpisode reads an episode (one row, one document, its digest
+// verified), inside t when it is not nil. ENOTFOUND when absent.
 func (s *Store) queryEpisode(ctx context.Context, t *tx, ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, error) {
 	key := idBytes(id.UUID)
-	var rows *sql.Rows
-	var err error
+	var row *sql.Row
 	if t != nil {
-		rows, err = t.query(getEpisodeSQL, string(ns), key, string(ns), key)
+		row = t.queryRow(getEpisodeSQL, string(ns), key)
 	} else {
-		var st *sql.Stmt
-		if st, err = s.stmt(ctx, s.r, getEpisodeSQL); err == nil {
-			rows, err = st.QueryContext(ctx, string(ns), key, string(ns), key)
+		st, err := s.stmt(ctx, s.r, getEpisodeSQL)
+		if err != nil {
+			return nil, err
 		}
+		row = st.QueryRowContext(ctx, string(ns), key)
 	}
-	if err != nil {
-		return nil, err
-	}
-	ep, err := s.scanEpisodeWithSteps(rows, id)
-	if err != nil {
-		return nil, err
-	}
-	if ep == nil {
+	var doc, digest []byte
+	if err := row.Scan(&doc, &digest); errors.Is(err, sql.ErrNoRows) {
 		return nil, engram.NotFound("episode", id)
+	} else if err != nil {
+		return nil, err
+	}
+	ep := new(engram.Episode)
+	if err := s.decodeVerified("episode", id.String(), doc, digest, ep); err != nil {
+		return nil, err
 	}
 	return ep, nil
-}
-
-// scanEpisodeWithSteps reads rows of (0, episode doc, digest, created,
-// updated) followed by (step_number, step doc, digest, _, _), verifying
-// every digest. It returns nil for no rows.
-func (s *Store) scanEpisodeWithSteps(rows *sql.Rows, id engram.EpisodeID) (*engram.Episode, error) {
-	defer rows.Close()
-	var ep *engram.Episode
-	var doc, digest []byte
-	for rows.Next() {
-		var n int
-		var created, updated int64
-		if err := rows.Scan(&n, &doc, &digest, &created, &updated); err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			ep = new(engram.Episode)
-			if err := s.decodeVerified("episode", id.String(), doc, digest, ep); err != nil {
-				return nil, err
-			}
-			ep.CreatedAt, ep.UpdatedAt = fromNanos(created), fromNanos(updated)
-			ep.Steps = []engram.Step{}
-			continue
-		}
-		if ep == nil {
-			return nil, &engram.Error{Code: engram.ECORRUPT, Message: "steps without their episode"}
-		}
-		ep.Steps = append(ep.Steps, engram.Step{})
-		if err := s.decodeVerified("step", stepKey(id.UUID, n), doc, digest, &ep.Steps[len(ep.Steps)-1]); err != nil {
-			return nil, err
-		}
-	}
-	return ep, rows.Err()
 }
 
 func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engram.Episode) error {
@@ -337,24 +306,18 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	}
 	key := ep.ID.String()
 	return s.writeKeyed(ctx, k, ns, "update episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
-		id := idBytes(cp.ID.UUID)
-		var created, stepsBytes int64
-		err := t.queryRow(`SELECT created_at, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`, string(ns), id).Scan(&created, &stepsBytes)
-		if errors.Is(err, sql.ErrNoRows) {
-			return engram.NotFound("episode", cp.ID)
-		}
+		old, err := t.storedEpisode(ns, cp.ID)
 		if err != nil {
 			return err
 		}
-		cp.CreatedAt, cp.UpdatedAt = fromNanos(created), t.now
+		// An update replaces what the episode says, never its steps.
+		cp.Steps = old.Steps
+		cp.CreatedAt, cp.UpdatedAt = old.CreatedAt, t.now
 		enc, err := encodeEpisode(&cp)
 		if err != nil {
 			return err
 		}
-		if size := len(enc.doc) + int(stepsBytes); size > engram.MaxEpisodeBytes {
-			return engram.TooLarge("episode", size, engram.MaxEpisodeBytes)
-		}
-		if err := t.rewriteEpisode(ns, &cp, id, enc.doc); err != nil {
+		if err := t.rewriteEpisode(ns, &cp, enc.doc, true); err != nil {
 			return err
 		}
 		steps := ep.Steps
@@ -364,9 +327,24 @@ func (s *Store) UpdateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	})
 }
 
-// rewriteEpisode replaces an existing episode's row and index rows (not its
-// steps) and records the update.
-func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, doc []byte) error {
+// rewriteEpisode replaces an existing episode's row with ep, encoded as
+// doc, and records the update. reindex: what the episode says changed (not
+// only its steps), so its search, tag, metadata and location rows are
+// rewritten too. Step rows are the caller's.
+func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, doc []byte, reindex bool) error {
+	id := idBytes(ep.ID.UUID)
+	last := 0
+	if n := len(ep.Steps); n > 0 {
+		last = ep.Steps[n-1].StepNumber
+	}
+	if !reindex {
+		if _, err := t.exec(`UPDATE episodes SET step_count = ?, last_step = ?, updated_at = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
+			len(ep.Steps), last, nanos(ep.UpdatedAt), doc, docDigest(doc), string(ns), id); err != nil {
+			return err
+		}
+		t.change(ns, engram.KindEpisode, ep.ID.String(), engram.OpUpdate)
+		return nil
+	}
 	var oldFTS int64
 	if err := t.queryRow(`SELECT fts_rowid FROM episodes WHERE namespace = ? AND episode_id = ?`, string(ns), id).Scan(&oldFTS); err != nil {
 		return err
@@ -383,9 +361,9 @@ func (t *tx) rewriteEpisode(ns engram.Namespace, ep *engram.Episode, id []byte, 
 		end = sql.NullInt64{Int64: nanos(*ep.EndTime), Valid: true}
 	}
 	if _, err := t.exec(`UPDATE episodes SET task_type = ?, domain = ?, language = ?, start_time = ?, end_time = ?,
-		complete = ?, updated_at = ?, fts_rowid = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
+		complete = ?, updated_at = ?, step_count = ?, last_step = ?, fts_rowid = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
 		string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.UpdatedAt), ftsID, doc, docDigest(doc), string(ns), id); err != nil {
+		ep.Complete(), nanos(ep.UpdatedAt), len(ep.Steps), last, ftsID, doc, docDigest(doc), string(ns), id); err != nil {
 		return err
 	}
 	if err := t.unindexEpisode(ns, id); err != nil {
@@ -449,28 +427,10 @@ func (s *Store) DeleteEpisode(ctx context.Context, ns engram.Namespace, id engra
 	})
 }
 
-// episodeState is what a step append or completion needs to know.
-type episodeState struct {
-	doc        []byte
-	digest     []byte
-	created    int64
-	complete   bool
-	stepCount  int
-	lastStep   int
-	stepsBytes int64
-}
-
-func (t *tx) episodeState(ns engram.Namespace, id engram.EpisodeID) (*episodeState, error) {
-	var st episodeState
-	err := t.queryRow(`SELECT doc, digest, created_at, complete, step_count, last_step, steps_bytes FROM episodes WHERE namespace = ? AND episode_id = ?`,
-		string(ns), idBytes(id.UUID)).Scan(&st.doc, &st.digest, &st.created, &st.complete, &st.stepCount, &st.lastStep, &st.stepsBytes)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, engram.NotFound("episode", id)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &st, nil
+// storedEpisode reads an episode inside the transaction, its digest
+// verified: ENOTFOUND when absent, ECORRUPT when damaged.
+func (t *tx) storedEpisode(ns engram.Namespace, id engram.EpisodeID) (*engram.Episode, error) {
+	return t.s.queryEpisode(t.ctx, t, ns, id)
 }
 
 func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.EpisodeID, step *engram.Step) error {
@@ -489,43 +449,42 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 	}
 	rk := id.String()
 	return s.writeKeyed(ctx, k, ns, "append step to episode "+rk, engram.KindEpisode, &rk, []any{step}, func(t *tx) error {
-		st, err := t.episodeState(ns, id)
+		ep, err := t.storedEpisode(ns, id)
 		if err != nil {
 			return err
 		}
-		if st.complete {
+		if ep.Complete() {
 			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
 		}
-		if st.stepCount >= engram.MaxSteps {
-			return engram.TooMany("steps", st.stepCount+1, "steps in episode "+id.String(), engram.MaxSteps)
+		if len(ep.Steps) >= engram.MaxSteps {
+			return engram.TooMany("steps", len(ep.Steps)+1, "steps in episode "+id.String(), engram.MaxSteps)
+		}
+		last := 0
+		if n := len(ep.Steps); n > 0 {
+			last = ep.Steps[n-1].StepNumber
 		}
 		if step.StepNumber == 0 {
-			step.StepNumber = st.lastStep + 1
-		} else if step.StepNumber <= st.lastStep {
+			step.StepNumber = last + 1
+		} else if step.StepNumber <= last {
 			return &engram.Error{Code: engram.ECONFLICT, Field: "step.step_number",
-				Message: fmt.Sprintf("is %d; episode %s is at step %d and step numbers must strictly increase", step.StepNumber, id, st.lastStep)}
+				Message: fmt.Sprintf("is %d; episode %s is at step %d and step numbers must strictly increase", step.StepNumber, id, last)}
 		}
 		step.Normalize(t.now)
 		if err := step.Validate(); err != nil {
 			return err
 		}
-		doc, err := json.Marshal(step)
+		// The document is rewritten whole: appending costs the episode's
+		// size, and a read or rebuild then decodes one document.
+		ep.Steps = append(ep.Steps, *step)
+		ep.UpdatedAt = t.now
+		enc, err := encodeEpisode(ep)
 		if err != nil {
-			return fmt.Errorf("encode step: %w", err)
-		}
-		if size := len(st.doc) + int(st.stepsBytes) + len(doc); size > engram.MaxEpisodeBytes {
-			return engram.TooLarge("episode", size, engram.MaxEpisodeBytes)
-		}
-		key := idBytes(id.UUID)
-		if err := t.insertStep(ns, key, step, doc); err != nil {
 			return err
 		}
-		if _, err := t.exec(`UPDATE episodes SET step_count = step_count + 1, last_step = ?, steps_bytes = steps_bytes + ?, updated_at = ?
-			WHERE namespace = ? AND episode_id = ?`, step.StepNumber, len(doc), nanos(t.now), string(ns), key); err != nil {
+		if err := t.insertStep(ns, idBytes(id.UUID), step); err != nil {
 			return err
 		}
-		t.change(ns, engram.KindEpisode, id.String(), engram.OpUpdate)
-		return nil
+		return t.rewriteEpisode(ns, ep, enc.doc, false)
 	})
 }
 
@@ -548,36 +507,29 @@ func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id eng
 	var completed *engram.Episode
 	rk := id.String()
 	err = s.writeKeyed(ctx, k, ns, "complete episode "+rk, engram.KindEpisode, &rk, []any{c, &completed}, func(t *tx) error {
-		st, err := t.episodeState(ns, id)
+		ep, err := t.storedEpisode(ns, id)
 		if err != nil {
 			return err
 		}
-		if st.complete {
+		if ep.Complete() {
 			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete already", id)}
-		}
-		var ep engram.Episode
-		if err := t.s.decodeVerified("episode", id.String(), st.doc, st.digest, &ep); err != nil {
-			return err
 		}
 		if c.EndTime.Before(ep.StartTime) {
 			return engram.Invalid("end_time", "%s is before the episode's start_time %s", c.EndTime.Format(time.RFC3339Nano), ep.StartTime.Format(time.RFC3339Nano))
 		}
 		outcome := c.Outcome
 		ep.Outcome, ep.Reward, ep.Reflection, ep.EndTime = &outcome, c.Reward, c.Reflection, c.EndTime
-		ep.CreatedAt, ep.UpdatedAt = fromNanos(st.created), t.now
-		doc, err := json.Marshal(&ep)
+		ep.UpdatedAt = t.now
+		enc, err := encodeEpisode(ep)
 		if err != nil {
-			return fmt.Errorf("encode episode: %w", err)
-		}
-		if size := len(doc) + int(st.stepsBytes); size > engram.MaxEpisodeBytes {
-			return engram.TooLarge("episode", size, engram.MaxEpisodeBytes)
-		}
-		if err := t.rewriteEpisode(ns, &ep, idBytes(id.UUID), doc); err != nil {
 			return err
 		}
-		// Read back inside the transaction: the caller gets exactly what was committed.
-		completed, err = t.s.queryEpisode(t.ctx, t, ns, id)
-		return err
+		if err := t.rewriteEpisode(ns, ep, enc.doc, true); err != nil {
+			return err
+		}
+		// The caller gets exactly what was committed: the document decoded.
+		completed = new(engram.Episode)
+		return decodeDoc("episode", enc.doc, completed)
 	})
 	if err != nil {
 		return nil, err

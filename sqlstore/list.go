@@ -113,20 +113,17 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		q.add(`(e.start_time < ? OR (e.start_time = ? AND e.episode_id < ?))`, at, at, idBytes(id))
 	}
 	err = s.read(ctx, "list episodes", func(rtx *sql.Tx) error {
-		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT e.episode_id, e.doc, e.digest, e.created_at, e.updated_at FROM episodes e WHERE `+
+		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT e.episode_id, e.doc, e.digest FROM episodes e WHERE `+
 			q.sql()+` ORDER BY e.start_time DESC, e.episode_id DESC LIMIT ?`), append(q.args, limit+1)...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		type raw struct {
-			id, doc, digest  []byte
-			created, updated int64
-		}
+		type raw struct{ id, doc, digest []byte }
 		var raws []raw
 		for rows.Next() {
 			var r raw
-			if err := rows.Scan(&r.id, &r.doc, &r.digest, &r.created, &r.updated); err != nil {
+			if err := rows.Scan(&r.id, &r.doc, &r.digest); err != nil {
 				return err
 			}
 			raws = append(raws, r)
@@ -137,6 +134,8 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 		rows.Close()
 		more := len(raws) > limit
 		raws = raws[:min(len(raws), limit)]
+		// One document per episode, steps included: the page's reads are
+		// its rows, and decoding them is spread over the CPUs.
 		page.Episodes = make([]*engram.Episode, len(raws))
 		if err := decodeEach(len(raws), func(i int) error {
 			ep := new(engram.Episode)
@@ -147,8 +146,6 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 			if err := s.decodeVerified("episode", u.String(), raws[i].doc, raws[i].digest, ep); err != nil {
 				return err
 			}
-			ep.CreatedAt, ep.UpdatedAt = fromNanos(raws[i].created), fromNanos(raws[i].updated)
-			ep.Steps = []engram.Step{}
 			page.Episodes[i] = ep
 			return nil
 		}); err != nil {
@@ -158,7 +155,7 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 			last := page.Episodes[limit-1]
 			page.NextCursor = encodeCursor("episodes", nanos(last.StartTime), last.ID.UUID)
 		}
-		return s.loadSteps(ctx, rtx, ns, page.Episodes)
+		return nil
 	})
 	if page.Episodes == nil {
 		page.Episodes = []*engram.Episode{}
@@ -195,73 +192,4 @@ func decodeEach(n int, fn func(i int) error) error {
 		})
 	}
 	return g.Wait()
-}
-
-// loadSteps fills in the steps of eps, querying in chunks to bound the
-// statement size and decoding in parallel.
-func (s *Store) loadSteps(ctx context.Context, rtx *sql.Tx, ns engram.Namespace, eps []*engram.Episode) error {
-	byID := make(map[engram.UUID]*engram.Episode, len(eps))
-	for _, ep := range eps {
-		byID[ep.ID.UUID] = ep
-	}
-	type raw struct {
-		ep          *engram.Episode
-		n           int
-		doc, digest []byte
-	}
-	var raws []raw
-	const chunk = 200
-	for start := 0; start < len(eps); start += chunk {
-		end := min(start+chunk, len(eps))
-		args := []any{string(ns)}
-		marks := make([]string, 0, end-start)
-		for _, ep := range eps[start:end] {
-			marks = append(marks, "?")
-			args = append(args, idBytes(ep.ID.UUID))
-		}
-		rows, err := rtx.QueryContext(ctx, s.d.rebind(`SELECT episode_id, step_number, doc, digest FROM steps WHERE namespace = ? AND episode_id IN (`+
-			strings.Join(marks, ", ")+`) ORDER BY episode_id, step_number`), args...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var ref, doc, digest []byte
-			var n int
-			if err := rows.Scan(&ref, &n, &doc, &digest); err != nil {
-				rows.Close()
-				return err
-			}
-			u, err := uuidFrom(ref)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			if ep := byID[u]; ep != nil {
-				raws = append(raws, raw{ep, n, doc, digest})
-			}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return err
-		}
-	}
-	// Give each episode its step slice, then decode into the slots.
-	counts := make(map[*engram.Episode]int, len(eps))
-	for _, r := range raws {
-		counts[r.ep]++
-	}
-	for ep, n := range counts {
-		ep.Steps = make([]engram.Step, n)
-	}
-	slots := make([]*engram.Step, len(raws))
-	filled := make(map[*engram.Episode]int, len(eps))
-	for i, r := range raws {
-		slots[i] = &r.ep.Steps[filled[r.ep]]
-		filled[r.ep]++
-	}
-	return decodeEach(len(raws), func(i int) error {
-		r := raws[i]
-		return s.decodeVerified("step", stepKey(r.ep.ID.UUID, r.n), r.doc, r.digest, slots[i])
-	})
 }

@@ -180,8 +180,11 @@ var postgresDialect = &dialect{
 	name:       "postgres",
 	driver:     "pgx",
 	migrations: mustSub(postgresMigrations, "migrations/postgres"),
-	rebind:     pgRebind,
-	classify:   pgClassify,
+	migrationSteps: map[string]func(t *tx) error{
+		"0002_episode_documents": episodeDocuments,
+	},
+	rebind:   pgRebind,
+	classify: pgClassify,
 	ftsSearch: func(table, kindFilter string) string {
 		return `SELECT f.kind, f.ref_id, f.step_number, ts_rank(f.tsv, tq.q) AS score,
 			ts_headline('` + pgTSConfig + `', f.body, tq.q, 'StartSel=[, StopSel=], MaxWords=16, MinWords=4, MaxFragments=1, FragmentDelimiter=...')

@@ -20,7 +20,7 @@ var tableColumns = []struct {
 	{"episodes", []string{"namespace", "episode_id", "task_type", "domain", "language", "start_time", "end_time", "complete",
 		"created_at", "updated_at", "step_count", "last_step", "steps_bytes", "fts_rowid", "doc", "digest"}},
 	{"patterns", []string{"namespace", "pattern_id", "kind", "domain", "language", "success_rate", "created_at", "updated_at", "fts_rowid", "doc", "digest"}},
-	{"steps", []string{"namespace", "episode_id", "step_number", "tool", "fts_rowid", "doc", "digest"}},
+	{"steps", []string{"namespace", "episode_id", "step_number", "tool", "at", "latency_ms", "tokens_used", "result_type", "result_message", "fts_rowid"}},
 	{"episode_tags", []string{"namespace", "episode_id", "tag"}},
 	{"episode_metadata", []string{"namespace", "episode_id", "key", "value"}},
 	{"spatiotemporal_index", []string{"namespace", "episode_id", "t", "lat", "lon", "x", "y", "z"}},
@@ -28,9 +28,18 @@ var tableColumns = []struct {
 	{"changes", []string{"namespace", "kind", "key", "op", "at"}},
 }
 
-// maxRowsPerInsert bounds one statement; remainders are written in
-// power-of-two chunks so a table needs at most 8 distinct prepared statements.
-const maxRowsPerInsert = 128
+// writeTuning holds the write path's measured choices (BENCHMARKS.md,
+// "One document per record"); a benchmark in this package varies them.
+var writeTuning = struct {
+	// rowsPerInsert bounds one statement of a record table, ftsRowsPerInsert
+	// one of a search table (each statement a search table runs flushes its
+	// pending index, so fewer, bigger statements write fewer segments).
+	// Remainders are written in power-of-two chunks, so a table needs few
+	// distinct prepared statements.
+	rowsPerInsert, ftsRowsPerInsert int
+	// stepRows: write a steps row per step (insights aggregate them).
+	stepRows bool
+}{rowsPerInsert: 128, ftsRowsPerInsert: 128, stepRows: true}
 
 // rowBuffer holds the pending rows of one table.
 type rowBuffer struct {
@@ -94,9 +103,13 @@ func (t *tx) flush() error {
 	for _, table := range t.searchOrder {
 		all = append(all, t.search[table])
 	}
-	for _, b := range all {
+	for i, b := range all {
+		per := writeTuning.rowsPerInsert
+		if i >= len(t.buffers) {
+			per = writeTuning.ftsRowsPerInsert
+		}
 		for b.rows() > 0 {
-			n := min(b.rows(), maxRowsPerInsert)
+			n := min(b.rows(), per)
 			for n&(n-1) != 0 { // round down to a power of two
 				n &= n - 1
 			}
