@@ -22,8 +22,6 @@ type insightSQL struct {
 	text func(col, path string) string // a JSON member as text; NULL when absent
 	num  func(col, path string) string // ... as a double
 	int  func(col, path string) string // ... as a bigint
-	// timeMS converts an RFC 3339 text (a step's timestamp) to Unix ms.
-	timeMS func(expr string) string
 	// contains(a, b) is > 0 when text b occurs in text a.
 	contains string
 	// binary makes text order byte order (the tie-breakers of ranked lists).
@@ -36,7 +34,6 @@ var sqliteInsights = &insightSQL{
 		return `CAST(json_extract(` + col + `, '$.` + path + `') AS DOUBLE PRECISION)`
 	},
 	int:      func(col, path string) string { return `CAST(json_extract(` + col + `, '$.` + path + `') AS BIGINT)` },
-	timeMS:   func(expr string) string { return `CAST(ROUND(unixepoch(` + expr + `, 'subsec') * 1000) AS BIGINT)` },
 	contains: "instr",
 }
 
@@ -49,12 +46,9 @@ func pgPath(col, path string) string {
 }
 
 var postgresInsights = &insightSQL{
-	text: pgPath,
-	num:  func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS DOUBLE PRECISION)` },
-	int:  func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS BIGINT)` },
-	timeMS: func(expr string) string {
-		return `CAST(FLOOR(EXTRACT(EPOCH FROM CAST(` + expr + ` AS TIMESTAMPTZ)) * 1000) AS BIGINT)`
-	},
+	text:     pgPath,
+	num:      func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS DOUBLE PRECISION)` },
+	int:      func(col, path string) string { return `CAST(` + pgPath(col, path) + ` AS BIGINT)` },
 	contains: "strpos",
 	binary:   ` COLLATE "C"`,
 }
@@ -254,7 +248,7 @@ func (s *Store) insightGroups(ctx context.Context, rtx *sql.Tx, x *insightSQL, t
 		SELECT e.episode_id AS id, e.task_type, e.domain, CASE WHEN e.complete THEN 1 ELSE 0 END AS done,
 		       CASE WHEN e.complete AND e.end_time IS NOT NULL THEN (e.end_time - e.start_time) / 1000000 END AS dur, e.step_count,
 		       ` + x.text("e.doc", "outcome.type") + ` AS outcome, ` + x.num("e.doc", "reward.total") + ` AS reward,
-		       (SELECT SUM(COALESCE(` + x.int("s.doc", "tokens_used") + `, 0)) FROM steps s
+		       (SELECT SUM(s.tokens_used) FROM steps s
 		         WHERE s.namespace = e.namespace AND s.episode_id = e.episode_id) AS tokens
 		  FROM episodes e
 		 WHERE e.namespace = ? AND e.start_time >= ? AND e.start_time < ?),
@@ -366,8 +360,8 @@ const stepsOfWindow = ` FROM episodes e JOIN steps s ON s.namespace = e.namespac
 // insightTools summarises the steps of the window's episodes per tool.
 func (s *Store) insightTools(ctx context.Context, rtx *sql.Tx, x *insightSQL, top int, win []any) ([]engram.ToolInsight, error) {
 	query := `WITH st AS MATERIALIZED (
-		SELECT s.tool AS k, ` + x.text("s.doc", "result.type") + ` AS rtype,
-		       COALESCE(` + x.int("s.doc", "latency_ms") + `, 0) AS lat, COALESCE(` + x.int("s.doc", "tokens_used") + `, 0) AS tok` + stepsOfWindow + `),
+		SELECT s.tool AS k, s.result_type AS rtype,
+		       s.latency_ms AS lat, s.tokens_used AS tok` + stepsOfWindow + `),
 	g AS (
 		SELECT k, COUNT(*) AS n, CAST(SUM(CASE WHEN rtype IN ('error', 'timeout') THEN 1 ELSE 0 END) AS BIGINT) AS errs, CAST(SUM(tok) AS BIGINT) AS tok
 		  FROM st GROUP BY k ORDER BY n DESC, k` + x.binary + ` LIMIT ?),
@@ -398,11 +392,11 @@ func effectiveness(x *insightSQL) string {
 // message) and failed episodes by reason, each with the error_recovery
 // patterns whose error_type occurs in its message (most effective first).
 func (s *Store) insightErrors(ctx context.Context, rtx *sql.Tx, x *insightSQL, top int, win []any) ([]engram.ErrorInsight, error) {
-	rtype := x.text("s.doc", "result.type")
+	rtype := "s.result_type"
 	query := `WITH errs AS (
-		SELECT 'step' AS source, s.tool AS tool, COALESCE(NULLIF(` + x.text("s.doc", "result.message") + `, ''), ` + rtype + `) AS msg,
-		       COUNT(*) AS n, MAX(` + x.timeMS(x.text("s.doc", "timestamp")) + `) AS last` + stepsOfWindow + ` AND ` + rtype + ` IN ('error', 'timeout')
-		 GROUP BY s.tool, COALESCE(NULLIF(` + x.text("s.doc", "result.message") + `, ''), ` + rtype + `)
+		SELECT 'step' AS source, s.tool AS tool, COALESCE(NULLIF(s.result_message, ''), ` + rtype + `) AS msg,
+		       COUNT(*) AS n, MAX(s.at / 1000000) AS last` + stepsOfWindow + ` AND ` + rtype + ` IN ('error', 'timeout')
+		 GROUP BY s.tool, COALESCE(NULLIF(s.result_message, ''), ` + rtype + `)
 		UNION ALL
 		SELECT 'episode' AS source, '' AS tool, COALESCE(NULLIF(` + x.text("e.doc", "outcome.reason") + `, ''), 'failure') AS msg,
 		       COUNT(*) AS n, MAX(COALESCE(e.end_time, e.start_time) / 1000000) AS last

@@ -577,12 +577,12 @@ func TestInsightsQueryChecked(t *testing.T) {
 	}
 }
 
-// TestInsightsDamagedDocument: a step document the database cannot parse,
+// TestInsightsDamagedDocument: an episode document the database cannot parse,
 // or a heuristic that fails its digest, is ECORRUPT naming the file.
 func TestInsightsDamagedDocument(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ name, damage string }{
-		{"step", `UPDATE steps SET doc = '{"tool": "bash", "result": {"type": "err'`},
+		{"episode", `UPDATE episodes SET doc = '{"task_type": "other", "outcome": {"type": "fail'`},
 		{"heuristic", `UPDATE heuristics SET doc = replace(doc, 'act', 'ACT')`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -442,8 +442,8 @@ func compareRebuild(ctx context.Context, c compareConfig, dataDir string) ([]com
 }
 
 // selectTables are the tables a rebuild of episodes reads, in the order it
-// reads them.
-var selectTables = []string{"episodes", "steps"}
+// reads them: since schema 5 an episode is one document with its steps.
+var selectTables = []string{"episodes"}
 
 // plainSelect reads every column of every row of selectTables from the
 // SQLite file at path and returns how many episodes it read and how long
