@@ -171,6 +171,10 @@ func sqliteDSN(o Options, reader bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+strings.ToUpper(string(o.Synchronous))+")")
+		// Group commit runs each write in a savepoint, whose sub-journal
+		// (the pages it changed, as they were) then stays in memory and is
+		// emptied at each release, instead of growing in a temporary file.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + p.String() + "?" + q.Encode()

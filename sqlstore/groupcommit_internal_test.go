@@ -142,3 +142,18 @@ func TestGroupCommitFailedFirstWriteStartsAfresh(t *testing.T) {
 		t.Fatalf("feed %+v (%v), want the second write's entry only", cs, err)
 	}
 }
+
+// TestWriterKeepsTempStoreInMemory: the writer's savepoint sub-journals
+// stay in memory (PRAGMA temp_store = MEMORY, 2); in a temporary file they
+// grow with every write of a group and cost a write(2) per changed page.
+func TestWriterKeepsTempStoreInMemory(t *testing.T) {
+	s, err := Open(context.Background(), Options{Path: filepath.Join(t.TempDir(), "engram.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mode int
+	if err := s.w.QueryRow(`PRAGMA temp_store`).Scan(&mode); err != nil || mode != 2 {
+		t.Fatalf("writer's temp_store = %d (%v), want 2 (memory)", mode, err)
+	}
+}

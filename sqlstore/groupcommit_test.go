@@ -549,3 +549,39 @@ func TestGroupCommitSurvivesKill9(t *testing.T) {
 		t.Fatalf("%d episodes stored, %d acknowledged", c.Episodes, len(acked))
 	}
 }
+
+// BenchmarkGroupCommit creates episodes from 1, 2 and 32 goroutines on a
+// SQLite store with synchronous=FULL, and reports the writes per commit.
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, writers := range []int{1, 2, 32} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			s := openTemp(b, sqlstore.Options{})
+			ctx := context.Background()
+			var commits atomic.Int64
+			sqlstore.SetBeforeCommit(s, func() { commits.Add(1) })
+			eps := make([]*engram.Episode, b.N)
+			for i := range eps {
+				eps[i] = episodeFor(i)
+			}
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for w := 0; w < writers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+						if err := s.CreateEpisode(ctx, "default", eps[i]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writes/s")
+			b.ReportMetric(float64(b.N)/float64(max(commits.Load(), 1)), "writes/commit")
+		})
+	}
+}
