@@ -225,6 +225,8 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 	}
 	g := &group{tx: sqlTx, stmts: map[string]*sql.Stmt{}}
 	defer s.prepareLater(ctx, g)
+	// gt runs the group's own statements, prepared once per store.
+	gt := &tx{s: s, ctx: ctx, tx: sqlTx, stmts: g.stmts}
 	// The first write needs no savepoint: if it fails, the transaction
 	// holds nothing else and is rolled back whole.
 	if out, ok := s.runMember(g, first, false); !ok {
@@ -237,13 +239,13 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 		if p == nil {
 			break
 		}
-		if _, err := sqlTx.ExecContext(ctx, `SAVEPOINT engram_write`); err != nil {
+		if _, err := gt.exec(`SAVEPOINT engram_write`); err != nil {
 			s.failGroup(g, p, writeOutcome{err: s.wrap(p.what, err)}, err)
 			return
 		}
 		out, ok := s.runMember(g, p, true)
 		if ok {
-			if _, err := sqlTx.ExecContext(ctx, `RELEASE SAVEPOINT engram_write`); err != nil {
+			if _, err := gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
 				g.members = g.members[:len(g.members)-1]
 				s.failGroup(g, p, writeOutcome{err: s.wrap(p.what, err)}, err)
 				return
@@ -253,7 +255,7 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 		// Undo this write only. Some failures (SQLite's I/O errors, a full
 		// disk) roll back the whole transaction; then the savepoint is gone
 		// and so are the earlier writes of the group.
-		if _, err := sqlTx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT engram_write`); err != nil {
+		if _, err := gt.exec(`ROLLBACK TO SAVEPOINT engram_write`); err != nil {
 			cause := out.err
 			if cause == nil {
 				cause = err
@@ -261,12 +263,13 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 			s.failGroup(g, p, out, cause)
 			return
 		}
-		if _, err := sqlTx.ExecContext(ctx, `RELEASE SAVEPOINT engram_write`); err != nil {
+		if _, err := gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
 			s.failGroup(g, p, out, err)
 			return
 		}
 		p.answer(out)
 	}
+	g.unprepared = append(g.unprepared, gt.unprepared...)
 	err = s.finishGroup(ctx, g)
 	if err == nil && len(g.madeFTS) > 0 {
 		s.mu.Lock()
