@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -202,6 +203,69 @@ type group struct {
 	changes    int
 	migrating  bool
 	unprepared []string
+	// search holds the kept writes' search rows by table (in order of
+	// first use), written once at the group's end: FTS5 writes a segment
+	// at every savepoint it has pending rows at, so rows written per write
+	// would cost a segment (and its merges) per write. nextFTS is the
+	// group's rowid allocator, so no write needs MAX(rowid) of a table with
+	// rows still pending.
+	search      map[string]*rowBuffer
+	searchOrder []string
+	nextFTS     map[string]int64
+}
+
+// pendingSearch says whether query may touch a search table that has rows
+// still pending (an over-approximation: it only costs an early flush).
+func (g *group) pendingSearch(query string) bool {
+	if len(g.searchOrder) == 0 || !strings.Contains(query, ftsPrefix) {
+		return false
+	}
+	for _, table := range g.searchOrder {
+		if strings.Contains(query, table) {
+			return true
+		}
+	}
+	return false
+}
+
+// flushGroupSearch writes the group's pending search rows inside the
+// running write (before it reads or deletes search rows). They stay
+// pending in the group until that write is kept: if it fails, its savepoint
+// takes them back, and they are written later.
+func (t *tx) flushGroupSearch() error {
+	g := t.group
+	ft := &tx{s: t.s, ctx: t.ctx, tx: t.tx, stmts: t.stmts, search: map[string]*rowBuffer{}, searchOrder: slices.Clone(g.searchOrder)}
+	for _, table := range g.searchOrder {
+		b := *g.search[table]
+		ft.search[table] = &b // flush consumes its copy's args, not the group's
+	}
+	err := ft.flush()
+	t.unprepared = append(t.unprepared, ft.unprepared...)
+	if err == nil {
+		t.flushedGroupSearch = true
+		t.group = nil // nothing is pending for this write any more
+	}
+	return err
+}
+
+// keepSearch moves a kept write's search rows into the group.
+func (g *group) keepSearch(t *tx) {
+	if t.flushedGroupSearch {
+		g.search, g.searchOrder = nil, nil
+	}
+	for _, table := range t.searchOrder {
+		if g.search == nil {
+			g.search = map[string]*rowBuffer{}
+		}
+		b := g.search[table]
+		if b == nil {
+			b = &rowBuffer{table: table, cols: ftsColumns}
+			g.search[table] = b
+			g.searchOrder = append(g.searchOrder, table)
+		}
+		b.args = append(b.args, t.search[table].args...)
+	}
+	t.search, t.searchOrder = nil, nil
 }
 
 // commitGroup runs first, and the writes more hands out while there is
@@ -223,7 +287,7 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 			return
 		}
 	}
-	g := &group{tx: sqlTx, stmts: map[string]*sql.Stmt{}}
+	g := &group{tx: sqlTx, stmts: map[string]*sql.Stmt{}, nextFTS: map[string]int64{}}
 	defer s.prepareLater(ctx, g)
 	// gt runs the group's own statements, prepared once per store.
 	gt := &tx{s: s, ctx: ctx, tx: sqlTx, stmts: g.stmts}
@@ -287,7 +351,8 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 // success; the write is then a member of g, answered at the commit.
 // Otherwise out is its answer (the caller undoes its changes first).
 func (s *Store) runMember(g *group, p *pendingWrite, savepoint bool) (out writeOutcome, ok bool) {
-	t := &tx{s: s, ctx: context.WithoutCancel(p.ctx), tx: g.tx, now: s.now(), stmts: g.stmts, madeFTS: slices.Clone(g.madeFTS)}
+	t := &tx{s: s, ctx: context.WithoutCancel(p.ctx), tx: g.tx, now: s.now(), stmts: g.stmts, madeFTS: slices.Clone(g.madeFTS),
+		nextFTS: g.nextFTS, group: g}
 	defer func() {
 		g.unprepared = append(g.unprepared, t.unprepared...)
 		if v := recover(); v != nil {
@@ -296,11 +361,17 @@ func (s *Store) runMember(g *group, p *pendingWrite, savepoint bool) (out writeO
 	}()
 	err := p.fn(t)
 	if err == nil {
+		// The record tables now (later writes of the group may read
+		// them); the search rows at the group's end.
+		search, order := t.search, t.searchOrder
+		t.search, t.searchOrder = nil, nil
 		err = t.flush()
+		t.search, t.searchOrder = search, order
 	}
 	if err != nil {
 		return writeOutcome{err: s.wrap(p.what, err)}, false
 	}
+	g.keepSearch(t)
 	g.members = append(g.members, p)
 	g.madeFTS = t.madeFTS
 	g.changes += t.changes
@@ -322,9 +393,10 @@ func (s *Store) failGroup(g *group, p *pendingWrite, out writeOutcome, cause err
 
 // finishGroup prunes the feed, notifies listeners and commits g.
 func (s *Store) finishGroup(ctx context.Context, g *group) error {
-	t := &tx{s: s, ctx: ctx, tx: g.tx, now: s.now(), stmts: g.stmts, changes: g.changes, migrating: g.migrating}
-	var err error
-	if !t.migrating {
+	t := &tx{s: s, ctx: ctx, tx: g.tx, now: s.now(), stmts: g.stmts, changes: g.changes, migrating: g.migrating,
+		search: g.search, searchOrder: g.searchOrder}
+	err := t.flush() // the group's search rows, in one go
+	if err == nil && !t.migrating {
 		err = t.prune()
 	}
 	g.unprepared = append(g.unprepared, t.unprepared...)

@@ -585,3 +585,65 @@ func BenchmarkGroupCommit(b *testing.B) {
 		})
 	}
 }
+
+// TestGroupCommitSearchRowsOfAGroup: a group's search rows are written at
+// its end, so a later write of the same group that rewrites or deletes a
+// record indexed earlier in the group must still find and replace its rows.
+// One group creates two episodes, updates the first, appends a step to it
+// and deletes the second; a search then finds the new text only, and the
+// consistency check (run at cleanup) finds every search row matching its
+// record.
+func TestGroupCommitSearchRowsOfAGroup(t *testing.T) {
+	for _, d := range groupDialects {
+		t.Run(d.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, reopen := d.open(t)
+			g := newGate(s)
+			heldErr := make(chan error, 1)
+			g.holding(func() { heldErr <- s.CreateEpisode(ctx, "default", episodeFor(-1)) })
+			kept, gone := episodeFor(1), episodeFor(2)
+			kept.TaskDescription, gone.TaskDescription = "zebrafish migration", "zebrafish cleanup"
+			writes := []func() error{
+				func() error { return s.CreateEpisode(ctx, "default", kept) },
+				func() error { return s.CreateEpisode(ctx, "default", gone) },
+				func() error {
+					up := cloneEpisode(t, kept)
+					up.TaskDescription = "quokka migration"
+					return s.UpdateEpisode(ctx, "default", up)
+				},
+				func() error {
+					return s.AppendStep(ctx, "default", kept.ID, &engram.Step{Tool: "make", Action: "wombat build", Result: &engram.StepResult{Type: engram.ResultSuccess}})
+				},
+				func() error { return s.DeleteEpisode(ctx, "default", gone.ID) },
+			}
+			errs := make([]chan error, len(writes))
+			for i, w := range writes {
+				errs[i] = make(chan error, 1)
+				go func() { errs[i] <- w() }()
+				g.waitQueued(1)
+			}
+			close(g.release)
+			must(t, <-heldErr)
+			for i := range errs {
+				if err := <-errs[i]; err != nil {
+					t.Fatalf("write %d of the group: %v", i, err)
+				}
+			}
+			if c := g.commits.Load(); c != 2 {
+				t.Fatalf("%d commits, want 2", c)
+			}
+			s = reopen(t)
+			for word, want := range map[string]int{"zebrafish": 0, "quokka": 1, "wombat": 1} {
+				hits, err := s.Search(ctx, "default", engram.SearchQuery{Text: word})
+				must(t, err)
+				if len(hits) != want {
+					t.Fatalf("search %q: %d hits (%+v), want %d", word, len(hits), hits, want)
+				}
+			}
+			problems, err := s.Check(ctx)
+			if err != nil || len(problems) > 0 {
+				t.Fatalf("check: %v %v", problems, err)
+			}
+		})
+	}
+}

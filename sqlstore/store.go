@@ -365,10 +365,20 @@ type tx struct {
 	// migrating: a schema migration, which must not prune (the tables
 	// prune uses may not exist yet).
 	migrating bool
+	// group is the group commit this write runs in; its search rows are
+	// written at the group's end (see groupcommit.go). nil: none.
+	group *group
+	// flushedGroupSearch: this write wrote the group's pending search rows.
+	flushedGroupSearch bool
 }
 
 // stmt returns a statement for query bound to the transaction.
 func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	if t.group != nil && t.group.pendingSearch(query) {
+		if err := t.flushGroupSearch(); err != nil {
+			return nil, err
+		}
+	}
 	if st := t.stmts[query]; st != nil {
 		return st, nil
 	}
