@@ -293,7 +293,7 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 	gt := &tx{s: s, ctx: ctx, tx: sqlTx, stmts: g.stmts}
 	// The first write needs no savepoint: if it fails, the transaction
 	// holds nothing else and is rolled back whole.
-	if out, ok := s.runMember(g, first, false); !ok {
+	if out, ok := s.runMember(g, first); !ok {
 		sqlTx.Rollback()
 		first.answer(out)
 		return
@@ -307,7 +307,7 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 			s.failGroup(g, p, writeOutcome{err: s.wrap(p.what, err)}, err)
 			return
 		}
-		out, ok := s.runMember(g, p, true)
+		out, ok := s.runMember(g, p)
 		if ok {
 			if _, err := gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
 				g.members = g.members[:len(g.members)-1]
@@ -350,7 +350,7 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 // runMember runs one write's fn and writes its buffered rows. ok reports
 // success; the write is then a member of g, answered at the commit.
 // Otherwise out is its answer (the caller undoes its changes first).
-func (s *Store) runMember(g *group, p *pendingWrite, savepoint bool) (out writeOutcome, ok bool) {
+func (s *Store) runMember(g *group, p *pendingWrite) (out writeOutcome, ok bool) {
 	t := &tx{s: s, ctx: context.WithoutCancel(p.ctx), tx: g.tx, now: s.now(), stmts: g.stmts, madeFTS: slices.Clone(g.madeFTS),
 		nextFTS: g.nextFTS, group: g}
 	defer func() {
@@ -386,7 +386,7 @@ func (s *Store) failGroup(g *group, p *pendingWrite, out writeOutcome, cause err
 	g.tx.Rollback()
 	p.answer(out)
 	for _, m := range g.members {
-		m.answer(writeOutcome{err: s.wrap(m.what, fmt.Errorf("a write committed with it failed, so it was rolled back: %w", cause))})
+		m.answer(writeOutcome{err: s.wrap(m.what, fmt.Errorf("rolled back with a failed write of the same commit: %w", cause))})
 	}
 	g.members, g.madeFTS = nil, nil
 }
