@@ -172,11 +172,13 @@ func sqliteDSN(o Options, reader bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous("+strings.ToUpper(string(o.Synchronous))+")")
-		// Statement journals (a multi-row INSERT's undo inside its
-		// transaction) in memory rather than a temporary file: they are
-		// never needed after a crash, and writing them was an eighth of a
-		// batch insert's CPU (BENCHMARKS.md, "One document per record").
-		q.Add("_pragma", "temp_store(2)")
+		// Statement and savepoint journals in memory rather than a
+		// temporary file: they are never needed after a crash. Writing them
+		// was an eighth of a batch insert's CPU (BENCHMARKS.md, "One
+		// document per record"), and group commit runs each write in a
+		// savepoint whose sub-journal is then emptied at each release
+		// instead of growing in a temporary file.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + p.String() + "?" + q.Encode()

@@ -334,8 +334,11 @@ func TestPostgresFaults(t *testing.T) {
 			return r.c.note(err)
 		})
 		storetest.WantCode(t, err, engram.EUNAVAILABLE, "")
-		if st := r.s.Resilience(); st.Timeouts != 1 || st.BreakerFailures != 1 {
-			t.Fatalf("one stalled ping: %d timeouts, %d failures; want 1 each (%+v)", st.Timeouts, st.BreakerFailures, st)
+		// timed has bounded the read by one timeout (+10%). The counts are
+		// at least one each, not exactly: the pool's top-up loop may also
+		// dial into the black hole while the read waits, and time out too.
+		if st := r.s.Resilience(); st.Timeouts < 1 || st.BreakerFailures < 1 {
+			t.Fatalf("one stalled ping: %d timeouts, %d failures; want at least 1 each (%+v)", st.Timeouts, st.BreakerFailures, st)
 		}
 		r.heal(t, "hole", ep)
 	})

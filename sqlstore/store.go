@@ -152,6 +152,9 @@ type Store struct {
 	// pg is the connection configuration of a PostgreSQL store (Listen
 	// opens its own connection); nil on SQLite.
 	pg *pgx.ConnConfig
+	// commits runs every write once Open is done (see groupcommit.go);
+	// nil before, and for a read-only store.
+	commits *committer
 
 	mu struct {
 		sync.Mutex
@@ -224,6 +227,9 @@ func open(ctx context.Context, opts Options, d *dialect) (*Store, error) {
 	if opts.res != nil {
 		s.startPool(ctx)
 	}
+	if readOnly == "" {
+		s.commits = startCommitter(s)
+	}
 	return s, nil
 }
 
@@ -285,8 +291,12 @@ func readOnlyReason(opts *Options) (string, error) {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.opts.Path }
 
-// Close closes every connection. Calls after Close fail.
+// Close closes every connection. Calls after Close fail; writes queued
+// before it are finished first.
 func (s *Store) Close() error {
+	if s.commits != nil {
+		s.commits.stop()
+	}
 	s.opts.res.close()
 	s.mu.Lock()
 	for _, st := range s.mu.wstmts {
@@ -362,10 +372,20 @@ type tx struct {
 	// migrating: a schema migration, which must not prune (the tables
 	// prune uses may not exist yet).
 	migrating bool
+	// group is the group commit this write runs in; its search rows are
+	// written at the group's end (see groupcommit.go). nil: none.
+	group *group
+	// flushedGroupSearch: this write wrote the group's pending search rows.
+	flushedGroupSearch bool
 }
 
 // stmt returns a statement for query bound to the transaction.
 func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	if t.group != nil && t.group.pendingSearch(query) {
+		if err := t.flushGroupSearch(); err != nil {
+			return nil, err
+		}
+	}
 	if st := t.stmts[query]; st != nil {
 		return st, nil
 	}
@@ -419,54 +439,18 @@ func (t *tx) change(ns engram.Namespace, kind engram.RecordKind, key string, op 
 	t.changes++
 }
 
-// write runs fn in one write transaction and commits it. Any error rolls
-// everything back and is returned classified (see dialect.classify), wrapped
-// with what.
+// write runs fn in one write transaction and commits it, possibly together
+// with other writes (see groupcommit.go); it returns once that commit is
+// durable or failed. Any error rolls fn's changes back and is returned
+// classified (see dialect.classify), wrapped with what.
 func (s *Store) write(ctx context.Context, what string, fn func(t *tx) error) error {
 	if s.readOnly != "" {
 		return fmt.Errorf("sqlstore: %s: %w", what, &engram.Error{Code: engram.EUNAVAILABLE, Message: s.readOnly + "; writes are refused"})
 	}
-	sqlTx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return s.wrap(what, err)
+	if s.commits == nil {
+		return s.writeDirect(ctx, what, fn)
 	}
-	if s.d.lockWrites != "" {
-		if _, err := sqlTx.ExecContext(ctx, s.d.lockWrites); err != nil {
-			sqlTx.Rollback()
-			return s.wrap(what, err)
-		}
-	}
-	t := &tx{s: s, ctx: ctx, tx: sqlTx, now: s.now()}
-	err = fn(t)
-	if err == nil {
-		err = t.flush()
-	}
-	if err == nil && !t.migrating {
-		err = t.prune()
-	}
-	if err == nil && t.changes > 0 && s.d.notify != "" {
-		_, err = sqlTx.ExecContext(ctx, s.d.notify)
-	}
-	if err == nil && s.beforeCommit != nil {
-		s.beforeCommit()
-	}
-	if err != nil {
-		sqlTx.Rollback()
-	} else if err = sqlTx.Commit(); err != nil && s.d.commitFailed != nil {
-		err = s.d.commitFailed(err, s.opts.Path)
-	} else if err == nil && len(t.madeFTS) > 0 {
-		s.mu.Lock()
-		for _, table := range t.madeFTS {
-			s.mu.fts[table] = true
-		}
-		s.mu.Unlock()
-	}
-	for _, q := range t.unprepared {
-		if _, perr := s.stmt(ctx, s.w, q); perr != nil {
-			break // prepared again next time; the write itself is unaffected
-		}
-	}
-	return s.wrap(what, err)
+	return s.commits.submit(ctx, what, fn)
 }
 
 // read runs fn in one read-only transaction, so every query sees one snapshot.

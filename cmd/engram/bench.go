@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,18 +26,21 @@ func (a *app) benchCmd() *cobra.Command {
 		Short: "Load-test a running engram server",
 	}
 	var (
-		op            string
-		clients, seed int
-		duration      time.Duration
-		maxRequests   int
-		nodes         []string
+		op          string
+		clients     []int
+		seed        int
+		duration    time.Duration
+		maxRequests int
+		nodes       []string
 	)
 	httpCmd := &cobra.Command{
 		Use:   "http",
 		Short: "Measure requests/s and latency percentiles of one operation against --server",
 		Long: `Send one kind of request to the server --server names from --clients
 concurrent connections until --duration passes or --requests are done, and
-print the request rate and latency percentiles. Operations:
+print the request rate and latency percentiles. --clients may list several
+counts (2,32): each is a run of its own, one after the other, on a fresh
+batch of requests. Operations:
   get-episode     GET /v1/episodes/{id} of episodes written beforehand (--seed of them)
   create-episode  POST /v1/episodes of a small episode with two steps
 
@@ -46,30 +50,41 @@ and the episodes a get-episode run reads are written through --server.
 
 Example:
   engram serve --data-dir /tmp/bench &
-  engram bench http --server http://127.0.0.1:7437 --op get-episode --clients 32 --duration 10s`,
+  engram bench http --server http://127.0.0.1:7437 --op get-episode --clients 32 --duration 10s
+  engram bench http --server http://127.0.0.1:7437 --op create-episode --clients 2,32`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.server == "" {
 				return usagef("engram bench http needs --server (or ENGRAM_SERVER)")
 			}
-			if clients < 1 || duration <= 0 {
+			if len(clients) == 0 || slices.Min(clients) < 1 || duration <= 0 {
 				return usagef("--clients must be at least 1 and --duration positive")
 			}
-			res, err := benchHTTP(cmd.Context(), benchConfig{server: strings.TrimSuffix(a.server, "/"), token: a.token, ns: a.ns,
-				op: op, clients: clients, duration: duration, maxRequests: maxRequests, seed: seed, nodes: trimSlashes(nodes)})
-			if err != nil {
-				return err
+			var results []*BenchResult
+			for _, n := range clients {
+				res, err := benchHTTP(cmd.Context(), benchConfig{server: strings.TrimSuffix(a.server, "/"), token: a.token, ns: a.ns,
+					op: op, clients: n, duration: duration, maxRequests: maxRequests, seed: seed, nodes: trimSlashes(nodes)})
+				if err != nil {
+					return err
+				}
+				results = append(results, res)
 			}
-			return a.print(res, func(w io.Writer) {
-				fmt.Fprintf(w, "%s, %d clients on %d nodes: %d requests in %s, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s, %d errors\n",
-					res.Op, res.Clients, res.Nodes, res.Requests, res.Elapsed.Round(time.Millisecond), res.RPS,
-					res.P50, res.P90, res.P99, res.Max, res.Errors)
-			})
+			text := func(w io.Writer) {
+				for _, res := range results {
+					fmt.Fprintf(w, "%s, %d clients on %d nodes: %d requests in %s, %.0f req/s, p50 %s, p90 %s, p99 %s, max %s, %d errors (load average %s, then %s)\n",
+						res.Op, res.Clients, res.Nodes, res.Requests, res.Elapsed.Round(time.Millisecond), res.RPS,
+						res.P50, res.P90, res.P99, res.Max, res.Errors, res.LoadStart, res.LoadEnd)
+				}
+			}
+			if len(results) == 1 {
+				return a.print(results[0], text)
+			}
+			return a.print(results, text)
 		},
 	}
 	f := httpCmd.Flags()
 	f.StringVar(&op, "op", "get-episode", "operation: get-episode or create-episode")
-	f.IntVar(&clients, "clients", 2, "concurrent clients, each with its own connection")
+	f.IntSliceVar(&clients, "clients", []int{2}, "concurrent clients, each with its own connection; a list (2,32) runs once per count")
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to send requests")
 	f.IntVar(&maxRequests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	f.IntVar(&seed, "seed", 1000, "episodes written before a get-episode run")
@@ -110,6 +125,10 @@ type BenchResult struct {
 	P90      time.Duration `json:"p90_ns"`
 	P99      time.Duration `json:"p99_ns"`
 	Max      time.Duration `json:"max_ns"`
+	// LoadStart and LoadEnd are the machine's load averages (1, 5 and 15
+	// minutes) when the run started and ended.
+	LoadStart string `json:"load_start"`
+	LoadEnd   string `json:"load_end"`
 }
 
 func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
@@ -170,6 +189,7 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 		close(budget)
 	}
 	servers := append([]string{cfg.server}, cfg.nodes...)
+	load := loadAvg()
 	start := time.Now()
 	for w := 0; w < cfg.clients; w++ {
 		wg.Add(1)
@@ -223,5 +243,6 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	return &BenchResult{Op: cfg.op, Clients: cfg.clients, Nodes: len(servers), Requests: requests, Errors: errs, Elapsed: elapsed,
-		RPS: float64(requests) / elapsed.Seconds(), P50: all.Percentile(50), P90: all.Percentile(90), P99: all.Percentile(99), Max: all.Percentile(100)}, nil
+		RPS: float64(requests) / elapsed.Seconds(), P50: all.Percentile(50), P90: all.Percentile(90), P99: all.Percentile(99), Max: all.Percentile(100),
+		LoadStart: load, LoadEnd: loadAvg()}, nil
 }
