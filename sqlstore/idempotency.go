@@ -111,6 +111,13 @@ func (s *Store) writeKeyed(ctx context.Context, k *idemKey, ns engram.Namespace,
 	if ok, err := s.retryKeyedWrite(ctx, func(ctx context.Context) error {
 		return s.writeKeyed(ctx, k, ns, what, kind, recordKey, outcome, fn)
 	}); ok {
+		// The records are put back as the caller passed them only once
+		// every attempt has failed: between attempts they keep what the
+		// caller filled in (id, timestamps), which fn and the document it
+		// encoded both rely on.
+		if err != nil {
+			k.restore()
+		}
 		return err
 	}
 	var stored []byte
@@ -142,7 +149,9 @@ func (s *Store) writeKeyed(ctx context.Context, k *idemKey, ns engram.Namespace,
 		return err
 	})
 	if err != nil {
-		k.restore()
+		if !retrying(ctx) {
+			k.restore()
+		}
 		return err
 	}
 	if stored != nil {

@@ -400,6 +400,15 @@ func TestPostgresKeyedWriteRetriedAfterLostCommit(t *testing.T) {
 	if st := s.Resilience(); st.Retries != 1 {
 		t.Fatalf("%d retries of the keyed write whose commit was lost, want 1", st.Retries)
 	}
+	// The retry writes the episode the first attempt filled in: the caller
+	// gets its id and times, and the row is stored under that id (not under
+	// the zero id of a record put back as the caller passed it).
+	if ep.ID.IsZero() || ep.CreatedAt.IsZero() {
+		t.Fatalf("after the retried create the caller's episode has id %v, created_at %v", ep.ID, ep.CreatedAt)
+	}
+	if _, err := s.GetEpisode(ctx, "default", engram.EpisodeID{}); engram.ErrorCode(err) != engram.ENOTFOUND {
+		t.Fatalf("an episode is stored under the zero id: %v", err)
+	}
 	kill.Store(true)
 	err = s.CreateEpisode(ctx, "default", &engram.Episode{TaskDescription: "no key"})
 	storetest.WantCode(t, err, engram.EUNKNOWN, "")
