@@ -197,6 +197,7 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 		more++
 	}
 	err := s.read(ctx, "check records", func(q *sql.Tx) error {
+		problems, more = nil, 0 // a retried read starts again
 		// n is a step count for episodes: the document must hold as many
 		// steps as the episode's step rows say.
 		docs := []struct {

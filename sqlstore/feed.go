@@ -18,6 +18,7 @@ func (s *Store) Changes(ctx context.Context, after uint64, limit int) ([]engram.
 	out := []engram.Change{}
 	// One snapshot: the horizon and the entries agree.
 	err := s.read(ctx, "read changes", func(q *sql.Tx) error {
+		out = out[:0] // a retried read starts again
 		var pruned uint64
 		if err := q.QueryRowContext(ctx, `SELECT pruned_through FROM feed_state WHERE id = 1`).Scan(&pruned); err != nil {
 			return err
