@@ -195,9 +195,13 @@ func (s *indexSet) getTier(ctx context.Context, k groupKey) (*group, engram.Vect
 	dir := s.groupDir(k)
 	from, fetchErr := s.m.vt.fetchLocked(ctx, k, dir)
 	g, err := s.open(ctx, k, dir)
-	if err != nil && from == engram.VectorWarm && !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && from == engram.VectorWarm && !errors.Is(err, fs.ErrNotExist) &&
+		engram.ErrorCode(err) != engram.EUNAVAILABLE && ctx.Err() == nil {
 		// A damaged local snapshot: the object tier's copy, if any, is
-		// fetched in its place before anything is rebuilt.
+		// fetched in its place before anything is rebuilt. Not when the
+		// open failed because the durable store is unavailable or the
+		// call was cancelled: the local snapshot is fine (and may be newer
+		// than the object tier's).
 		if f, ferr := s.m.vt.refetchLocked(ctx, k, dir, err); f == engram.VectorCold {
 			from, fetchErr = f, nil
 			g, err = s.open(ctx, k, dir)

@@ -140,7 +140,7 @@ func (m *Memory) vectorCandidates(ctx context.Context, ns engram.Namespace, t en
 
 // errDemoted: the group a search looked up was demoted (its indexes are
 // closed) or replaced before the search held idx.use.
-var errDemoted = errors.New("memory: index group demoted during the search")
+var errDemoted = &engram.Error{Code: engram.EUNAVAILABLE, Message: "memory: the vector index group was demoted during the search (the hot tier is smaller than the groups searched at once); retry"}
 
 func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, t engram.ItemType, q *engram.RecallQuery, k int, vi *engram.RecallVectorInfo) (_ []vector.Hit, _ map[engram.UUID]any, _ bool, _ *group, err error) {
 	g, tier, took, err := m.idx.getTier(ctx, groupKey{ns, t, q.Model})

@@ -404,6 +404,9 @@ func (vt *vtier) demoteHotLocked(ctx context.Context, g *group) error {
 	vt.mu.Lock()
 	e := vt.entryLocked(g.key)
 	e.tier, e.bytes = engram.VectorWarm, b
+	// The loaded group is no longer referenced: a heap-built index (a
+	// rebuild, or vectors added since its load) is freed with it.
+	e.uploadedFor, e.uploadedChanges = nil, 0
 	vt.counts[engram.VectorHot].demotions++
 	vt.mu.Unlock()
 	return nil
@@ -427,6 +430,9 @@ func (vt *vtier) fetchLocked(ctx context.Context, k groupKey, dir string) (engra
 	}
 	if err == nil {
 		err = vt.download(ctx, k, man, dir)
+	}
+	if err != nil && ctx.Err() != nil {
+		return "", err // the caller gave up: nothing is known of the object tier
 	}
 	if err != nil {
 		vt.noteObjErr(err)

@@ -485,3 +485,69 @@ func TestVectorTierDamagedWarmRefetched(t *testing.T) {
 		t.Fatalf("%d rebuilds, want 1 (the first load only)", n)
 	}
 }
+
+// A recall while the durable store is down must not take the local warm
+// snapshot for damaged: it stays where it is (not deleted and fetched again
+// from the object tier, whose copy may be older), and once the store is back
+// the group opens from it.
+func TestVectorTierOutageKeepsWarmSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlstore.Open(ctx(), sqlstore.Options{Path: filepath.Join(dir, "engram.db")})
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	f := &flaky{Store: s}
+	clk := clock.NewManual(vtStart)
+	cfg := vtConfig(dir, "file://"+t.TempDir(), clk)
+	cfg.Durable = flakySearch{f}
+	m := open(t, cfg)
+	rng := rand.New(rand.NewPCG(111, 112))
+	sd := seed(t, m, rng, 60, 8)
+	a := answerer{t, clustered(rng, 4, 8, 8)}
+	a.answer(m)
+	must(t, m.FlushVectors(ctx())) // the object tier's copy
+	clk.Advance(61 * time.Minute)
+	must(t, m.TierVectors(ctx())) // warm
+	snap := filepath.Join(groupDir(dir), "8.flat")
+	before, err := os.Stat(snap)
+	must(t, err)
+
+	f.down.Store(true)
+	_, err = m.Recall(ctx(), "default", engram.RecallQuery{Vector: sd.vecs[0], Limit: 5})
+	if engram.ErrorCode(err) != engram.EUNAVAILABLE {
+		t.Fatalf("recall with the durable store down: %v, want unavailable", err)
+	}
+	after, err := os.Stat(snap)
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("the warm snapshot was replaced during the outage (%v): it was taken for damaged", err)
+	}
+	f.down.Store(false)
+	res, err := m.Recall(ctx(), "default", engram.RecallQuery{Vector: sd.vecs[0], Limit: 5})
+	must(t, err)
+	if res.Vector == nil || res.Vector.Tier != engram.VectorWarm {
+		t.Fatalf("after the outage the group loaded from %+v, want warm", res.Vector)
+	}
+	if n := rebuilds(t, m); n != 1 {
+		t.Fatalf("%d rebuilds, want 1 (the first load only)", n)
+	}
+}
+
+// A group uploaded to the object tier and then demoted is no longer
+// referenced by the tiering state: its in-memory index is freed, so the hot
+// tier's bounds bound the memory held.
+func TestVectorTierDemotedGroupIsReleased(t *testing.T) {
+	dir := t.TempDir()
+	clk := clock.NewManual(vtStart)
+	m := open(t, vtConfig(dir, "file://"+t.TempDir(), clk))
+	rng := rand.New(rand.NewPCG(121, 122))
+	seed(t, m, rng, 60, 8)
+	answerer{t, clustered(rng, 2, 8, 8)}.answer(m)
+	must(t, m.FlushVectors(ctx()))
+	clk.Advance(2 * time.Hour)
+	must(t, m.TierVectors(ctx()))
+	if st := tierOf(t, m, engram.VectorWarm); st.Indexes != 1 {
+		t.Fatalf("after 2 h idle: warm tier %+v, want the group", st)
+	}
+	if n := memory.DemotedGroupsHeld(m); n != 0 {
+		t.Fatalf("%d demoted group(s) still referenced by the tiering state", n)
+	}
+}
