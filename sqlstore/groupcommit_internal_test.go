@@ -28,6 +28,23 @@ func TestGroupCommitRollsBackOnlyTheFailedWrite(t *testing.T) {
 	}
 }
 
+// holdFirstCommit makes s's first commit wait, once inFirst is closed, until
+// release is closed; queued receives a value each time a write queues, and
+// *commits counts the commits begun.
+func holdFirstCommit(s *Store) (inFirst, release, queued chan struct{}, commits *int) {
+	inFirst, release = make(chan struct{}), make(chan struct{})
+	commits = new(int)
+	s.beforeCommit = func() {
+		if *commits++; *commits == 1 {
+			close(inFirst)
+			<-release
+		}
+	}
+	queued = make(chan struct{}, 16)
+	s.commits.queued = func() { queued <- struct{}{} }
+	return inFirst, release, queued, commits
+}
+
 func testRollsBackOnlyTheFailedWrite(t *testing.T, opts Options) {
 	ctx := context.Background()
 	s, err := Open(ctx, opts)
@@ -35,16 +52,7 @@ func testRollsBackOnlyTheFailedWrite(t *testing.T, opts Options) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	inFirst, release := make(chan struct{}), make(chan struct{})
-	commits := 0
-	s.beforeCommit = func() {
-		if commits++; commits == 1 {
-			close(inFirst)
-			<-release
-		}
-	}
-	queued := make(chan struct{}, 16)
-	s.commits.queued = func() { queued <- struct{}{} }
+	inFirst, release, queued, commits := holdFirstCommit(s)
 	boom := errors.New("boom")
 	entry := func(key string, then func() error) func(t *tx) error {
 		return func(t *tx) error {
@@ -106,8 +114,8 @@ func testRollsBackOnlyTheFailedWrite(t *testing.T, opts Options) {
 	if r := <-panicked; r.panicked != "fn panicked" {
 		t.Fatalf("the panicking write's caller: %+v, want the panic", r)
 	}
-	if commits != 2 {
-		t.Fatalf("%d commits, want 2", commits)
+	if *commits != 2 {
+		t.Fatalf("%d commits, want 2", *commits)
 	}
 	cs, err := s.Changes(ctx, 0, 100)
 	if err != nil {
@@ -198,16 +206,7 @@ func TestGroupCommitWholeRollbackFailsTheGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	inFirst, release := make(chan struct{}), make(chan struct{})
-	commits := 0
-	s.beforeCommit = func() {
-		if commits++; commits == 1 {
-			close(inFirst)
-			<-release
-		}
-	}
-	queued := make(chan struct{}, 16)
-	s.commits.queued = func() { queued <- struct{}{} }
+	inFirst, release, queued, _ := holdFirstCommit(s)
 	lost := errors.New("the transaction was rolled back under it")
 	run := func(key string, fn func(t *tx) error) chan error {
 		ch := make(chan error, 1)
