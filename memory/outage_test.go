@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/testenv"
 	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
@@ -106,7 +107,7 @@ func TestDurableOutage(t *testing.T) {
 // binds root too): a real cause for writes to fail while reads work.
 func TestReadOnlyDurableFile(t *testing.T) {
 	if _, err := exec.LookPath("chattr"); err != nil {
-		skipOrFail(t, "chattr not installed (e2fsprogs)")
+		testenv.SkipOrFail(t, "chattr not installed (e2fsprogs)")
 	}
 	// Under the package directory rather than $TMPDIR: that may be a tmpfs,
 	// which has no immutable attribute; the checkout is on a real disk.
@@ -121,7 +122,7 @@ func TestReadOnlyDurableFile(t *testing.T) {
 	// SIGBUS, not an error.
 	files := []string{filepath.Join(dir, "engram.db"), filepath.Join(dir, "engram.db-wal")}
 	if out, err := exec.Command("chattr", append([]string{"+i"}, files...)...).CombinedOutput(); err != nil {
-		skipOrFail(t, "chattr +i not supported here: "+string(out))
+		testenv.SkipOrFail(t, "chattr +i not supported here: "+string(out))
 	}
 	t.Cleanup(func() { exec.Command("chattr", append([]string{"-i"}, files...)...).Run() })
 
@@ -147,16 +148,6 @@ func TestReadOnlyDurableFile(t *testing.T) {
 	if len(got.Steps) != 3 || got.Steps[2].Action != "accepted" {
 		t.Fatalf("steps after recovery: %+v", got.Steps)
 	}
-}
-
-// skipOrFail skips a test that needs something this machine lacks, and
-// fails it in CI, where every integration test must run.
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run %s: %s", t.Name(), why)
-	}
-	t.Skipf("SKIPPED (would fail in CI): %s", why)
 }
 
 func TestCacheFileHeldByAnotherProcess(t *testing.T) {

@@ -12,19 +12,10 @@ import (
 	"testing"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/testenv"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
 )
-
-// skipOrFail skips a test that needs something this machine lacks, and
-// fails it in CI, where every integration test must run.
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run %s: %s", t.Name(), why)
-	}
-	t.Skipf("SKIPPED (would fail in CI): %s", why)
-}
 
 // mountTmpfs mounts a tmpfs of the given size (as mount(8) reads it, e.g.
 // "4m") on a new directory and unmounts it at cleanup. Needs root.
@@ -35,7 +26,7 @@ func mountTmpfs(t *testing.T, size string) string {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		skipOrFail(t, "cannot mount a tmpfs (needs root): "+strings.TrimSpace(string(out)))
+		testenv.SkipOrFail(t, "cannot mount a tmpfs (needs root): "+strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {

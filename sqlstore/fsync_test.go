@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/testenv"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
 )
@@ -102,7 +103,7 @@ func TestFsyncFailureIsUnknown(t *testing.T) {
 		return
 	}
 	if _, err := exec.LookPath("strace"); err != nil {
-		skipOrFail(t, "strace is not installed (apt-get install strace)")
+		testenv.SkipOrFail(t, "strace is not installed (apt-get install strace)")
 	}
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "engram.db")
@@ -156,7 +157,7 @@ func TestFsyncFailureIsUnknown(t *testing.T) {
 // weakened default (normal, off) fails here.
 func TestEveryCommitSyncsTheWAL(t *testing.T) {
 	if _, err := exec.LookPath("strace"); err != nil {
-		skipOrFail(t, "strace is not installed (apt-get install strace)")
+		testenv.SkipOrFail(t, "strace is not installed (apt-get install strace)")
 	}
 	path := filepath.Join(t.TempDir(), "engram.db")
 	s, err := sqlstore.Open(context.Background(), sqlstore.Options{Path: path})

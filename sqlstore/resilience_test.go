@@ -25,6 +25,7 @@ import (
 
 	"github.com/engramhq/engram"
 	"github.com/engramhq/engram/clock"
+	"github.com/engramhq/engram/internal/testenv"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
 )
@@ -490,7 +491,7 @@ func TestPostgresRestart(t *testing.T) {
 			stderr = ee.Stderr
 		}
 		exec.Command(filepath.Join(root, "scripts", "pg-stop.sh"), dir).Run()
-		skipOrFailPG(t, fmt.Sprintf("start a PostgreSQL of its own: %v %s", err, stderr))
+		testenv.SkipOrFail(t, fmt.Sprintf("start a PostgreSQL of its own: %v %s", err, stderr))
 	}
 	t.Cleanup(func() { exec.Command(filepath.Join(root, "scripts", "pg-stop.sh"), dir).Run() })
 	s := openPostgres(t, sqlstore.Options{URL: strings.TrimSpace(string(out)), MaxReaders: 3,
@@ -531,17 +532,9 @@ func mustLookPath(t *testing.T, name string) string {
 	}
 	p, err := exec.LookPath(name)
 	if err != nil {
-		skipOrFailPG(t, name+" not installed")
+		testenv.SkipOrFail(t, name+" not installed")
 	}
 	return p
-}
-
-func skipOrFailPG(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI: %s", why)
-	}
-	t.Skip(why)
 }
 
 // BenchmarkPostgresGetEpisodeGuard: what the breaker and the client-side

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/testenv"
 	"github.com/engramhq/engram/sqlstore"
 )
 
@@ -25,10 +26,7 @@ import (
 func needRedis(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is needed under CI: %v", err)
-		}
-		t.Skip("no redis-server on PATH (apt-get install redis-server)")
+		testenv.SkipOrFail(t, "no redis-server on PATH (scripts/test-deps.sh installs it)")
 	}
 	addr, stop, err := startRedis(t.TempDir())
 	if err != nil {
@@ -107,7 +105,7 @@ func TestComparePlainServer(t *testing.T) {
 // full-text document and change, as engram writes them.
 func TestCompareSQLitePeer(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("no python3")
+		testenv.SkipOrFail(t, "no python3 (its sqlite3 module is the C SQLite peer)")
 	}
 	rng := rand.New(rand.NewPCG(1, 1))
 	eps := make([]*engram.Episode, 12)
@@ -155,7 +153,7 @@ func TestComparePlainSelect(t *testing.T) {
 // skipped where redis-server is missing, outside CI).
 func TestBenchCompareSmall(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("no python3")
+		testenv.SkipOrFail(t, "no python3 (its sqlite3 module is the C SQLite peer)")
 	}
 	res, err := benchCompare(context.Background(), compareConfig{workDir: t.TempDir(), python: "python3",
 		episodes: 20, single: 2, batch: 10, hits: 50, httpFor: 200 * time.Millisecond, httpClients: []int{2},

@@ -34,19 +34,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/testenv"
 	"github.com/engramhq/engram/memory"
 	"github.com/engramhq/engram/server"
 )
-
-// skipOrFail skips a test that needs something this machine lacks, and
-// fails it in CI, where every integration test must run.
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("CI: cannot run %s: %s (scripts/test-deps.sh installs chromium)", t.Name(), why)
-	}
-	t.Skipf("SKIPPED (would fail in CI): %s", why)
-}
 
 // The package's one browser, started by the first test that needs it and
 // stopped by TestMain.
@@ -104,7 +95,7 @@ func tab(t *testing.T) context.Context {
 	t.Helper()
 	chrome.once.Do(startBrowser)
 	if chrome.err != nil {
-		skipOrFail(t, chrome.err.Error())
+		testenv.SkipOrFail(t, chrome.err.Error())
 	}
 	ctx, cancel := chromedp.NewContext(chrome.ctx)
 	t.Cleanup(cancel)
