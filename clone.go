@@ -262,5 +262,6 @@ func (in *Heuristic) Clone() *Heuristic {
 func (in *Embedding) Clone() *Embedding {
 	out := *in
 	out.Vector = clonePlain(in.Vector)
+	out.Metadata = maps.Clone(in.Metadata)
 	return &out
 }

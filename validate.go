@@ -616,6 +616,7 @@ func (e *Embedding) Validate() error {
 			c.failf(fmt.Sprintf("vector[%d]", i), "is %v; components must be finite", v)
 		}
 	}
+	c.metadata("metadata", e.Metadata)
 	return c.result()
 }
 

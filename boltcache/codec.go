@@ -604,6 +604,12 @@ func encodeEmbedding(e *encoder, m *engram.Embedding) {
 		}
 	}
 	e.time(m.CreatedAt)
+	// Expiry and metadata follow only when set, so records written before
+	// they existed decode unchanged.
+	if !m.ExpiresAt.IsZero() || len(m.Metadata) > 0 {
+		e.time(m.ExpiresAt)
+		e.strMap(m.Metadata)
+	}
 }
 
 func decodeEmbedding(d *decoder) *engram.Embedding {
@@ -621,6 +627,10 @@ func decodeEmbedding(d *decoder) *engram.Embedding {
 		}
 	}
 	m.CreatedAt = d.time()
+	if d.err == nil && d.i < len(d.s) {
+		m.ExpiresAt = d.time()
+		m.Metadata = d.strMap()
+	}
 	return m
 }
 

@@ -88,6 +88,9 @@ type group struct {
 	// mu guards dims (the map only; indexes are safe for concurrent use).
 	mu   sync.Mutex
 	dims map[int]*dimIndex
+	// exp holds the expiry of each vector that has one: searches skip the
+	// expired (vectorns_expiry.go).
+	exp expiries
 
 	dirty         atomic.Int64 // changes applied since the last save
 	changes       atomic.Int64 // changes applied since the load (vtier: upload when enough)
@@ -210,6 +213,17 @@ func (s *indexSet) getTier(ctx context.Context, k groupKey) (*group, engram.Vect
 		}
 	}
 	opened := err == nil
+	if opened {
+		// Catch up before the group is served, so that a snapshot taken
+		// before its vectors expired and were swept never answers with
+		// them; the replay after publication below catches the rest.
+		if err := s.replayFeed(ctx, []*group{g}, false); err != nil && ctx.Err() != nil {
+			for _, d := range g.dims {
+				d.ix.Close()
+			}
+			return nil, "", 0, err
+		}
+	}
 	if !opened {
 		if g, opened, err = s.load(ctx, k, false); err != nil {
 			return nil, "", 0, err
@@ -339,6 +353,9 @@ func (s *indexSet) open(ctx context.Context, k groupKey, dir string) (*group, er
 	if st, err := os.Stat(mpath); err == nil {
 		g.lastRebuild = st.ModTime()
 	}
+	if err := s.m.loadExpiries(ctx, g); err != nil {
+		return fail(err)
+	}
 	return g, nil
 }
 
@@ -352,6 +369,7 @@ func (s *indexSet) build(ctx context.Context, k groupKey, dir string) (*group, e
 	}
 	keys := map[int][]engram.UUID{}
 	vecs := map[int][][]float32{}
+	exps := map[engram.UUID]time.Time{}
 	err = eachPage(func(cur string) ([]*engram.Embedding, string, error) {
 		p, err := s.m.ListEmbeddings(ctx, k.ns, engram.EmbeddingFilter{ItemType: k.typ, Model: k.model, Limit: engram.MaxQueryLimit, Cursor: cur})
 		return p.Embeddings, p.NextCursor, err
@@ -359,6 +377,9 @@ func (s *indexSet) build(ctx context.Context, k groupKey, dir string) (*group, e
 		d := len(e.Vector)
 		keys[d] = append(keys[d], e.ItemID)
 		vecs[d] = append(vecs[d], e.Vector)
+		if !e.ExpiresAt.IsZero() {
+			exps[e.ItemID] = e.ExpiresAt
+		}
 		return nil
 	})
 	if err != nil {
@@ -366,6 +387,9 @@ func (s *indexSet) build(ctx context.Context, k groupKey, dir string) (*group, e
 	}
 	g := &group{key: k, dir: dir, dims: map[int]*dimIndex{}, lastRebuild: s.m.clock.Now()}
 	g.seq.Store(seq)
+	for id, at := range exps {
+		g.exp.set(id, at)
+	}
 	for d := range keys {
 		di, err := buildDim(d, keys[d], vecs[d])
 		if err != nil {
@@ -400,8 +424,8 @@ func buildDim(dim int, keys []engram.UUID, vecs [][]float32) (*dimIndex, error) 
 }
 
 // put stores v under id in g's index of v's dimension (creating it) and
-// removes id from the others.
-func (g *group) put(id engram.UUID, v []float32) {
+// removes id from the others; exp is its expiry (zero: none).
+func (g *group) put(id engram.UUID, v []float32, exp time.Time) {
 	d := len(v)
 	if d < 1 || d > engram.MaxVectorDim {
 		return
@@ -425,6 +449,7 @@ func (g *group) put(id engram.UUID, v []float32) {
 	for _, o := range others {
 		o.ix.Delete(id)
 	}
+	g.exp.set(id, exp)
 	if di != nil {
 		_ = di.ix.Add(id, v) // the durable store validated v
 	}
@@ -436,6 +461,7 @@ func (g *group) remove(id engram.UUID) {
 	for _, d := range g.dimsList() {
 		d.ix.Delete(id)
 	}
+	g.exp.set(id, time.Time{})
 	g.dirty.Add(1)
 	g.changes.Add(1)
 }
@@ -456,7 +482,7 @@ func (s *indexSet) noteEmbeddingsPut(ns engram.Namespace, embs []*engram.Embeddi
 			model = engram.DefaultModel
 		}
 		if g := s.lookup(groupKey{ns, e.ItemType, model}); g != nil {
-			g.put(e.ItemID, e.Vector)
+			g.put(e.ItemID, e.Vector, e.ExpiresAt)
 		}
 	}
 }
@@ -508,6 +534,12 @@ func (s *indexSet) replay(ctx context.Context) error {
 // the groups behind it. A group whose changes the feed no longer holds
 // (EGONE) is rebuilt.
 func (s *indexSet) replayLocked(ctx context.Context, gs []*group) error {
+	return s.replayFeed(ctx, gs, true)
+}
+
+// replayFeed is replayLocked; without rebuild, a group the feed no longer
+// covers is left as it is (EGONE).
+func (s *indexSet) replayFeed(ctx context.Context, gs []*group, rebuild bool) error {
 	if len(gs) == 0 {
 		return nil
 	}
@@ -517,7 +549,7 @@ func (s *indexSet) replayLocked(ctx context.Context, gs []*group) error {
 	}
 	for {
 		changes, err := s.m.Changes(ctx, from, indexFeedBatch)
-		if errors.Is(err, engram.ErrGone) {
+		if errors.Is(err, engram.ErrGone) && rebuild {
 			return s.rebuildBehind(ctx, gs, from, err)
 		}
 		if err != nil {
@@ -570,7 +602,7 @@ func (s *indexSet) apply(ctx context.Context, gs []*group, c engram.Change) erro
 			return err
 		default:
 			for _, g := range targets {
-				g.put(k.ItemID, e.Vector)
+				g.put(k.ItemID, e.Vector, e.ExpiresAt)
 			}
 		}
 	case engram.KindEpisode, engram.KindPattern, engram.KindHeuristic:

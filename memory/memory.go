@@ -160,6 +160,10 @@ type Memory struct {
 	idx *indexSet
 	// vt moves the vector indexes between RAM, disk and the object tier (vtier.go).
 	vt *vtier
+	// sweptTotal counts expired embeddings swept; afterSweep, when set
+	// (tests), is called after each pass of the sweep loop (vectorns_expiry.go).
+	sweptTotal atomic.Uint64
+	afterSweep atomic.Pointer[func(int, error)]
 	// extra describes tiers run beside the Memory (extratiers.go).
 	extra struct {
 		sync.Mutex
@@ -289,6 +293,10 @@ func Open(ctx context.Context, cfg Config) (*Memory, error) {
 	if cfg.Vectors.Interval > 0 {
 		m.wg.Add(1)
 		go m.tierLoop()
+	}
+	if cfg.Vectors.SweepInterval > 0 {
+		m.wg.Add(1)
+		go m.sweepLoop()
 	}
 	return m, nil
 }

@@ -155,11 +155,15 @@ func (m *Memory) GetEmbedding(ctx context.Context, ns engram.Namespace, key engr
 	if key.ItemID.IsZero() {
 		return nil, engram.Invalid("item_id", "is required")
 	}
-	return getThrough(ctx, m, engram.EmbeddingCacheKey(ns, key),
+	e, err := getThrough(ctx, m, engram.EmbeddingCacheKey(ns, key),
 		func(c engram.Cache) (*engram.Embedding, bool, error) { return c.GetEmbedding(ctx, ns, key) },
 		func() (*engram.Embedding, error) { return m.durable.GetEmbedding(ctx, ns, key) },
 		func(b *engram.CacheBatch, e *engram.Embedding) { b.PutEmbedding(ns, e) },
 		(*engram.Embedding).Clone)
+	if err == nil && e.Expired(m.clock.Now()) {
+		return nil, engram.NotFound("embedding", key) // a cached copy the sweep has not reached
+	}
+	return e, err
 }
 
 // Queries read the durable store only: a cache holds records by key, not

@@ -164,7 +164,7 @@ func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, 
 		}
 		return nil, nil, false, nil, nil // no embeddings of this model yet
 	}
-	opts := &vector.SearchOptions{}
+	opts := &vector.SearchOptions{Allow: g.exp.allow(m.clock.Now())} // nil unless some vector expires
 	var recs map[engram.UUID]any
 	stale := false
 	if !engram.FilterIsEmpty(&q.Filter) {

@@ -94,6 +94,14 @@ type VectorTierConfig struct {
 	// Interval is how often the tiering loop runs. 0: DefaultTierInterval;
 	// < 0: never (TierVectors runs a pass on demand).
 	Interval time.Duration
+	// SweepInterval is how often expired embeddings are deleted durably
+	// and from every tier (vectorns_expiry.go). 0: DefaultSweepInterval;
+	// < 0: never (SweepExpired runs a pass on demand; reads skip expired
+	// embeddings either way).
+	SweepInterval time.Duration
+	// SweepBatch is the most expired embeddings deleted per transaction.
+	// 0: DefaultSweepBatch; at most engram.MaxBatch.
+	SweepBatch int
 }
 
 func (c *VectorTierConfig) ensureDefaults() {
@@ -118,11 +126,20 @@ func (c *VectorTierConfig) ensureDefaults() {
 	if c.Interval == 0 {
 		c.Interval = DefaultTierInterval
 	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.SweepBatch == 0 {
+		c.SweepBatch = DefaultSweepBatch
+	}
 }
 
 func (c *VectorTierConfig) validate() error {
 	if c.UploadEvery < 0 {
 		return engram.Invalid("vectors.upload_every", "is %d; must be at least 1", c.UploadEvery)
+	}
+	if c.SweepBatch < 0 || c.SweepBatch > engram.MaxBatch {
+		return engram.Invalid("vectors.sweep_batch", "is %d; must be 1-%d", c.SweepBatch, engram.MaxBatch)
 	}
 	return nil
 }

@@ -42,7 +42,10 @@ func docDigest(doc []byte) []byte {
 // created_at and vector. The encoding is fixed: item type, NUL, the 16-byte
 // item id, model, NUL, created_at (int64 little-endian), dimension (uint32
 // little-endian), the vector's bytes.
-func embeddingDigest(itemType string, itemID []byte, model string, created int64, dim int, vector []byte) []byte {
+// embeddingDigest covers an embedding's row. Its expiry (Unix nanoseconds,
+// 0: none) and metadata (JSON, nil: none) are covered only when set, so
+// rows written before they existed keep their digests.
+func embeddingDigest(itemType string, itemID []byte, model string, created int64, dim int, vector []byte, expires int64, meta []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(itemType))
 	h.Write([]byte{0})
@@ -54,6 +57,13 @@ func embeddingDigest(itemType string, itemID []byte, model string, created int64
 	binary.LittleEndian.PutUint32(n[8:], uint32(dim))
 	h.Write(n[:])
 	h.Write(vector)
+	if expires != 0 || meta != nil {
+		var x [9]byte
+		x[0] = 1
+		binary.LittleEndian.PutUint64(x[1:], uint64(expires))
+		h.Write(x[:])
+		h.Write(meta)
+	}
 	return h.Sum(nil)
 }
 
@@ -87,8 +97,8 @@ func (s *Store) decodeVerified(kind, key string, doc, digest []byte, v any) erro
 }
 
 // verifyEmbedding checks an embedding row against its digest.
-func (s *Store) verifyEmbedding(key string, itemType string, itemID []byte, model string, created int64, dim int, vector, digest []byte) error {
-	want := embeddingDigest(itemType, itemID, model, created, dim, vector)
+func (s *Store) verifyEmbedding(key string, itemType string, itemID []byte, model string, created int64, dim int, vector, digest []byte, expires int64, meta []byte) error {
+	want := embeddingDigest(itemType, itemID, model, created, dim, vector, expires, meta)
 	if !bytes.Equal(want, digest) {
 		if len(digest) != digestSize {
 			return s.corrupt("embedding", key, fmt.Sprintf("has a %d-byte digest, want %d", len(digest), digestSize), nil)
@@ -157,7 +167,7 @@ func fillDigests(t *tx) error {
 				rows.Close()
 				return err
 			}
-			todo = append(todo, row{id, embeddingDigest(typ, item, model, created, dim, vec)})
+			todo = append(todo, row{id, embeddingDigest(typ, item, model, created, dim, vec, 0, nil)})
 		}
 		err = rows.Err()
 		rows.Close()
@@ -237,7 +247,7 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 				return err
 			}
 		}
-		rows, err := q.QueryContext(ctx, `SELECT namespace, item_type, item_id, model, created_at, dimension, vector, digest FROM embeddings`)
+		rows, err := q.QueryContext(ctx, `SELECT namespace, item_type, item_id, model, created_at, dimension, vector, digest, expires_at, metadata FROM embeddings`)
 		if err != nil {
 			return err
 		}
@@ -247,11 +257,17 @@ func (s *Store) checkRecords(ctx context.Context) ([]string, error) {
 			var id, vec, digest []byte
 			var created int64
 			var dim int
-			if err := rows.Scan(&ns, &typ, &id, &model, &created, &dim, &vec, &digest); err != nil {
+			var expires sql.NullInt64
+			var meta sql.NullString
+			if err := rows.Scan(&ns, &typ, &id, &model, &created, &dim, &vec, &digest, &expires, &meta); err != nil {
 				return err
 			}
+			var metaBytes []byte
+			if meta.Valid {
+				metaBytes = []byte(s.unescape(meta.String))
+			}
 			key := ns + "/" + typ + "/" + fmtID(id) + "/" + model
-			if err := s.verifyEmbedding(key, typ, id, model, created, dim, vec, digest); err != nil {
+			if err := s.verifyEmbedding(key, typ, id, model, created, dim, vec, digest, expires.Int64, metaBytes); err != nil {
 				report(err)
 			} else if _, err := decodeVector(vec, dim); err != nil {
 				report(s.corrupt("embedding", key, "has a vector of the wrong length", err))

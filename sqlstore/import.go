@@ -190,10 +190,12 @@ func (t *tx) importEmbedding(ns engram.Namespace, e *engram.Embedding) error {
 	}
 	vec := encodeVector(e.Vector)
 	created := nanos(e.CreatedAt)
-	if _, err := t.exec(`INSERT INTO embeddings (namespace, item_type, item_id, model, dimension, vector, created_at, digest)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	metaArg, metaBytes := metadataArg(e.Metadata)
+	if _, err := t.exec(`INSERT INTO embeddings (namespace, item_type, item_id, model, dimension, vector, created_at, digest, expires_at, metadata)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(ns), string(key.ItemType), id, key.Model, len(e.Vector), vec, created,
-		embeddingDigest(string(key.ItemType), id, key.Model, created, len(e.Vector), vec)); err != nil {
+		embeddingDigest(string(key.ItemType), id, key.Model, created, len(e.Vector), vec, nanos0(e.ExpiresAt), metaBytes),
+		expiresArg(e.ExpiresAt), metaArg); err != nil {
 		return err
 	}
 	t.change(ns, engram.KindEmbedding, key.String(), engram.OpInsert)

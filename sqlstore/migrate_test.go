@@ -51,8 +51,11 @@ func TestFillDigests(t *testing.T) {
 	h := &engram.Heuristic{Condition: "c", Action: "a", Confidence: 0.5}
 	emb := &engram.Embedding{ItemID: ep.ID.UUID, ItemType: engram.ItemEpisode, Vector: []float32{1, 2}}
 	writeOldEpisode(t, s, "default", ep, ep.UpdatedAt)
-	for _, err := range []error{s.PutPattern(ctx, "default", p), s.PutHeuristic(ctx, "default", h),
-		s.PutEmbeddings(ctx, "default", []*engram.Embedding{emb})} {
+	// The embedding row as written before migration 0006 (no expires_at,
+	// no metadata): today's PutEmbeddings writes those columns.
+	_, embErr := s.w.ExecContext(ctx, `INSERT INTO embeddings (namespace, item_type, item_id, model, dimension, vector, created_at)
+		VALUES ('default', 'episode', ?, 'default', 2, ?, ?)`, idBytes(emb.ItemID), encodeVector(emb.Vector), time.Now().UnixNano())
+	for _, err := range []error{s.PutPattern(ctx, "default", p), s.PutHeuristic(ctx, "default", h), embErr} {
 		if err != nil {
 			t.Fatal(err)
 		}
