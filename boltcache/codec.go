@@ -606,9 +606,10 @@ func encodeEmbedding(e *encoder, m *engram.Embedding) {
 	e.time(m.CreatedAt)
 	// Expiry and metadata follow only when set, so records written before
 	// they existed decode unchanged.
-	if !m.ExpiresAt.IsZero() || len(m.Metadata) > 0 {
+	if !m.ExpiresAt.IsZero() || len(m.Metadata) > 0 || m.TTL != 0 {
 		e.time(m.ExpiresAt)
 		e.strMap(m.Metadata)
+		e.varint(int64(m.TTL)) // 0 in stored records; kept for round trips
 	}
 }
 
@@ -630,6 +631,7 @@ func decodeEmbedding(d *decoder) *engram.Embedding {
 	if d.err == nil && d.i < len(d.s) {
 		m.ExpiresAt = d.time()
 		m.Metadata = d.strMap()
+		m.TTL = time.Duration(d.varint())
 	}
 	return m
 }

@@ -45,6 +45,9 @@ func TestRAMHitResultIsCallerOwned(t *testing.T) {
 				ContextFeatures: []string{"ci", "go"}, RecommendedApproach: "bisect", Evidence: []engram.EpisodeID{ep.ID}}
 			h := storetest.RandomHeuristic(rng)
 			e := storetest.RandomEmbedding(rng, 8)
+			// An expiry far enough ahead that the mutated copy (+1h) is
+			// live too, and metadata, which a RAM hit must not share.
+			e.TTL, e.Metadata = 24*time.Hour, map[string]string{"k": "v"}
 			for _, x := range []*engram.Episode{ep, partial} {
 				if err := m.CreateEpisode(ctx(), ns, x); err != nil {
 					t.Fatal(err)

@@ -122,6 +122,13 @@ func (s *Server) buildOpenAPI() ([]byte, error) {
 				return nil, err
 			}
 			ok["content"] = map[string]any{"application/json": map[string]any{"schema": r}}
+		case rt.Name == "exportVectors":
+			r, err := ref(reflect.TypeFor[engram.Embedding]())
+			if err != nil {
+				return nil, err
+			}
+			ok["description"] = "one embedding per line; a stream cut by an error ends with a line in the error shape"
+			ok["content"] = map[string]any{"application/x-ndjson": map[string]any{"schema": r}}
 		case rt.Name == "metrics":
 			ok["content"] = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
 		case rt.Name == "openapi":

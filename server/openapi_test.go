@@ -226,6 +226,16 @@ func TestOpenAPIDescribesResponses(t *testing.T) {
 	call("putEmbeddings", "POST", "/v1/embeddings:batch", map[string]any{"embeddings": []any{map[string]any{"item_id": id, "item_type": "episode", "model": "m/v2", "vector": []float32{3}}}})
 	call("getEmbedding", "GET", "/v1/embeddings/episode/"+id+"/m%2Fv2", nil)
 	call("listEmbeddings", "GET", "/v1/embeddings", nil)
+	call("putVectors", "POST", "/v1/vectors:put?namespace=vec", map[string]any{"embeddings": []any{
+		map[string]any{"item_id": id, "item_type": "pattern", "vector": []float32{1, 2}, "ttl_ns": int64(3600e9), "metadata": map[string]string{"src": "a"}},
+		map[string]any{"item_id": id2, "item_type": "pattern", "vector": []float32{3, 4}}}})
+	call("getVectors", "POST", "/v1/vectors:get?namespace=vec", map[string]any{"keys": []string{"pattern/" + id + "/default", "pattern/" + id + "/nope"}})
+	call("vectorNamespace", "GET", "/v1/vectors?namespace=vec", nil)
+	call("vectorNamespaces", "GET", "/v1/vectors/namespaces", nil)
+	call("flushVectors", "POST", "/v1/vectors:flush", nil)
+	call("sweepVectors", "POST", "/v1/vectors:sweep", nil)
+	call("deleteVectors", "POST", "/v1/vectors:delete?namespace=vec", map[string]any{"keys": []string{"pattern/" + id2 + "/default", "pattern/" + id2 + "/nope"}})
+	call("clearVectors", "DELETE", "/v1/vectors?namespace=vec&confirm=vec", nil)
 	call("search", "GET", "/v1/search?q=retry", nil)
 	call("recall", "POST", "/v1/recall", map[string]any{"vector": []float32{1, 2}, "text": "retry", "half_life": "1h"})
 	call("counts", "GET", "/v1/counts", nil)

@@ -14,7 +14,14 @@ import (
 // durable store (so recall answers), with syncingStore's fixed Sync.
 type recallingStore struct {
 	syncingStore
-	m *memory.Memory
+	vectorOps // the namespace contract over embeddings (vectors.go)
+	m         *memory.Memory
+}
+
+type vectorOps interface {
+	engram.VectorStore
+	sameDimPutter
+	sweeper
 }
 
 func (s recallingStore) Recall(ctx context.Context, ns engram.Namespace, q engram.RecallQuery) (*engram.RecallResult, error) {
@@ -33,5 +40,5 @@ func newRecallingStore(t *testing.T) recallingStore {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return recallingStore{syncingStore{m}, m}
+	return recallingStore{syncingStore{m}, m, m}
 }

@@ -158,6 +158,10 @@ type SyncRequest struct {
 
 // routes returns the route table.
 func routes() []*route {
+	return append(coreRoutes(), vectorRoutes()...)
+}
+
+func coreRoutes() []*route {
 	ep, pat, heu := typeOf[engram.Episode](), typeOf[engram.Pattern](), typeOf[engram.Heuristic]()
 	return []*route{
 		{Method: "GET", Path: "/healthz", Name: "healthz", Summary: "The process is up", Scope: scopePublic, Ops: true,

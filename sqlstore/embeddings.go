@@ -719,3 +719,19 @@ func (t *tx) embeddingModels(ns engram.Namespace, typ engram.ItemType, id []byte
 	}
 	return models, rows.Err()
 }
+
+// SweepExpired deletes the embeddings expired by the store's clock,
+// MaxBatch per transaction, at most 100 transactions per call, and
+// returns how many (what memory's sweep does, for a server run on the
+// durable store alone).
+func (s *Store) SweepExpired(ctx context.Context) (int, error) {
+	total := 0
+	for range 100 {
+		gone, err := s.SweepExpiredEmbeddings(ctx, s.now(), engram.MaxBatch)
+		total += len(gone)
+		if err != nil || len(gone) < engram.MaxBatch {
+			return total, err
+		}
+	}
+	return total, nil
+}
