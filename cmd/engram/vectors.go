@@ -1,7 +1,9 @@
 package main
 
 // engram vectors tiers|flush and the --vectors-* flags: the tiers of the
-// vector indexes (memory/vtier.go).
+// vector indexes (memory/vtier.go); engram vectors ls|stats|count|export|
+// import|clear|sweep: the namespace contract over embeddings
+// (engram.VectorStore, memory/vectorns.go), locally or with --server.
 
 import (
 	"fmt"
@@ -23,6 +25,7 @@ type vectorFlags struct {
 	hotToWarm, warmToCold time.Duration
 	interval              time.Duration
 	uploadEvery           int
+	sweepInterval         time.Duration
 }
 
 func (f *vectorFlags) register(fs *pflag.FlagSet) {
@@ -34,24 +37,30 @@ func (f *vectorFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.warmToCold, "vectors-warm-to-cold", memory.DefaultWarmToCold, "idle time after which an index on disk moves to the object tier; -1ns: never")
 	fs.DurationVar(&f.interval, "vectors-tier-interval", memory.DefaultTierInterval, "how often the vector tiering loop runs; -1ns: never")
 	fs.IntVar(&f.uploadEvery, "vectors-upload-every", memory.DefaultUploadEvery, "changes to a loaded index after which its snapshot is uploaded to the object tier again")
+	fs.DurationVar(&f.sweepInterval, "vectors-sweep-interval", memory.DefaultSweepInterval, "how often expired embeddings are deleted durably and from every tier (reads skip them either way); -1ns: never")
 }
 
 func (f *vectorFlags) config() memory.VectorTierConfig {
 	return memory.VectorTierConfig{URL: f.tier, HotMaxVectors: f.hotMaxVectors, HotMaxBytes: f.hotMaxBytes, WarmMaxBytes: f.warmMax,
-		HotToWarm: f.hotToWarm, WarmToCold: f.warmToCold, Interval: f.interval, UploadEvery: f.uploadEvery}
+		HotToWarm: f.hotToWarm, WarmToCold: f.warmToCold, Interval: f.interval, UploadEvery: f.uploadEvery, SweepInterval: f.sweepInterval}
 }
 
 func (a *app) vectorsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vectors",
-		Short: "Tiers of the vector indexes: RAM (hot), local disk (warm), object tier (cold)",
+		Short: "Vector namespaces (ls, stats, count, export, import, clear, sweep) and the tiers of the vector indexes (tiers, flush)",
 		Long: `Each vector index (namespace, item type, model) is hot (loaded in RAM),
 warm (its snapshot files under DATA_DIR/index, mapped when it loads) or cold
 (content-addressed snapshot objects in the object tier, --vectors-tier). Idle
 indexes move down (--vectors-hot-to-warm, --vectors-warm-to-cold) and so do the
 least recently used when a tier is over its budget; a query loads an index
 from the hottest tier holding it, and rebuilds it from the durable embeddings
-only when no tier has a usable copy.`,
+only when no tier has a usable copy.
+
+Embeddings may carry metadata and an expiry (ttl_ns or expires_at when put):
+an expired embedding is never returned, and a sweep deletes it durably every
+--vectors-sweep-interval. ls, stats, count, export, import, clear and sweep
+work on the data directory or, with --server, through the server.`,
 	}
 	tiers := &cobra.Command{
 		Use:   "tiers",
@@ -113,6 +122,7 @@ only when no tier has a usable copy.`,
 		},
 	}
 	cmd.AddCommand(tiers, flush)
+	cmd.AddCommand(a.vectorNSCmds()...)
 	return cmd
 }
 
