@@ -377,14 +377,27 @@ func (h *HNSW) addLink(node, nb uint32, level int) {
 		atomic.StoreUint32(&L[0], uint32(n+1))
 		return
 	}
-	cands := make([]cand, 0, n+1)
-	cands = append(cands, cand{h.s.approxNodes(node, nb), nb})
+	// The node's distances to its links and to nb, in one gathered batch.
+	var ids [129]uint32
+	var ptrs [129]unsafe.Pointer
+	var dots [129]int32
+	ids[0] = nb
+	c := 1
 	for j := 1; j <= n; j++ {
 		x := L[j]
 		if atomic.LoadUint32(&h.s.chunk(x).state[x&chunkMask]) == stateDeleted {
 			continue
 		}
-		cands = append(cands, cand{h.s.approxNodes(node, x), x})
+		ids[c] = x
+		c++
+	}
+	for j, x := range ids[:c] {
+		ptrs[j] = h.s.codePtr(x)
+	}
+	h.s.dotsFrom(node, ptrs[:c], dots[:c])
+	cands := make([]cand, c)
+	for j, x := range ids[:c] {
+		cands[j] = cand{h.s.nodeDist(node, x, dots[j]), x}
 	}
 	sortCands(cands)
 	kept := h.selectNeighbors(cands, h.maxLinks(level))
@@ -772,11 +785,12 @@ func (h *HNSW) moveEntry() {
 }
 
 // graphRerank is how many of a graph beam are reranked in float32: rerank
-// when set, else 2k + 10 (the int8 order is close enough that the true top k
-// sits well inside it), never more than the beam.
+// when set, else k + 10 (the int8 order is close enough that the true top k
+// sits inside it: on the clustered 100k benchmark, recall@10 at every ef is
+// the same with 20 as with 30), never more than the beam.
 func graphRerank(k, ef, rerank int) int {
 	if rerank == 0 {
-		rerank = 2*k + 10
+		rerank = k + 10
 	}
 	return max(min(rerank, ef), k)
 }

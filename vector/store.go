@@ -345,6 +345,26 @@ func (s *store) approxNodes(a, b uint32) float32 {
 	return -d
 }
 
+// dotsFrom computes the int8 dot products of node a's code with the codes
+// at ptrs (gathered, each next one prefetched).
+func (s *store) dotsFrom(a uint32, ptrs []unsafe.Pointer, out []int32) {
+	c := s.chunk(a)
+	i := int(a & chunkMask)
+	vecmath.DotI8Gather(c.codes[i*s.dim:(i+1)*s.dim], ptrs, out)
+}
+
+// nodeDist turns the int8 dot product of nodes a and b's codes into their
+// estimated distance (as approxNodes).
+func (s *store) nodeDist(a, b uint32, dot int32) float32 {
+	ca, cb := s.chunk(a), s.chunk(b)
+	ia, ib := a&chunkMask, b&chunkMask
+	d := float32(dot) * ca.scales[ia] * cb.scales[ib]
+	if s.metric == L2 {
+		return ca.norms[ia] + cb.norms[ib] - 2*d
+	}
+	return -d
+}
+
 // exact returns the float32 distance from q to node id (+Inf, and the
 // store damaged, when the vector fails its snapshot sum).
 func (s *store) exact(q *query, id uint32) float32 {
