@@ -152,34 +152,44 @@ type prepared struct {
 // prepare validates v (dimension, finite, non-zero for Cosine) and returns
 // it normalised (Cosine) and quantized. field names v in errors.
 func (s *store) prepare(v []float32, field string) (prepared, error) {
-	if len(v) != s.dim {
-		return prepared{}, engram.Invalid(field, "has %d dimensions; the index has %d", len(v), s.dim)
-	}
-	var norm float64
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return prepared{}, engram.Invalid(field+"["+itoa(i)+"]", "is %v; vector components must be finite", x)
-		}
-		norm += float64(x) * float64(x)
+	norm, err := s.check(v, field)
+	if err != nil {
+		return prepared{}, err
 	}
 	p := prepared{vec: make([]float32, s.dim), code: make([]int8, s.dim)}
 	copy(p.vec, v)
 	if s.metric == Cosine {
-		if norm == 0 {
-			return prepared{}, engram.Invalid(field, "is all zeros; a cosine index needs a non-zero vector")
-		}
 		inv := float32(1 / math.Sqrt(norm))
 		for i := range p.vec {
 			p.vec[i] *= inv
 		}
 		norm = 1
 	}
-	if math.IsInf(norm, 0) || norm > math.MaxFloat32 {
-		return prepared{}, engram.Invalid(field, "has a squared norm beyond float32 range")
-	}
 	p.norm = float32(norm)
 	p.scale = quantize(p.vec, p.code)
 	return p, nil
+}
+
+// check is prepare's validation alone (nothing allocated): it returns v's
+// squared norm, or the error prepare would.
+func (s *store) check(v []float32, field string) (float64, error) {
+	if len(v) != s.dim {
+		return 0, engram.Invalid(field, "has %d dimensions; the index has %d", len(v), s.dim)
+	}
+	var norm float64
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return 0, engram.Invalid(field+"["+itoa(i)+"]", "is %v; vector components must be finite", x)
+		}
+		norm += float64(x) * float64(x)
+	}
+	if s.metric == Cosine && norm == 0 {
+		return 0, engram.Invalid(field, "is all zeros; a cosine index needs a non-zero vector")
+	}
+	if s.metric != Cosine && (math.IsInf(norm, 0) || norm > math.MaxFloat32) {
+		return 0, engram.Invalid(field, "has a squared norm beyond float32 range")
+	}
+	return norm, nil
 }
 
 // quantize writes round(v/scale) into code with scale = max|v|/127 and
@@ -329,6 +339,26 @@ func (s *store) approxNodes(a, b uint32) float32 {
 	ca, cb := s.chunk(a), s.chunk(b)
 	ia, ib := int(a&chunkMask), int(b&chunkMask)
 	d := float32(vecmath.DotI8(ca.codes[ia*s.dim:(ia+1)*s.dim], cb.codes[ib*s.dim:(ib+1)*s.dim])) * ca.scales[ia] * cb.scales[ib]
+	if s.metric == L2 {
+		return ca.norms[ia] + cb.norms[ib] - 2*d
+	}
+	return -d
+}
+
+// dotsFrom computes the int8 dot products of node a's code with the codes
+// at ptrs (gathered, each next one prefetched).
+func (s *store) dotsFrom(a uint32, ptrs []unsafe.Pointer, out []int32) {
+	c := s.chunk(a)
+	i := int(a & chunkMask)
+	vecmath.DotI8Gather(c.codes[i*s.dim:(i+1)*s.dim], ptrs, out)
+}
+
+// nodeDist turns the int8 dot product of nodes a and b's codes into their
+// estimated distance (as approxNodes).
+func (s *store) nodeDist(a, b uint32, dot int32) float32 {
+	ca, cb := s.chunk(a), s.chunk(b)
+	ia, ib := a&chunkMask, b&chunkMask
+	d := float32(dot) * ca.scales[ia] * cb.scales[ib]
 	if s.metric == L2 {
 		return ca.norms[ia] + cb.norms[ib] - 2*d
 	}

@@ -9,7 +9,7 @@
 //     practice at a small rerank window, and trivially filtered.
 //   - HNSW adds a hierarchical navigable small-world graph (M=16,
 //     efConstruction=200 by default) traversed on the int8 codes, with the
-//     nearest 2k+10 of the ef-wide beam reranked in float32. A planner answers each query
+//     nearest k+10 of the ef-wide beam reranked in float32. A planner answers each query
 //     by a flat scan when the index or the filter is small, by filtering
 //     during traversal otherwise, and by post-filtering only when the filter
 //     lets nearly everything through.
@@ -151,7 +151,7 @@ type SearchOptions struct {
 	Ef int // HNSW beam width; 0: Options.EfSearch; raised to k when smaller
 	// Rerank is how many int8 candidates are reranked in float32: for a
 	// flat scan 0 means DefaultRerank; for a graph walk, the nearest Rerank
-	// of the ef beam, 0 meaning 2k+10 (at most ef). Never fewer than k.
+	// of the ef beam, 0 meaning k+10 (at most ef). Never fewer than k.
 	Rerank int
 
 	// Keys, when non-nil, restricts results to these keys (unknown keys are

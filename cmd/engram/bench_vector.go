@@ -75,7 +75,7 @@ Example:
 	f.Uint64Var(&c.seed, "seed", 1, "data generator seed")
 	f.IntVar(&c.m, "m", vector.DefaultM, "HNSW M")
 	f.IntVar(&c.efC, "ef-construction", vector.DefaultEfConstruction, "HNSW efConstruction")
-	f.StringVar(&efs, "ef", "10,16,24,32,48,64,96,128", "HNSW ef values to measure")
+	f.StringVar(&efs, "ef", "10,16,20,24,28,32,40,48,56,64,96,128", "HNSW ef values to measure (hnswlib-node runs the same list)")
 	f.StringVar(&threads, "build-threads", "1,2", "thread counts to time the build with")
 	f.IntVar(&c.inserts, "inserts", 5000, "live inserts timed into the built index")
 	f.StringVar(&c.hnswlib, "hnswlib", "", "directory with stock/ and native/ hnswlib-node installs (empty: skip)")
