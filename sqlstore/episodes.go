@@ -449,43 +449,88 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 	}
 	rk := id.String()
 	return s.writeKeyed(ctx, k, ns, "append step to episode "+rk, engram.KindEpisode, &rk, []any{step}, func(t *tx) error {
-		ep, err := t.storedEpisode(ns, id)
-		if err != nil {
-			return err
+		return t.appendStep(ns, id, step)
+	})
+}
+
+// appendStep appends step to the stored episode id. The stored document is
+// verified and the step spliced into it (see splice.go); a document the
+// splice does not recognise is decoded and re-encoded whole instead.
+func (t *tx) appendStep(ns engram.Namespace, id engram.EpisodeID, step *engram.Step) error {
+	key := idBytes(id.UUID)
+	var doc, digest []byte
+	if err := t.queryRow(getEpisodeSQL, string(ns), key).Scan(&doc, &digest); errors.Is(err, sql.ErrNoRows) {
+		return engram.NotFound("episode", id)
+	} else if err != nil {
+		return err
+	}
+	if err := t.s.verify("episode", id.String(), doc, digest); err != nil {
+		return err
+	}
+	sp, ok := scanEpisodeDoc(doc)
+	last := 0
+	if ok {
+		last, ok = sp.lastStepNumber()
+	}
+	var ep *engram.Episode
+	if !ok {
+		ep = new(engram.Episode)
+		if err := decodeDoc("episode", doc, ep); err != nil {
+			return t.s.corrupt("episode", id.String(), "is not valid JSON", err)
 		}
-		if ep.Complete() {
-			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
-		}
-		if len(ep.Steps) >= engram.MaxSteps {
-			return engram.TooMany("steps", len(ep.Steps)+1, "steps in episode "+id.String(), engram.MaxSteps)
-		}
-		last := 0
+		sp = episodeSpans{steps: len(ep.Steps), complete: ep.Complete()}
 		if n := len(ep.Steps); n > 0 {
 			last = ep.Steps[n-1].StepNumber
 		}
-		if step.StepNumber == 0 {
-			step.StepNumber = last + 1
-		} else if step.StepNumber <= last {
-			return &engram.Error{Code: engram.ECONFLICT, Field: "step.step_number",
-				Message: fmt.Sprintf("is %d; episode %s is at step %d and step numbers must strictly increase", step.StepNumber, id, last)}
-		}
-		step.Normalize(t.now)
-		if err := step.Validate(); err != nil {
-			return err
-		}
-		// The document is rewritten whole: appending costs the episode's
-		// size, and a read or rebuild then decodes one document.
+	}
+	if sp.complete {
+		return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
+	}
+	if sp.steps >= engram.MaxSteps {
+		return engram.TooMany("steps", sp.steps+1, "steps in episode "+id.String(), engram.MaxSteps)
+	}
+	if step.StepNumber == 0 {
+		step.StepNumber = last + 1
+	} else if step.StepNumber <= last {
+		return &engram.Error{Code: engram.ECONFLICT, Field: "step.step_number",
+			Message: fmt.Sprintf("is %d; episode %s is at step %d and step numbers must strictly increase", step.StepNumber, id, last)}
+	}
+	step.Normalize(t.now)
+	if err := step.Validate(); err != nil {
+		return err
+	}
+	var newDoc []byte
+	if ep != nil {
 		ep.Steps = append(ep.Steps, *step)
 		ep.UpdatedAt = t.now
 		enc, err := encodeEpisode(ep)
 		if err != nil {
 			return err
 		}
-		if err := t.insertStep(ns, idBytes(id.UUID), step); err != nil {
-			return err
+		newDoc = enc.doc
+	} else {
+		stepJSON, err := json.Marshal(step)
+		if err != nil {
+			return fmt.Errorf("encode step %d: %w", step.StepNumber, err)
 		}
-		return t.rewriteEpisode(ns, ep, enc.doc, false)
-	})
+		updated, err := json.Marshal(t.now)
+		if err != nil {
+			return fmt.Errorf("encode updated_at: %w", err)
+		}
+		newDoc = spliceStep(doc, &sp, stepJSON, updated)
+		if len(newDoc) > engram.MaxEpisodeBytes {
+			return engram.TooLarge("episode", len(newDoc), engram.MaxEpisodeBytes)
+		}
+	}
+	if err := t.insertStep(ns, key, step); err != nil {
+		return err
+	}
+	if _, err := t.exec(`UPDATE episodes SET step_count = ?, last_step = ?, updated_at = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
+		sp.steps+1, step.StepNumber, nanos(t.now), newDoc, docDigest(newDoc), string(ns), key); err != nil {
+		return err
+	}
+	t.change(ns, engram.KindEpisode, id.String(), engram.OpUpdate)
+	return nil
 }
 
 func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id engram.EpisodeID, c *engram.Completion) (*engram.Episode, error) {
