@@ -93,7 +93,7 @@ func TestSpliceStepMatchesEncode(t *testing.T) {
 func TestScanEpisodeDocRefusesOtherShapes(t *testing.T) {
 	for _, doc := range []string{
 		``, `[]`, `{}`, `{"steps":[]}`, `{"updated_at":"x"}`,
-		`{"updated_at":"2026-01-01T00:00:00Z","steps":[]}`, // updated_at before the steps
+		`{"updated_at":"2026-01-01T00:00:00Z","steps":[]}`,                 // updated_at before the steps
 		`{"steps":[{"step_number":1}],"updated_at":"2026-01-01T00:00:00Z"`, // not closed
 		`{"steps":[{"step_number":1}] ,"updated_at":"x"}`,                  // not compact
 		`{"steps":{},"updated_at":"x"}`,
