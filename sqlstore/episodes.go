@@ -15,7 +15,8 @@ import (
 // encodedEpisode is an episode ready to write: its document, the whole
 // episode as a read returns it (steps, created_at and updated_at included).
 type encodedEpisode struct {
-	doc []byte
+	doc    []byte
+	digest []byte // docDigest(doc), computed by the caller's goroutine, not the committer
 }
 
 // encodeEpisode is the canonical encoding of an episode's document (the
@@ -35,7 +36,7 @@ func encodeEpisode(ep *engram.Episode) (*encodedEpisode, error) {
 	if len(doc) > engram.MaxEpisodeBytes {
 		return nil, engram.TooLarge("episode", len(doc), engram.MaxEpisodeBytes)
 	}
-	return &encodedEpisode{doc: doc}, nil
+	return &encodedEpisode{doc: doc, digest: docDigest(doc)}, nil
 }
 
 // prepareEpisode normalises, validates and encodes a new episode as of now.
@@ -72,9 +73,11 @@ func (s *Store) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	}
 	key := ep.ID.String()
 	return s.writeKeyed(ctx, k, ns, "create episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
-		if err := t.refuseExisting(ns, []*engram.Episode{ep}); err != nil {
-			return err
-		}
+		// No SELECT first: the episodes INSERT itself refuses a taken id
+		// (its unique key), and the write then fails with this error. So a
+		// create runs no statement of its own in its turn, and can join a
+		// group's multi-row INSERTs (see groupcommit.go).
+		t.onDuplicate = &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s exists already", ep.ID)}
 		return t.insertEpisode(ns, ep, enc)
 	})
 }
@@ -172,7 +175,8 @@ func (t *tx) refuseExisting(ns engram.Namespace, eps []*engram.Episode) error {
 	return nil
 }
 
-// insertEpisode writes a new episode whose id refuseExisting has cleared.
+// insertEpisode writes a new episode whose id refuseExisting has cleared
+// (or whose taken id the INSERT refuses: see tx.onDuplicate).
 func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encodedEpisode) error {
 	id := idBytes(ep.ID.UUID)
 	ftsID, err := t.indexText(ns, engram.SearchEpisode, id, 0, episodeText(ep))
@@ -188,7 +192,7 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 		last = ep.Steps[n-1].StepNumber
 	}
 	t.insert("episodes", string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, 0, ftsID, enc.doc, docDigest(enc.doc))
+		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, 0, ftsID, enc.doc, enc.digest)
 	t.indexEpisode(ns, ep, id)
 	for i := range ep.Steps {
 		if err := t.insertStep(ns, id, &ep.Steps[i]); err != nil {
