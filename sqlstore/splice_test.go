@@ -2,8 +2,10 @@ package sqlstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -104,5 +106,52 @@ func TestScanEpisodeDocRefusesOtherShapes(t *testing.T) {
 		if _, ok := scanEpisodeDoc([]byte(doc)); ok {
 			t.Errorf("scan accepted %q", doc)
 		}
+	}
+}
+
+// TestAppendStepToADocumentTheSpliceRefuses: a stored document the scan
+// does not recognise (valid JSON, its digest right, but indented) is
+// decoded and re-encoded whole: the append succeeds and reads back with
+// every step.
+func TestAppendStepToADocumentTheSpliceRefuses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "engram.db")
+	s, err := Open(ctx, Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ep := storetest.SampleEpisode(1)
+	ep.EndTime, ep.Outcome = nil, nil
+	if err := s.CreateEpisode(ctx, "default", ep); err != nil {
+		t.Fatal(err)
+	}
+	var doc []byte
+	key := idBytes(ep.ID.UUID)
+	if err := s.r.QueryRowContext(ctx, `SELECT doc FROM episodes WHERE episode_id = ?`, key).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, doc, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := scanEpisodeDoc(indented.Bytes()); ok {
+		t.Fatal("the scan accepted an indented document")
+	}
+	if err := s.write(ctx, "damage", func(t *tx) error {
+		_, err := t.exec(`UPDATE episodes SET doc = ?, digest = ? WHERE episode_id = ?`, indented.Bytes(), docDigest(indented.Bytes()), key)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendStep(ctx, "default", ep.ID, &engram.Step{Tool: "go", Action: "vet"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetEpisode(ctx, "default", ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Steps) != len(ep.Steps)+1 || got.Steps[len(ep.Steps)].Action != "vet" || got.Steps[len(ep.Steps)].StepNumber != ep.Steps[len(ep.Steps)-1].StepNumber+1 {
+		t.Fatalf("after the append: %+v", got.Steps)
 	}
 }
