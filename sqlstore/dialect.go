@@ -73,6 +73,9 @@ type dialect struct {
 	textOut func(string) string
 	// commitFailed classifies an error of COMMIT itself; nil: classify.
 	commitFailed func(err error, where string) error
+	// duplicateKey says whether err is an INSERT refused for a duplicate
+	// primary or unique key.
+	duplicateKey func(err error) bool
 }
 
 //go:embed migrations/sqlite/*.sql
@@ -119,6 +122,10 @@ var sqliteDialect = &dialect{
 	tableExists: `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`,
 	tableList:   `SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'search\_fts\_%' ESCAPE '\'`,
 	durability:  sqliteSynchronous,
+	duplicateKey: func(err error) bool {
+		var se *sqlite.Error
+		return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE)
+	},
 	size: func(_ context.Context, s *Store) int64 {
 		var n int64
 		for _, suffix := range []string{"", "-wal"} {

@@ -15,7 +15,8 @@ import (
 // encodedEpisode is an episode ready to write: its document, the whole
 // episode as a read returns it (steps, created_at and updated_at included).
 type encodedEpisode struct {
-	doc []byte
+	doc    []byte
+	digest []byte // docDigest(doc), computed by the caller's goroutine, not the committer
 }
 
 // encodeEpisode is the canonical encoding of an episode's document (the
@@ -35,7 +36,7 @@ func encodeEpisode(ep *engram.Episode) (*encodedEpisode, error) {
 	if len(doc) > engram.MaxEpisodeBytes {
 		return nil, engram.TooLarge("episode", len(doc), engram.MaxEpisodeBytes)
 	}
-	return &encodedEpisode{doc: doc}, nil
+	return &encodedEpisode{doc: doc, digest: docDigest(doc)}, nil
 }
 
 // prepareEpisode normalises, validates and encodes a new episode as of now.
@@ -72,9 +73,11 @@ func (s *Store) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *engr
 	}
 	key := ep.ID.String()
 	return s.writeKeyed(ctx, k, ns, "create episode "+key, engram.KindEpisode, &key, []any{ep}, func(t *tx) error {
-		if err := t.refuseExisting(ns, []*engram.Episode{ep}); err != nil {
-			return err
-		}
+		// No SELECT first: the episodes INSERT itself refuses a taken id
+		// (its unique key), and the write then fails with this error. So a
+		// create runs no statement of its own in its turn, and can join a
+		// group's multi-row INSERTs (see groupcommit.go).
+		t.onDuplicate = &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s exists already", ep.ID)}
 		return t.insertEpisode(ns, ep, enc)
 	})
 }
@@ -172,7 +175,8 @@ func (t *tx) refuseExisting(ns engram.Namespace, eps []*engram.Episode) error {
 	return nil
 }
 
-// insertEpisode writes a new episode whose id refuseExisting has cleared.
+// insertEpisode writes a new episode whose id refuseExisting has cleared
+// (or whose taken id the INSERT refuses: see tx.onDuplicate).
 func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encodedEpisode) error {
 	id := idBytes(ep.ID.UUID)
 	ftsID, err := t.indexText(ns, engram.SearchEpisode, id, 0, episodeText(ep))
@@ -188,7 +192,7 @@ func (t *tx) insertEpisode(ns engram.Namespace, ep *engram.Episode, enc *encoded
 		last = ep.Steps[n-1].StepNumber
 	}
 	t.insert("episodes", string(ns), id, string(ep.TaskType), ep.Context.Domain, ep.Context.Language, nanos(ep.StartTime), end,
-		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, 0, ftsID, enc.doc, docDigest(enc.doc))
+		ep.Complete(), nanos(ep.CreatedAt), nanos(ep.UpdatedAt), len(ep.Steps), last, 0, ftsID, enc.doc, enc.digest)
 	t.indexEpisode(ns, ep, id)
 	for i := range ep.Steps {
 		if err := t.insertStep(ns, id, &ep.Steps[i]); err != nil {
@@ -449,43 +453,88 @@ func (s *Store) AppendStep(ctx context.Context, ns engram.Namespace, id engram.E
 	}
 	rk := id.String()
 	return s.writeKeyed(ctx, k, ns, "append step to episode "+rk, engram.KindEpisode, &rk, []any{step}, func(t *tx) error {
-		ep, err := t.storedEpisode(ns, id)
-		if err != nil {
-			return err
+		return t.appendStep(ns, id, step)
+	})
+}
+
+// appendStep appends step to the stored episode id. The stored document is
+// verified and the step spliced into it (see splice.go); a document the
+// splice does not recognise is decoded and re-encoded whole instead.
+func (t *tx) appendStep(ns engram.Namespace, id engram.EpisodeID, step *engram.Step) error {
+	key := idBytes(id.UUID)
+	var doc, digest []byte
+	if err := t.queryRow(getEpisodeSQL, string(ns), key).Scan(&doc, &digest); errors.Is(err, sql.ErrNoRows) {
+		return engram.NotFound("episode", id)
+	} else if err != nil {
+		return err
+	}
+	if err := t.s.verify("episode", id.String(), doc, digest); err != nil {
+		return err
+	}
+	sp, ok := scanEpisodeDoc(doc)
+	last := 0
+	if ok {
+		last, ok = sp.lastStepNumber()
+	}
+	var ep *engram.Episode
+	if !ok {
+		ep = new(engram.Episode)
+		if err := decodeDoc("episode", doc, ep); err != nil {
+			return t.s.corrupt("episode", id.String(), "is not valid JSON", err)
 		}
-		if ep.Complete() {
-			return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
-		}
-		if len(ep.Steps) >= engram.MaxSteps {
-			return engram.TooMany("steps", len(ep.Steps)+1, "steps in episode "+id.String(), engram.MaxSteps)
-		}
-		last := 0
+		sp = episodeSpans{steps: len(ep.Steps), complete: ep.Complete()}
 		if n := len(ep.Steps); n > 0 {
 			last = ep.Steps[n-1].StepNumber
 		}
-		if step.StepNumber == 0 {
-			step.StepNumber = last + 1
-		} else if step.StepNumber <= last {
-			return &engram.Error{Code: engram.ECONFLICT, Field: "step.step_number",
-				Message: fmt.Sprintf("is %d; episode %s is at step %d and step numbers must strictly increase", step.StepNumber, id, last)}
-		}
-		step.Normalize(t.now)
-		if err := step.Validate(); err != nil {
-			return err
-		}
-		// The document is rewritten whole: appending costs the episode's
-		// size, and a read or rebuild then decodes one document.
+	}
+	if sp.complete {
+		return &engram.Error{Code: engram.ECONFLICT, Field: "episode_id", Message: fmt.Sprintf("episode %s is complete; steps can only be appended to open episodes", id)}
+	}
+	if sp.steps >= engram.MaxSteps {
+		return engram.TooMany("steps", sp.steps+1, "steps in episode "+id.String(), engram.MaxSteps)
+	}
+	if step.StepNumber == 0 {
+		step.StepNumber = last + 1
+	} else if step.StepNumber <= last {
+		return &engram.Error{Code: engram.ECONFLICT, Field: "step.step_number",
+			Message: fmt.Sprintf("is %d; episode %s is at step %d and step numbers must strictly increase", step.StepNumber, id, last)}
+	}
+	step.Normalize(t.now)
+	if err := step.Validate(); err != nil {
+		return err
+	}
+	var newDoc []byte
+	if ep != nil {
 		ep.Steps = append(ep.Steps, *step)
 		ep.UpdatedAt = t.now
 		enc, err := encodeEpisode(ep)
 		if err != nil {
 			return err
 		}
-		if err := t.insertStep(ns, idBytes(id.UUID), step); err != nil {
-			return err
+		newDoc = enc.doc
+	} else {
+		stepJSON, err := json.Marshal(step)
+		if err != nil {
+			return fmt.Errorf("encode step %d: %w", step.StepNumber, err)
 		}
-		return t.rewriteEpisode(ns, ep, enc.doc, false)
-	})
+		updated, err := json.Marshal(t.now)
+		if err != nil {
+			return fmt.Errorf("encode updated_at: %w", err)
+		}
+		newDoc = spliceStep(doc, &sp, stepJSON, updated)
+		if len(newDoc) > engram.MaxEpisodeBytes {
+			return engram.TooLarge("episode", len(newDoc), engram.MaxEpisodeBytes)
+		}
+	}
+	if err := t.insertStep(ns, key, step); err != nil {
+		return err
+	}
+	if _, err := t.exec(`UPDATE episodes SET step_count = ?, last_step = ?, updated_at = ?, doc = ?, digest = ? WHERE namespace = ? AND episode_id = ?`,
+		sp.steps+1, step.StepNumber, nanos(t.now), newDoc, docDigest(newDoc), string(ns), key); err != nil {
+		return err
+	}
+	t.change(ns, engram.KindEpisode, id.String(), engram.OpUpdate)
+	return nil
 }
 
 func (s *Store) CompleteEpisode(ctx context.Context, ns engram.Namespace, id engram.EpisodeID, c *engram.Completion) (*engram.Episode, error) {

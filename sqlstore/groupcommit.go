@@ -212,6 +212,12 @@ type group struct {
 	search      map[string]*rowBuffer
 	searchOrder []string
 	nextFTS     map[string]int64
+	// deferred holds the writes run without a statement, rows unwritten
+	// (see commitGroup); gt runs the group's own statements; broken is
+	// why the transaction cannot go on.
+	deferred []deferredWrite
+	gt       *tx
+	broken   error
 }
 
 // pendingSearch says whether query may touch a search table that has rows
@@ -271,6 +277,14 @@ func (g *group) keepSearch(t *tx) {
 // commitGroup runs first, and the writes more hands out while there is
 // room, in one transaction, commits it, and answers each of them. Writes
 // more did not hand out stay queued for the next group.
+//
+// A write that runs no statement of its own (a create only buffers rows:
+// see tx.onDuplicate) is deferred: its rows wait in the group and are
+// written together with the other deferred writes' rows, in multi-row
+// INSERTs, just before the next write that runs a statement (it may read
+// them) or at the group's end (see flushDeferred). A write that does run
+// statements gets a savepoint before its first one (tx.begin), unless the
+// transaction holds nothing yet.
 func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 	// The transaction outlives every caller's context: one caller giving up
 	// must not roll back the others' writes.
@@ -291,47 +305,53 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 	defer s.prepareLater(ctx, g)
 	// gt runs the group's own statements, prepared once per store.
 	gt := &tx{s: s, ctx: ctx, tx: sqlTx, stmts: g.stmts}
-	// The first write needs no savepoint: if it fails, the transaction
-	// holds nothing else and is rolled back whole.
-	if out, ok := s.runMember(g, first); !ok {
-		sqlTx.Rollback()
-		first.answer(out)
-		return
-	}
-	for n := 1; n < maxGroupWrites && g.changes < maxGroupChanges; n++ {
-		p := more()
-		if p == nil {
-			break
-		}
-		if _, err := gt.exec(`SAVEPOINT engram_write`); err != nil {
-			s.failGroup(g, p, writeOutcome{err: s.wrap(p.what, err)}, err)
+	g.gt = gt
+	for n, p := 0, first; p != nil; p = more() {
+		r := s.runMember(g, p)
+		switch {
+		case g.broken != nil:
+			// The transaction cannot go on (a savepoint or a deferred
+			// batch failed hard): everything of the group fails.
+			s.failGroup(g, p, r.out, g.broken)
 			return
-		}
-		out, ok := s.runMember(g, p)
-		if ok {
-			if _, err := gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
-				g.members = g.members[:len(g.members)-1]
-				s.failGroup(g, p, writeOutcome{err: s.wrap(p.what, err)}, err)
+		case r.kept:
+		case !r.began:
+			p.answer(r.out) // it ran nothing: nothing to undo
+		case !r.savepoint:
+			// It failed with nothing else in the transaction: roll back
+			// whole; the writes not taken yet go to the next group.
+			sqlTx.Rollback()
+			p.answer(r.out)
+			return
+		default:
+			// Undo this write only. Some failures (SQLite's I/O errors, a
+			// full disk) roll back the whole transaction; then the
+			// savepoint is gone and so are the earlier writes of the group.
+			if _, err := gt.exec(`ROLLBACK TO SAVEPOINT engram_write`); err != nil {
+				cause := r.out.err
+				if cause == nil {
+					cause = err
+				}
+				s.failGroup(g, p, r.out, cause)
 				return
 			}
-			continue
-		}
-		// Undo this write only. Some failures (SQLite's I/O errors, a full
-		// disk) roll back the whole transaction; then the savepoint is gone
-		// and so are the earlier writes of the group.
-		if _, err := gt.exec(`ROLLBACK TO SAVEPOINT engram_write`); err != nil {
-			cause := out.err
-			if cause == nil {
-				cause = err
+			if _, err := gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
+				s.failGroup(g, p, r.out, err)
+				return
 			}
-			s.failGroup(g, p, out, cause)
-			return
+			p.answer(r.out)
 		}
-		if _, err := gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
-			s.failGroup(g, p, out, err)
-			return
+		if n++; n >= maxGroupWrites || g.changes >= maxGroupChanges {
+			break
 		}
-		p.answer(out)
+	}
+	if err := s.flushDeferred(g, false); err != nil {
+		s.failGroup(g, nil, writeOutcome{}, err)
+		return
+	}
+	if len(g.members) == 0 {
+		sqlTx.Rollback() // every write failed (or the lone deferred one did)
+		return
 	}
 	g.unprepared = append(g.unprepared, gt.unprepared...)
 	err = s.finishGroup(ctx, g)
@@ -347,48 +367,209 @@ func (s *Store) commitGroup(first *pendingWrite, more func() *pendingWrite) {
 	}
 }
 
-// runMember runs one write's fn and writes its buffered rows. ok reports
-// success; the write is then a member of g, answered at the commit.
-// Otherwise out is its answer (the caller undoes its changes first).
-func (s *Store) runMember(g *group, p *pendingWrite) (out writeOutcome, ok bool) {
+// memberResult is how one write of a group went.
+type memberResult struct {
+	out writeOutcome // its answer, when it failed
+	// kept: it is a member (or deferred), answered at the commit; began:
+	// it ran a statement; savepoint: under a savepoint of its own.
+	kept, began, savepoint bool
+}
+
+// deferredWrite is a write run without statements, its rows still buffered.
+type deferredWrite struct {
+	p *pendingWrite
+	t *tx
+}
+
+// runMember runs one write's fn. A write that ran statements has its rows
+// written now (later writes of the group may read them), its search rows
+// at the group's end; one that ran none is deferred.
+func (s *Store) runMember(g *group, p *pendingWrite) (r memberResult) {
 	t := &tx{s: s, ctx: context.WithoutCancel(p.ctx), tx: g.tx, now: s.now(), stmts: g.stmts, madeFTS: slices.Clone(g.madeFTS),
 		nextFTS: g.nextFTS, group: g}
+	t.begin = func() error {
+		r.began = true
+		if err := s.flushDeferred(g, true); err != nil {
+			g.broken = err
+			return err
+		}
+		if len(g.members) == 0 {
+			return nil // nothing to protect: a failure rolls back the whole transaction
+		}
+		if _, err := g.gt.exec(`SAVEPOINT engram_write`); err != nil {
+			g.broken = err
+			return err
+		}
+		r.savepoint = true
+		return nil
+	}
 	defer func() {
 		g.unprepared = append(g.unprepared, t.unprepared...)
 		if v := recover(); v != nil {
-			out, ok = writeOutcome{panicked: v, hasPanic: true}, false
+			r.out, r.kept = writeOutcome{panicked: v, hasPanic: true}, false
 		}
 	}()
 	err := p.fn(t)
+	if err == nil && !r.began {
+		// Its rows are written by flushDeferred, with nothing pending
+		// in front of them and no savepoint of its own to take.
+		t.begin, t.group = nil, nil
+		g.deferred = append(g.deferred, deferredWrite{p: p, t: t})
+		g.changes += t.changes
+		return memberResult{kept: true}
+	}
 	if err == nil {
-		// The record tables now (later writes of the group may read
-		// them); the search rows at the group's end.
-		search, order := t.search, t.searchOrder
-		t.search, t.searchOrder = nil, nil
-		err = t.flush()
-		t.search, t.searchOrder = search, order
+		// The record tables now; the search rows at the group's end.
+		err = t.flushRecords()
+	}
+	if err == nil && r.savepoint {
+		_, err = g.gt.exec(`RELEASE SAVEPOINT engram_write`)
+		if err != nil {
+			g.broken = err
+		}
 	}
 	if err != nil {
-		return writeOutcome{err: s.wrap(p.what, err)}, false
+		r.out = writeOutcome{err: s.wrap(p.what, err)}
+		return r
 	}
+	s.keep(g, p, t)
+	r.kept = true
+	return r
+}
+
+// flushRecords writes t's buffered record rows, keeping its search rows.
+func (t *tx) flushRecords() error {
+	search, order := t.search, t.searchOrder
+	t.search, t.searchOrder = nil, nil
+	err := t.flush()
+	t.search, t.searchOrder = search, order
+	return err
+}
+
+// keep makes a write whose rows are written a member of g.
+func (s *Store) keep(g *group, p *pendingWrite, t *tx) {
 	g.keepSearch(t)
 	g.members = append(g.members, p)
-	g.madeFTS = t.madeFTS
+	for _, table := range t.madeFTS {
+		if !slices.Contains(g.madeFTS, table) {
+			g.madeFTS = append(g.madeFTS, table)
+		}
+	}
 	g.changes += t.changes
 	g.migrating = g.migrating || t.migrating
-	return writeOutcome{}, true
+}
+
+// flushDeferred writes the rows of g's deferred writes, all in one go.
+// If that fails (a create of a taken id, or of one created earlier in the
+// group), it is undone and the writes are written one at a time, each under
+// a savepoint, so that exactly the failing ones fail (answered at once).
+// The error is for a transaction that cannot go on. guarded: the caller
+// needs the transaction usable whatever happens (another write runs next).
+func (s *Store) flushDeferred(g *group, guarded bool) error {
+	ds := g.deferred
+	if len(ds) == 0 {
+		return nil
+	}
+	g.deferred = nil
+	for _, d := range ds {
+		g.changes -= d.t.changes // counted again by keep
+	}
+	bt := &tx{s: s, ctx: g.gt.ctx, tx: g.tx, stmts: g.stmts}
+	for _, d := range ds {
+		for i := range d.t.buffers {
+			if bt.buffers == nil {
+				bt.buffers = make([]rowBuffer, len(d.t.buffers))
+				for j := range bt.buffers {
+					bt.buffers[j] = rowBuffer{table: d.t.buffers[j].table, cols: d.t.buffers[j].cols}
+				}
+			}
+			bt.buffers[i].args = append(bt.buffers[i].args, d.t.buffers[i].args...)
+		}
+	}
+	lone := len(ds) == 1 && len(g.members) == 0 && !guarded
+	if lone {
+		// The transaction holds this write only: a failure rolls it back.
+		d := ds[0]
+		d.t.stmts = g.stmts
+		err := d.t.flushRecords()
+		g.unprepared = append(g.unprepared, d.t.unprepared...)
+		if err != nil {
+			d.p.answer(writeOutcome{err: s.wrap(d.p.what, err)})
+			return nil // no members: the caller rolls back
+		}
+		s.keep(g, d.p, d.t)
+		return nil
+	}
+	if _, err := g.gt.exec(`SAVEPOINT engram_batch`); err != nil {
+		return s.failDeferred(ds, err)
+	}
+	err := bt.flush()
+	g.unprepared = append(g.unprepared, bt.unprepared...)
+	if err == nil {
+		if _, err := g.gt.exec(`RELEASE SAVEPOINT engram_batch`); err != nil {
+			return s.failDeferred(ds, err)
+		}
+		for _, d := range ds {
+			s.keep(g, d.p, d.t)
+		}
+		return nil
+	}
+	if _, err := g.gt.exec(`ROLLBACK TO SAVEPOINT engram_batch`); err != nil {
+		return s.failDeferred(ds, err)
+	}
+	if _, err := g.gt.exec(`RELEASE SAVEPOINT engram_batch`); err != nil {
+		return s.failDeferred(ds, err)
+	}
+	for i, d := range ds {
+		if _, err := g.gt.exec(`SAVEPOINT engram_write`); err != nil {
+			return s.failDeferred(ds[i:], err)
+		}
+		d.t.stmts = g.stmts
+		ferr := d.t.flushRecords()
+		g.unprepared = append(g.unprepared, d.t.unprepared...)
+		if ferr == nil {
+			if _, err := g.gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
+				return s.failDeferred(ds[i:], err)
+			}
+			s.keep(g, d.p, d.t)
+			continue
+		}
+		if _, err := g.gt.exec(`ROLLBACK TO SAVEPOINT engram_write`); err != nil {
+			return s.failDeferred(ds[i:], err)
+		}
+		if _, err := g.gt.exec(`RELEASE SAVEPOINT engram_write`); err != nil {
+			return s.failDeferred(ds[i:], err)
+		}
+		d.p.answer(writeOutcome{err: s.wrap(d.p.what, ferr)})
+	}
+	return nil
+}
+
+// failDeferred answers deferred writes whose rows could not be written
+// because the transaction failed, and returns the cause for the group.
+func (s *Store) failDeferred(ds []deferredWrite, cause error) error {
+	for _, d := range ds {
+		d.p.answer(writeOutcome{err: s.wrap(d.p.what, fmt.Errorf("rolled back with a failed write of the same commit: %w", cause))})
+	}
+	return cause
 }
 
 // failGroup answers a group whose transaction cannot go on: p (which was
-// not kept) gets out, every kept write gets cause, and the transaction is
-// rolled back.
+// not kept; nil: none) gets out, every kept or deferred write gets cause,
+// and the transaction is rolled back.
 func (s *Store) failGroup(g *group, p *pendingWrite, out writeOutcome, cause error) {
 	g.tx.Rollback()
-	p.answer(out)
+	if p != nil {
+		if out.err == nil && !out.hasPanic {
+			out.err = s.wrap(p.what, cause)
+		}
+		p.answer(out)
+	}
 	for _, m := range g.members {
 		m.answer(writeOutcome{err: s.wrap(m.what, fmt.Errorf("rolled back with a failed write of the same commit: %w", cause))})
 	}
-	g.members, g.madeFTS = nil, nil
+	s.failDeferred(g.deferred, cause)
+	g.members, g.madeFTS, g.deferred = nil, nil, nil
 }
 
 // finishGroup prunes the feed, notifies listeners and commits g.

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/internal/latency"
 	"github.com/engramhq/engram/sqlstore"
 	"github.com/engramhq/engram/storetest"
 )
@@ -646,4 +647,126 @@ func TestGroupCommitSearchRowsOfAGroup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGroupCommitDeferredCreatesFailOnlyThemselves: creates run no
+// statement in their turn; the group writes their rows together. When
+// that batch is refused (one create takes an id stored before, another one
+// taken earlier in the same group), exactly those two fail, with ECONFLICT
+// naming the field and the id, the stored episode is untouched, and the
+// other creates commit in their order.
+func TestGroupCommitDeferredCreatesFailOnlyThemselves(t *testing.T) {
+	for _, d := range groupDialects {
+		t.Run(d.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, reopen := d.open(t)
+			stored := episodeFor(-2)
+			must(t, s.CreateEpisode(ctx, "default", stored))
+			want := cloneEpisode(t, stored)
+			start, err := s.LastSeq(ctx)
+			must(t, err)
+			g := newGate(s)
+			held := episodeFor(-1)
+			heldErr := make(chan error, 1)
+			g.holding(func() { heldErr <- s.CreateEpisode(ctx, "default", held) })
+			a, b, c := episodeFor(1), episodeFor(2), episodeFor(3)
+			dupStored, dupA := episodeFor(4), episodeFor(5)
+			dupStored.ID, dupA.ID = stored.ID, a.ID
+			writes := []*engram.Episode{a, dupStored, b, dupA, c}
+			errs := make([]chan error, len(writes))
+			for i, ep := range writes {
+				errs[i] = make(chan error, 1)
+				go func() { errs[i] <- s.CreateEpisode(ctx, "default", ep) }()
+				g.waitQueued(1)
+			}
+			close(g.release)
+			must(t, <-heldErr)
+			for i := range writes {
+				err := <-errs[i]
+				if i == 1 || i == 3 {
+					var ee *engram.Error
+					if !errors.As(err, &ee) || ee.Code != engram.ECONFLICT || ee.Field != "episode_id" || !strings.Contains(ee.Message, writes[i].ID.String()) {
+						t.Fatalf("create %d of a taken id: %v, want ECONFLICT on episode_id naming %s", i, err, writes[i].ID)
+					}
+					continue
+				}
+				must(t, err)
+			}
+			if n := g.commits.Load(); n != 2 {
+				t.Fatalf("%d commits, want 2", n)
+			}
+			s = reopen(t)
+			keys := feedKeys(t, s, start)
+			wantKeys := []string{held.ID.String(), a.ID.String(), b.ID.String(), c.ID.String()}
+			if strings.Join(keys, ",") != strings.Join(wantKeys, ",") {
+				t.Fatalf("feed %v, want %v", keys, wantKeys)
+			}
+			for _, ep := range []*engram.Episode{held, a, b, c} {
+				got, err := s.GetEpisode(ctx, "default", ep.ID)
+				must(t, err)
+				storetest.Equal(t, "episode of the group", got, ep)
+			}
+			got, err := s.GetEpisode(ctx, "default", stored.ID)
+			must(t, err)
+			storetest.Equal(t, "episode stored before", got, want)
+		})
+	}
+}
+
+// BenchmarkSingleWriter puts one writer's create (synchronous=FULL) beside
+// the floor under it, measured in the same run: one bare INSERT of a
+// document-sized row and its COMMIT on a WAL file with synchronous=FULL
+// (the fsync), with nothing of engram around it. p50-ns of the two is what
+// the single-writer target compares.
+func BenchmarkSingleWriter(b *testing.B) {
+	b.Run("bare-insert-commit", func(b *testing.B) {
+		path := filepath.Join(b.TempDir(), "bare.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec(`CREATE TABLE docs (id BLOB PRIMARY KEY, doc BLOB)`); err != nil {
+			b.Fatal(err)
+		}
+		doc := make([]byte, 1600)
+		var rec latency.Recorder
+		l := rec.Local()
+		rec.Start(b)
+		for i := 0; i < b.N; i++ {
+			id := engram.NewEpisodeID()
+			l.Time(func() {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := tx.Exec(`INSERT INTO docs (id, doc) VALUES (?, ?)`, id.UUID[:], doc); err != nil {
+					b.Fatal(err)
+				}
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+		l.Flush()
+		rec.Report(b, "", b.N)
+	})
+	b.Run("create-episode", func(b *testing.B) {
+		s := openTemp(b, sqlstore.Options{})
+		ctx := context.Background()
+		var rec latency.Recorder
+		l := rec.Local()
+		rec.Start(b)
+		for i := 0; i < b.N; i++ {
+			ep := storetest.SampleEpisode(i)
+			l.Time(func() {
+				if err := s.CreateEpisode(ctx, "default", ep); err != nil {
+					b.Fatal(err)
+				}
+			})
+		}
+		l.Flush()
+		rec.Report(b, "", b.N)
+	})
 }

@@ -234,6 +234,10 @@ var postgresDialect = &dialect{
 	commitFailed: pgCommitFailed,
 	textOut:      pgUnescape,
 	notify:       `SELECT pg_notify('` + NotifyChannel + `', '')`,
+	duplicateKey: func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == "23505"
+	},
 }
 
 // NotifyChannel is the PostgreSQL notification channel every commit that

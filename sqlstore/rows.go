@@ -115,6 +115,9 @@ func (t *tx) flush() error {
 			}
 			k := n * len(b.cols)
 			if _, err := t.exec(b.insertSQL(n), b.args[:k]...); err != nil {
+				if t.onDuplicate != nil && b.table == "episodes" && t.s.d.duplicateKey(err) {
+					return t.onDuplicate
+				}
 				return fmt.Errorf("insert into %s: %w", b.table, err)
 			}
 			b.args = b.args[k:]

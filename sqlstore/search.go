@@ -51,6 +51,9 @@ func (t *tx) ensureFTS(ns engram.Namespace) (string, error) {
 	if known || slices.Contains(t.madeFTS, table) {
 		return table, nil
 	}
+	if err := t.started(); err != nil {
+		return "", err
+	}
 	if _, err := t.tx.ExecContext(t.ctx, t.s.d.ftsCreate(table)); err != nil {
 		return "", fmt.Errorf("create the search table of namespace %s: %w", ns, err)
 	}

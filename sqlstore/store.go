@@ -377,10 +377,28 @@ type tx struct {
 	group *group
 	// flushedGroupSearch: this write wrote the group's pending search rows.
 	flushedGroupSearch bool
+	// onDuplicate, if set, is the error of an episodes INSERT refused for
+	// a taken key (a create's "exists already").
+	onDuplicate error
+	// begin, if set, runs before the write's first statement (see
+	// groupcommit.go: a write that runs none can be deferred).
+	begin func() error
+}
+
+// started runs t.begin once, before t's first statement.
+func (t *tx) started() error {
+	if f := t.begin; f != nil {
+		t.begin = nil
+		return f()
+	}
+	return nil
 }
 
 // stmt returns a statement for query bound to the transaction.
 func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	if err := t.started(); err != nil {
+		return nil, err
+	}
 	if t.group != nil && t.group.pendingSearch(query) {
 		if err := t.flushGroupSearch(); err != nil {
 			return nil, err
