@@ -206,12 +206,20 @@ type loadRun struct {
 	// answer reads the body of a response with a status below 300 (nil:
 	// discarded); an error counts the request as failed.
 	answer func(w int, body io.Reader) error
+	// finish lets the requests in flight at the end of duration finish,
+	// and counts them (for operations slower than a run: otherwise those
+	// are cut and dropped); elapsed then runs until the last one.
+	finish bool
 }
 
 // runLoad runs l and returns its figures (Op left for the caller).
 func runLoad(ctx context.Context, l loadRun) *BenchResult {
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, l.duration)
 	defer cancel()
+	if !l.finish {
+		reqCtx = ctx
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -242,7 +250,7 @@ func runLoad(ctx context.Context, l loadRun) *BenchResult {
 						break
 					}
 				}
-				req := l.next(w, r, server).WithContext(ctx)
+				req := l.next(w, r, server).WithContext(reqCtx)
 				t0 := time.Now()
 				resp, err := l.hc.Do(req)
 				if err == nil {
@@ -257,7 +265,7 @@ func runLoad(ctx context.Context, l loadRun) *BenchResult {
 					}
 					resp.Body.Close()
 				}
-				if ctx.Err() != nil {
+				if reqCtx.Err() != nil {
 					break // the run ended mid-request: not a sample
 				}
 				rec.Add(time.Since(t0))

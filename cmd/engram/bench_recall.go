@@ -48,8 +48,9 @@ type recallBenchConfig struct {
 }
 
 // The queries of each mode: hybrid is text + vector + a domain filter that
-// allows about a tenth of the episodes.
-var recallModes = []string{"hybrid", "vector", "text"}
+// allows about a tenth of the episodes; filtered is the vector and the
+// filter without the text.
+var recallModes = []string{"hybrid", "vector", "text", "filtered"}
 
 const recallQueries = 512 // distinct queries, cycled
 
@@ -88,9 +89,10 @@ generator) with 384-d clustered embeddings into a data directory under
 --work-dir (reused when an earlier run seeded the same --episodes and --seed),
 start engram serve on it (or use --server, seeding it through the batch API
 when it lacks the data), and send POST /v1/recall from each of --clients:
-  hybrid  text (two words) + vector + a domain filter allowing ~10% of episodes
-  vector  the vector alone
-  text    the text alone
+  hybrid    text (two words) + vector + a domain filter allowing ~10% of episodes
+  vector    the vector alone
+  text      the text alone
+  filtered  the vector and the filter, without the text
 Each run prints req/s, p50, p90, p99, max and errors. The first --check
 answers of each client and every 50th after are decoded and every hit is
 checked: it must be an episode of the data set whose domain, as generated,
@@ -125,7 +127,7 @@ Example:
 			}
 			res, err := benchRecall(cmd.Context(), c)
 			if res != nil {
-				res.Command = "engram bench recall " + strings.Join(os.Args[min(3, len(os.Args)):], " ")
+				res.Command = "engram " + strings.Join(os.Args[1:], " ")
 				if perr := a.print(res, func(w io.Writer) { res.writeText(w) }); perr != nil && err == nil {
 					err = perr
 				}
@@ -138,7 +140,7 @@ Example:
 	f.Int64Var(&seed, "seed", 1, "the generator's seed (episodes, embeddings, queries)")
 	f.StringVar(&c.workDir, "work-dir", "", "directory for the data directory, kept and reused (default: a temporary one, removed after)")
 	f.StringVar(&clients, "clients", "1,2,32", "concurrent clients, comma-separated: one run per count and mode")
-	f.StringVar(&modes, "modes", strings.Join(recallModes, ","), "query modes, comma-separated: hybrid, vector, text")
+	f.StringVar(&modes, "modes", strings.Join(recallModes, ","), "query modes, comma-separated: hybrid, vector, text, filtered")
 	f.DurationVar(&c.duration, "duration", 10*time.Second, "how long each run lasts")
 	f.IntVar(&c.check, "check", 20, "answers checked per client per run before checking every 50th")
 	f.IntVar(&c.batch, "batch", 1000, "episodes per batch while seeding")
@@ -372,6 +374,14 @@ func (c *recallBenchConfig) seedDir(ctx context.Context, d *recallData, dir, dat
 	if _, err := m.Recall(ctx, c.ns, engram.RecallQuery{Vector: probe, Limit: 1}); err != nil {
 		return false, fmt.Errorf("bench recall: build the index: %w", err)
 	}
+	// Rebuild the cache file from the durable store in one pass, so that
+	// it is current when engram serve opens it (otherwise the server
+	// replays every change of the seeding, one read each, before it
+	// listens).
+	c.logf("rebuilding the cache file")
+	if _, err := m.Sync(ctx, engram.SyncOptions{Full: true}); err != nil {
+		return false, fmt.Errorf("bench recall: rebuild the cache: %w", err)
+	}
 	closed = true
 	if err := m.Close(); err != nil {
 		return false, err
@@ -440,10 +450,10 @@ func recallBody(q *recallQuery, mode string) []byte {
 	if mode != "text" {
 		req["vector"] = q.vector
 	}
-	if mode != "vector" {
+	if mode == "hybrid" || mode == "text" {
 		req["text"] = q.text
 	}
-	if mode == "hybrid" {
+	if mode == "hybrid" || mode == "filtered" {
 		req["filter"] = map[string]any{"domain": q.filter.Domain}
 	}
 	b, _ := json.Marshal(req)
@@ -475,7 +485,7 @@ func (c *recallBenchConfig) run(ctx context.Context, hc *http.Client, d *recallD
 			return err
 		}
 		var filter *engram.EpisodeFilter
-		if mode == "hybrid" {
+		if mode == "hybrid" || mode == "filtered" {
 			filter = &d.queries[last[w]].filter
 		}
 		hits, bad, err := checkRecallAnswer(b, filter, d.domains)
@@ -508,7 +518,7 @@ func (c *recallBenchConfig) run(ctx context.Context, hc *http.Client, d *recallD
 			}
 			return req
 		},
-		answer: answer})
+		answer: answer, finish: true})
 	res.Op = mode
 	out.BenchResult = *res
 	return out, nil
