@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/client"
 	"github.com/engramhq/engram/vector/vectortest"
 )
 
@@ -95,5 +96,35 @@ func TestBenchRecallCheckFails(t *testing.T) {
 	stranger.ID = engram.EpisodeID{UUID: vectortest.Key(99, 0)}
 	if _, bad, _ := checkRecallAnswer(answer(&stranger), nil, d.domains); len(bad) != 1 {
 		t.Fatalf("an episode not in the data set, no filter: violations %v, want one", bad)
+	}
+}
+
+// TestBenchRecallServer: against --server the data set is written through
+// the batch API, and found there by the next run, which does not write it
+// again.
+func TestBenchRecallServer(t *testing.T) {
+	c := newCLI(t)
+	url := c.startServe("--log-level", "warn")
+	cfg := recallBenchConfig{episodes: 60, seed: 5, server: url, clients: []int{1}, duration: 100 * time.Millisecond,
+		modes: []string{"hybrid"}, check: 5, batch: 25}
+	for i, wantSeeded := range []bool{true, false} {
+		res, err := benchRecall(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := res.Runs[0]; res.Seeded != wantSeeded || r.Hits == 0 || r.Violations != 0 || r.Errors != 0 {
+			t.Fatalf("run %d: seeded %v (want %v), %+v", i, res.Seeded, wantSeeded, r)
+		}
+	}
+	cl, err := client.New(url, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := cl.ListEpisodes(context.Background(), engram.DefaultNamespace, engram.EpisodeFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Episodes) != 60 {
+		t.Fatalf("the server holds %d episodes, want the data set's 60 written once", len(page.Episodes))
 	}
 }
