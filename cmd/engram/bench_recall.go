@@ -93,7 +93,8 @@ when it lacks the data), and send POST /v1/recall from each of --clients:
   vector    the vector alone
   text      the text alone
   filtered  the vector and the filter, without the text
-Each run prints req/s, p50, p90, p99, max and errors. The first --check
+Each run prints req/s, p50, p90, p99, max and errors; requests still in
+flight when --duration ends are waited for and counted. The first --check
 answers of each client and every 50th after are decoded and every hit is
 checked: it must be an episode of the data set whose domain, as generated,
 is the filter's (and the record sent must match the filter too). Violations
