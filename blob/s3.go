@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,7 +35,10 @@ import (
 // conditional create that retried and then found the key taken checks the
 // object's ETag against the MD5 of its own bytes, so a first attempt whose
 // answer was lost is reported as the success it was. A Get's stream resumes
-// with a ranged request pinned to the object's ETag when a read fails.
+// with a ranged request pinned to the object's ETag when a read fails. A
+// whole-object Get whose bytes do not match the checksum the server stored
+// with them fails with ECORRUPT at the end of the stream (the SDK checks
+// it as the last byte is read); ranged reads carry no checksum.
 //
 // A circuit breaker counts calls that failed as unavailable after their
 // retries; at Options.BreakerThreshold in a row it opens and calls fail at
@@ -131,6 +133,10 @@ func OpenS3(ctx context.Context, cfg S3Config, opts *Options) (*S3Store, error) 
 	tr.TLSHandshakeTimeout = o.AttemptTimeout
 	tr.ExpectContinueTimeout = time.Second
 	tr.ResponseHeaderTimeout = 0 // the attempt's context bounds it
+	// Read and write bodies in 64 KiB system calls rather than net/http's
+	// default 4 KiB: a 4 MiB object is then about 64 reads, not 1,000.
+	tr.ReadBufferSize = 64 << 10
+	tr.WriteBufferSize = 64 << 10
 	s.tr = tr
 	var rt http.RoundTripper = tr
 	if wrapTransport != nil {
@@ -371,9 +377,6 @@ func (s *S3Store) List(ctx context.Context, opts ListOptions) (Page, error) {
 	return page, nil
 }
 
-// partPool holds part buffers between multipart Puts.
-var partPool sync.Pool
-
 func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Info, error) {
 	if err := checkPut(key, r); err != nil {
 		return Info{}, err
@@ -386,16 +389,20 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader, opts PutOpti
 		return Info{}, fmt.Errorf("blob: s3 put %q: %w", key, ErrClosed)
 	}
 	src := &source{ctx: ctx, r: r}
-	// Read up to one part; a short object is one PutObject and holds only
-	// its own bytes.
-	first, err := io.ReadAll(io.LimitReader(src, s.o.PartSize))
+	// Read up to one part into a pooled buffer; a short object is one
+	// PutObject.
+	buf, n, err := readPart(src, s.o.PartSize, sizeHint(r))
 	if err != nil {
 		return Info{}, fmt.Errorf("blob: s3 put %q: %w", key, src.failure())
 	}
-	if int64(len(first)) < s.o.PartSize {
-		return s.putSingle(ctx, key, full, first, opts)
+	if int64(n) < s.o.PartSize {
+		info, err := s.putSingle(ctx, key, full, (*buf)[:n], opts)
+		if err == nil {
+			putBuf(buf) // the server has every byte: no request reads it any more
+		}
+		return info, err
 	}
-	return s.putMultipart(ctx, key, full, first, src, opts)
+	return s.putMultipart(ctx, key, full, buf, src, opts)
 }
 
 func (s *S3Store) putSingle(ctx context.Context, key, full string, data []byte, opts PutOptions) (Info, error) {
@@ -430,7 +437,10 @@ func (s *S3Store) isOurs(ctx context.Context, key, etag string) bool {
 	return err == nil && info.ETag == etag
 }
 
-func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []byte, src *source, opts PutOptions) (Info, error) {
+// putMultipart uploads the full part in buf, then the rest of src, one
+// part at a time through buf; buf goes back to its pool when the upload
+// succeeded.
+func (s *S3Store) putMultipart(ctx context.Context, key, full string, pooled *[]byte, src *source, opts PutOptions) (Info, error) {
 	var up *s3.CreateMultipartUploadOutput
 	if _, err := s.do(ctx, "put", key, func(actx context.Context) (err error) {
 		up, err = s.client.CreateMultipartUpload(actx, &s3.CreateMultipartUploadInput{Bucket: &s.cfg.Bucket, Key: &full})
@@ -446,16 +456,11 @@ func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []by
 		}
 	}()
 
-	buf := first[:s.o.PartSize:s.o.PartSize]
-	if b, ok := partPool.Get().(*[]byte); ok && int64(cap(*b)) >= s.o.PartSize {
-		buf = (*b)[:s.o.PartSize]
-		copy(buf, first)
-	}
-	defer partPool.Put(&buf) // the next multipart Put's buffer
+	buf := (*pooled)[:s.o.PartSize]
 	var parts []types.CompletedPart
 	md5s := md5.New() // of the parts' MD5s: the multipart ETag S3 computes, for conditional creates
 	size := int64(0)
-	n := len(first)
+	n := len(buf)
 	for n > 0 {
 		if len(parts) == MaxParts {
 			return Info{}, &engram.Error{Code: engram.ETOOLARGE, Field: "key",
@@ -505,6 +510,7 @@ func (s *S3Store) putMultipart(ctx context.Context, key, full string, first []by
 		return Info{}, err
 	}
 	completed = true
+	putBuf(pooled) // every part is acknowledged: no request reads it any more
 	if e := trimETag(out.ETag); e != "" {
 		etag = e
 	}
@@ -634,9 +640,15 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 			if r.body != nil {
 				// Read the body to its EOF before closing it: net/http
 				// reuses a connection only for a body read to EOF and closed.
+				// That last read is also where the SDK compares the
+				// object's checksum with the bytes that came.
 				r.idle.Reset(r.s.o.AttemptTimeout)
-				io.Copy(io.Discard, io.LimitReader(r.body, 1))
+				_, err := io.Copy(io.Discard, io.LimitReader(r.body, 1))
 				r.closeBody()
+				if err != nil {
+					r.err = r.endFailure(err)
+					return 0, r.err
+				}
 			}
 			return 0, io.EOF
 		}
@@ -665,6 +677,13 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 		}
 		// The stream broke (or ended short of what the server promised).
 		r.closeBody()
+		if r.end >= 0 && r.pos >= r.end {
+			// Every byte came and then the read failed: the checksum did
+			// not match (or the connection failed after the last byte). A
+			// resumed range would carry no checksum to check them by.
+			r.err = r.endFailure(err)
+			return n, r.err
+		}
 		if cerr := r.ctx.Err(); cerr != nil {
 			r.err = cerr
 			return n, cerr
@@ -682,6 +701,48 @@ func (r *s3Reader) Read(p []byte) (int, error) {
 			return n, nil // reopen at the next Read
 		}
 	}
+}
+
+// WriteTo copies the stream to w through a pooled 256 KiB buffer, so that
+// io.Copy reads the connection in large system calls; it resumes, checks
+// and ends as Read does.
+func (r *s3Reader) WriteTo(w io.Writer) (int64, error) {
+	buf := getBuf(256 << 10)
+	defer putBuf(buf) // only this call reads into it
+	var total int64
+	for {
+		n, err := r.Read(*buf)
+		if n > 0 {
+			m, werr := w.Write((*buf)[:n])
+			total += int64(m)
+			if werr == nil && m < n {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// endFailure classifies the error of a read after an object's last byte:
+// ECORRUPT, unless it is the network's or the context's (EUNAVAILABLE).
+// The SDK's checksum mismatch is of an unexported type, so it is told
+// apart by what it is not.
+func (r *s3Reader) endFailure(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errReadIdle) || errors.Is(err, errAttemptTimeout) {
+		return &engram.Error{Code: engram.EUNAVAILABLE, Message: fmt.Sprintf("blob: s3 get %q: after its last byte", r.key), Err: err}
+	}
+	return &engram.Error{Code: engram.ECORRUPT, Field: "key",
+		Message: fmt.Sprintf("object %q: its bytes do not match its checksum", r.key), Err: err}
 }
 
 func (r *s3Reader) closeBody() {

@@ -233,3 +233,91 @@ func TestS3GetStreamsKeepTheirConnection(t *testing.T) {
 		t.Fatalf("5 Gets read to the end opened %d new connections, want every one reused", n)
 	}
 }
+
+// flipByte damages one byte of every GET answer's body, in transit: what a
+// bad disk or a broken proxy would serve.
+type flipByte struct {
+	next    http.RoundTripper
+	at      int64
+	damaged atomic.Int64
+}
+
+func (f *flipByte) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := f.next.RoundTrip(req)
+	if err == nil && req.Method == http.MethodGet && resp.StatusCode == http.StatusOK {
+		resp.Body = &flipBody{ReadCloser: resp.Body, at: f.at, f: f}
+	}
+	return resp, err
+}
+
+type flipBody struct {
+	io.ReadCloser
+	at, pos int64
+	f       *flipByte
+}
+
+func (b *flipBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if b.at >= b.pos && b.at < b.pos+int64(n) {
+		p[b.at-b.pos] ^= 0x20
+		b.f.damaged.Add(1)
+	}
+	b.pos += int64(n)
+	return n, err
+}
+
+// TestS3GetErrDamagedObject: an object whose bytes arrive damaged is
+// ECORRUPT at the end of its stream, whichever way it is read (Read by
+// Read, io.ReadAll, io.Copy through WriteTo), small or large; never a
+// clean EOF.
+func TestS3GetErrDamagedObject(t *testing.T) {
+	g := s3Server(t)
+	bucket := g.newBucket(t)
+	s := openS3(t, g.url(bucket, "damaged"), blob.Options{Credentials: &g.creds})
+	for _, size := range []int{100, 300 << 10} {
+		data := bytes.Repeat([]byte("d"), size)
+		key := fmt.Sprintf("k%d", size)
+		if _, err := s.Put(t.Context(), key, bytes.NewReader(data), blob.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fault := &flipByte{at: int64(size / 2)}
+		restore := blob.SetWrapTransport(func(rt http.RoundTripper) http.RoundTripper { fault.next = rt; return fault })
+		bad := openS3(t, g.url(bucket, "damaged"), blob.Options{Credentials: &g.creds})
+		restore()
+		for name, read := range map[string]func(io.Reader) error{
+			"ReadAll": func(r io.Reader) error { _, err := io.ReadAll(r); return err },
+			"Copy":    func(r io.Reader) error { _, err := io.Copy(io.Discard, r); return err },
+			"ReadExact": func(r io.Reader) error { // exactly the object's bytes, then one more Read
+				if _, err := io.ReadFull(r, make([]byte, size)); err != nil {
+					return err
+				}
+				_, err := r.Read(make([]byte, 1))
+				return err
+			},
+		} {
+			before := fault.damaged.Load()
+			rc, err := bad.Get(t.Context(), key, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = read(rc)
+			rc.Close()
+			if fault.damaged.Load() == before {
+				t.Fatalf("%d bytes, %s: no byte was damaged", size, name)
+			}
+			if engram.ErrorCode(err) != engram.ECORRUPT {
+				t.Fatalf("%d bytes, %s of a damaged object: %v, want ECORRUPT", size, name, err)
+			}
+		}
+		// The good store still reads it whole.
+		rc, err := s.Get(t.Context(), key, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("undamaged Get: %d bytes, %v", len(got), err)
+		}
+	}
+}

@@ -164,38 +164,74 @@ func (m *Memory) vectorCandidatesOnce(ctx context.Context, ns engram.Namespace, 
 		}
 		return nil, nil, false, nil, nil // no embeddings of this model yet
 	}
-	opts := &vector.SearchOptions{Allow: g.exp.allow(m.clock.Now())} // nil unless some vector expires
-	var recs map[engram.UUID]any
-	stale := false
-	if !engram.FilterIsEmpty(&q.Filter) {
-		if t == engram.ItemEpisode {
-			allowed, eps, err := m.allowedEpisodes(ctx, ns, q.Filter)
-			if engram.ErrorCode(err) == engram.EUNAVAILABLE {
-				stale, allowed, eps = true, nil, nil // post-filter cached records instead
-			} else if err != nil {
-				return nil, nil, false, g, err
-			}
-			if allowed != nil {
-				opts.Keys = allowed
-				recs = eps
-			} else {
-				k = min(k*8, vector.MaxK)
-			}
-		} else {
-			k = min(k*8, vector.MaxK)
+	allow := g.exp.allow(m.clock.Now()) // nil unless some vector expires
+	search := func(k int, opts *vector.SearchOptions) ([]vector.Hit, error) {
+		opts.Allow = allow
+		m.idx.use.RLock()
+		defer m.idx.use.RUnlock()
+		if m.idx.lookup(g.key) != g {
+			return nil, errDemoted
 		}
+		return di.ix.Search(q.Vector, k, opts)
 	}
-	m.idx.use.RLock()
-	if m.idx.lookup(g.key) != g {
-		m.idx.use.RUnlock()
-		return nil, nil, false, nil, errDemoted
+	if engram.FilterIsEmpty(&q.Filter) {
+		hits, err := search(k, &vector.SearchOptions{})
+		return hits, nil, false, g, err
 	}
-	hits, err := di.ix.Search(q.Vector, k, opts)
-	m.idx.use.RUnlock()
+	// A filter: first post-filter a widened search. When a filter is wide
+	// enough that at least limit hits pass it, that is the answer (and
+	// listing its allowed episodes, thousands of whole records, is not
+	// needed); otherwise a filter on episodes is narrow, and the search
+	// runs over exactly the episodes it allows.
+	wide, err := search(min(k*8, vector.MaxK), &vector.SearchOptions{})
 	if err != nil {
 		return nil, nil, false, g, err
 	}
-	return hits, recs, stale, g, nil
+	passed, recs, err := m.passFilter(ctx, ns, t, wide, &q.Filter)
+	switch {
+	case err != nil:
+		// A record could not be read (the durable store is down): the
+		// main loop post-filters what the cache tiers hold.
+		return wide, nil, false, g, nil
+	case len(passed) >= q.Limit || t != engram.ItemEpisode:
+		return passed, recs, false, g, nil
+	}
+	allowed, eps, err := m.allowedEpisodes(ctx, ns, q.Filter)
+	switch {
+	case engram.ErrorCode(err) == engram.EUNAVAILABLE:
+		return wide, nil, true, g, nil // post-filter cached records instead
+	case err != nil:
+		return nil, nil, false, g, err
+	case allowed == nil: // too many to list: the widened search it is
+		return passed, recs, false, g, nil
+	}
+	hits, err := search(k, &vector.SearchOptions{Keys: allowed})
+	if err != nil {
+		return nil, nil, false, g, err
+	}
+	return hits, eps, false, g, nil
+}
+
+// passFilter reads the records of hits through the tiers and returns the
+// hits whose record passes f, with those records. A record that is gone is
+// left out; any other read error is returned.
+func (m *Memory) passFilter(ctx context.Context, ns engram.Namespace, t engram.ItemType, hits []vector.Hit, f *engram.EpisodeFilter) ([]vector.Hit, map[engram.UUID]any, error) {
+	var passed []vector.Hit
+	recs := map[engram.UUID]any{}
+	for _, h := range hits {
+		rec, err := m.readItem(ctx, ns, t, h.Key)
+		if engram.ErrorCode(err) == engram.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if matches(rec, f) {
+			passed = append(passed, h)
+			recs[h.Key] = rec
+		}
+	}
+	return passed, recs, nil
 }
 
 // allowedEpisodes lists the episodes f allows, or nil when there are more

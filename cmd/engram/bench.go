@@ -89,7 +89,7 @@ Example:
 	f.IntVar(&maxRequests, "requests", 0, "stop after this many requests (0: only --duration bounds the run)")
 	f.IntVar(&seed, "seed", 1000, "episodes written before a get-episode run")
 	f.StringSliceVar(&nodes, "nodes", nil, "more servers on the same durable store to spread the clients over (comma-separated URLs)")
-	cmd.AddCommand(httpCmd, a.benchVectorCmd(), a.benchLagCmd(), a.benchCompareCmd())
+	cmd.AddCommand(httpCmd, a.benchVectorCmd(), a.benchLagCmd(), a.benchCompareCmd(), a.benchRecallCmd())
 	return cmd
 }
 
@@ -172,59 +172,100 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 		return nil, usagef("--op %q: want get-episode or create-episode", cfg.op)
 	}
 	ns := "?namespace=" + string(cfg.ns)
-	ctx, cancel := context.WithTimeout(ctx, cfg.duration)
+	res := runLoad(ctx, loadRun{hc: hc, clients: cfg.clients, duration: cfg.duration, maxRequests: cfg.maxRequests,
+		servers: append([]string{cfg.server}, cfg.nodes...),
+		next: func(w int, r *rand.Rand, server string) *http.Request {
+			var req *http.Request
+			if cfg.op == "get-episode" {
+				req, _ = http.NewRequestWithContext(ctx, "GET", server+"/v1/episodes/"+ids[r.IntN(len(ids))]+ns, nil)
+			} else {
+				req, _ = http.NewRequestWithContext(ctx, "POST", server+"/v1/episodes"+ns, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+			}
+			if cfg.token != "" {
+				req.Header.Set("Authorization", "Bearer "+cfg.token)
+			}
+			return req
+		}})
+	res.Op = cfg.op
+	return res, nil
+}
+
+// loadRun is one run of the client loop of the bench commands: clients
+// goroutines, each with its own connection to servers[w % len(servers)],
+// sending next's requests until duration passes or maxRequests are done.
+type loadRun struct {
+	hc          *http.Client
+	clients     int
+	duration    time.Duration
+	maxRequests int // 0: only duration bounds the run
+	servers     []string
+	// next makes client w's next request to server; its context is
+	// replaced by the run's.
+	next func(w int, r *rand.Rand, server string) *http.Request
+	// answer reads the body of a response with a status below 300 (nil:
+	// discarded); an error counts the request as failed.
+	answer func(w int, body io.Reader) error
+	// finish lets the requests in flight at the end of duration finish,
+	// and counts them (for operations slower than a run: otherwise those
+	// are cut and dropped); elapsed then runs until the last one.
+	finish bool
+}
+
+// runLoad runs l and returns its figures (Op left for the caller).
+func runLoad(ctx context.Context, l loadRun) *BenchResult {
+	reqCtx := ctx
+	ctx, cancel := context.WithTimeout(ctx, l.duration)
 	defer cancel()
+	if !l.finish {
+		reqCtx = ctx
+	}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		all      latency.Recorder
 		errs     int
 		requests int
-		budget   = make(chan struct{}, max(cfg.maxRequests, 1))
+		budget   = make(chan struct{}, max(l.maxRequests, 1))
 	)
-	if cfg.maxRequests > 0 {
-		for i := 0; i < cfg.maxRequests; i++ {
+	if l.maxRequests > 0 {
+		for i := 0; i < l.maxRequests; i++ {
 			budget <- struct{}{}
 		}
 		close(budget)
 	}
-	servers := append([]string{cfg.server}, cfg.nodes...)
 	load := loadAvg()
 	start := time.Now()
-	for w := 0; w < cfg.clients; w++ {
+	for w := 0; w < l.clients; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			server := servers[w%len(servers)]
+			server := l.servers[w%len(l.servers)]
 			rec := all.Local()
 			r := rand.New(rand.NewPCG(uint64(w), 42))
 			n, bad := 0, 0
 			for ctx.Err() == nil {
-				if cfg.maxRequests > 0 {
+				if l.maxRequests > 0 {
 					if _, ok := <-budget; !ok {
 						break
 					}
 				}
-				var req *http.Request
-				if cfg.op == "get-episode" {
-					req, _ = http.NewRequestWithContext(ctx, "GET", server+"/v1/episodes/"+ids[r.IntN(len(ids))]+ns, nil)
-				} else {
-					req, _ = http.NewRequestWithContext(ctx, "POST", server+"/v1/episodes"+ns, bytes.NewReader(body))
-					req.Header.Set("Content-Type", "application/json")
-				}
-				if cfg.token != "" {
-					req.Header.Set("Authorization", "Bearer "+cfg.token)
-				}
+				req := l.next(w, r, server).WithContext(reqCtx)
 				t0 := time.Now()
-				resp, err := hc.Do(req)
+				resp, err := l.hc.Do(req)
 				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
 					if resp.StatusCode >= 300 {
 						err = fmt.Errorf("status %d", resp.StatusCode)
+						io.Copy(io.Discard, resp.Body)
+					} else if l.answer != nil {
+						err = l.answer(w, resp.Body)
+						io.Copy(io.Discard, resp.Body)
+					} else {
+						_, err = io.Copy(io.Discard, resp.Body)
 					}
+					resp.Body.Close()
 				}
-				if ctx.Err() != nil {
+				if reqCtx.Err() != nil {
 					break // the run ended mid-request: not a sample
 				}
 				rec.Add(time.Since(t0))
@@ -242,7 +283,7 @@ func benchHTTP(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return &BenchResult{Op: cfg.op, Clients: cfg.clients, Nodes: len(servers), Requests: requests, Errors: errs, Elapsed: elapsed,
+	return &BenchResult{Clients: l.clients, Nodes: len(l.servers), Requests: requests, Errors: errs, Elapsed: elapsed,
 		RPS: float64(requests) / elapsed.Seconds(), P50: all.Percentile(50), P90: all.Percentile(90), P99: all.Percentile(99), Max: all.Percentile(100),
-		LoadStart: load, LoadEnd: loadAvg()}, nil
+		LoadStart: load, LoadEnd: loadAvg()}
 }
