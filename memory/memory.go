@@ -1,6 +1,7 @@
 // Package memory is what users open: one Memory owns the durable store,
 // the cache file and the RAM tier and keeps them consistent. It implements
-// engram.Store, engram.Syncer and engram.StatusReporter.
+// engram.Store, engram.Syncer, engram.StatusReporter and engram.VectorStore
+// (the namespace contract over embeddings, with expiry: vectorns*.go).
 //
 // What it promises:
 //

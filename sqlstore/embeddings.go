@@ -424,7 +424,10 @@ func (s *Store) ListEmbeddings(ctx context.Context, ns engram.Namespace, f engra
 		if err := decodeCursor("embeddings", f.Cursor, &typ, &id, &model); err != nil {
 			return page, err
 		}
-		q.add(`(item_type > ? OR (item_type = ? AND (item_id > ? OR (item_id = ? AND model > ?))))`, typ, typ, idBytes(id), idBytes(id), model)
+		// A row-value comparison: the primary key's index seeks to it (the
+		// OR form it replaces made every page scan from the namespace's
+		// first row, so streaming a namespace was quadratic).
+		q.add(`(item_type, item_id, model) > (?, ?, ?)`, typ, idBytes(id), model)
 	}
 	q.add(liveCond, nanos(s.now()))
 	rows, err := s.r.QueryContext(ctx, s.d.rebind(`SELECT `+embeddingCols+` FROM embeddings WHERE `+

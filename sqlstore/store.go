@@ -9,6 +9,11 @@
 // between SQL dialects (placeholders, full-text search, error codes) is kept
 // in dialect.go so that a PostgreSQL dialect can follow without rewriting the
 // queries.
+//
+// Besides engram.Store it implements engram.VectorStore (embeddings.go):
+// embeddings may carry metadata and an expiry, expired rows are absent to
+// every read by the store's clock, and SweepExpiredEmbeddings deletes them
+// in bounded batches with their change-feed entries.
 package sqlstore
 
 import (
