@@ -172,7 +172,8 @@ type Server struct {
 	bodyMem    *semaphore.Weighted // bytes of request bodies in memory
 	handler    http.Handler
 	mcpHandler http.Handler
-	doc        []byte // the OpenAPI document, built once
+	doc        []byte            // the OpenAPI document, built once
+	epJSON     episodeJSONReader // store, when it can hand out encoded episodes
 }
 
 // New returns a server for store. It serves nothing until Serve, or until
@@ -194,6 +195,7 @@ func New(store engram.Store, opts Options) (*Server, error) {
 		inflight: make(chan struct{}, opts.MaxInFlight),
 		bodyMem:  semaphore.NewWeighted(opts.MaxBodyMemory),
 	}
+	s.epJSON, _ = store.(episodeJSONReader)
 	s.metrics = newMetrics(s, s.routes)
 	doc, err := s.buildOpenAPI()
 	if err != nil {
@@ -570,6 +572,15 @@ func (s *Server) respond(c *call, v any) {
 	status := c.route.Status
 	if c.status != 0 {
 		status = c.status
+	}
+	if e, ok := v.(encodedJSON); ok {
+		h := c.w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("X-Content-Type-Options", "nosniff")
+		c.w.WriteHeader(status)
+		c.w.Write(*e.buf)
+		putJSONBuf(e.buf)
+		return
 	}
 	if raw, ok := v.([]byte); ok {
 		c.w.Header().Set("Content-Type", "application/json")
