@@ -22,6 +22,10 @@ type call struct {
 	ri    engram.ReadInfo
 	// status, when set, overrides the route's success status.
 	status int
+	// What admit holds for the request until release: a slot in flight,
+	// and the bytes of body memory.
+	slot     bool
+	bodyHeld int64
 }
 
 // stale reports whether a read of this call was answered from a stale cache.
