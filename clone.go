@@ -83,7 +83,7 @@ type episodeBlock struct {
 }
 
 // stepsBlock is an episodeBlock with room for n steps and their results
-// (S is [n]Step, R is [n]StepResult), so an episode of up to maxBlockSteps
+// (S is [n]Step, R is [n]StepResult), so an episode of up to 8
 // steps is copied into one allocation besides its maps.
 type stepsBlock[S, R any] struct {
 	episodeBlock
@@ -91,11 +91,8 @@ type stepsBlock[S, R any] struct {
 	results R
 }
 
-// maxBlockSteps is the most steps newEpisodeBlock carves from the block.
-const maxBlockSteps = 8
-
 // newEpisodeBlock returns a zero block and room for n steps and n results:
-// in the block when n <= maxBlockSteps, else arrays of their own.
+// in the block when n <= 8, else arrays of their own.
 func newEpisodeBlock(n int) (*episodeBlock, []Step, []StepResult) {
 	switch n {
 	case 0:
