@@ -3,6 +3,7 @@ package engram
 import (
 	"maps"
 	"time"
+	"unsafe"
 )
 
 // Deep copies, so a tier that holds decoded records never shares memory with
@@ -12,9 +13,9 @@ import (
 // to a record type and forgotten here fails it.
 //
 // A clone is carved from a few blocks instead of one allocation per field:
-// the record and every fixed-size struct it points to share one block, and
-// the elements of all its slices of one element type share one backing
-// array. Each carved slice has its capacity equal to its length, so an
+// the record, every fixed-size struct it points to and (for an episode of
+// up to 8 steps) its steps and their results share one block, and the
+// elements of all its slices of one element type share one backing array. Each carved slice has its capacity equal to its length, so an
 // append by the owner moves it out of the block instead of writing over its
 // neighbour. Maps cannot be carved; each is cloned on its own. Holding any
 // part of a clone keeps its whole block alive.
@@ -81,60 +82,49 @@ type episodeBlock struct {
 	bytes      [256]byte // the steps' parameters; holds no pointers
 }
 
-// newSteps returns n steps and room for n results, in one allocation when
-// n is small.
-func newSteps(n int) ([]Step, []StepResult) {
+// stepsBlock is an episodeBlock with room for n steps and their results
+// (S is [n]Step, R is [n]StepResult), so an episode of up to 8
+// steps is copied into one allocation besides its maps.
+type stepsBlock[S, R any] struct {
+	episodeBlock
+	steps   S
+	results R
+}
+
+// newEpisodeBlock returns a zero block and room for n steps and n results:
+// in the block when n <= 8, else arrays of their own.
+func newEpisodeBlock(n int) (*episodeBlock, []Step, []StepResult) {
 	switch n {
+	case 0:
+		return new(episodeBlock), nil, nil
 	case 1:
-		b := new(struct {
-			s [1]Step
-			r [1]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[1]Step, [1]StepResult](n)
 	case 2:
-		b := new(struct {
-			s [2]Step
-			r [2]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[2]Step, [2]StepResult](n)
 	case 3:
-		b := new(struct {
-			s [3]Step
-			r [3]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[3]Step, [3]StepResult](n)
 	case 4:
-		b := new(struct {
-			s [4]Step
-			r [4]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[4]Step, [4]StepResult](n)
 	case 5:
-		b := new(struct {
-			s [5]Step
-			r [5]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[5]Step, [5]StepResult](n)
 	case 6:
-		b := new(struct {
-			s [6]Step
-			r [6]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[6]Step, [6]StepResult](n)
 	case 7:
-		b := new(struct {
-			s [7]Step
-			r [7]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[7]Step, [7]StepResult](n)
 	case 8:
-		b := new(struct {
-			s [8]Step
-			r [8]StepResult
-		})
-		return b.s[:], b.r[:]
+		return carveSteps[[8]Step, [8]StepResult](n)
 	}
-	return make([]Step, n), make([]StepResult, n)
+	return new(episodeBlock), make([]Step, n), make([]StepResult, n)
+}
+
+// carveSteps allocates a stepsBlock whose arrays S and R hold n steps and n
+// results, and returns them as slices. The slices point into the block, at
+// arrays of exactly n elements of their type, so the collector sees every
+// pointer they hold.
+func carveSteps[S, R any](n int) (*episodeBlock, []Step, []StepResult) {
+	b := new(stepsBlock[S, R])
+	return &b.episodeBlock, unsafe.Slice((*Step)(unsafe.Pointer(&b.steps)), n),
+		unsafe.Slice((*StepResult)(unsafe.Pointer(&b.results)), n)
 }
 
 // carveIDs copies in into room when it fits (capacity = length), else into
@@ -162,7 +152,8 @@ func (in *Episode) Clone() *Episode {
 		nBytes += len(in.Steps[i].Parameters)
 	}
 
-	blk := &episodeBlock{ep: *in}
+	blk, steps, results := newEpisodeBlock(len(in.Steps))
+	blk.ep = *in
 	out := &blk.ep
 	strs := strSlab(blk.strs[:])
 	if nStr > len(blk.strs) {
@@ -175,7 +166,9 @@ func (in *Episode) Clone() *Episode {
 		out.EndTime = &blk.end
 	}
 	if in.Steps != nil {
-		steps, results := newSteps(len(in.Steps))
+		if len(in.Steps) == 0 {
+			steps = []Step{}
+		}
 		copy(steps, in.Steps)
 		params := byteSlab(blk.bytes[:])
 		if nBytes > len(blk.bytes) {

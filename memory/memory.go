@@ -24,6 +24,10 @@
 //     the faster tiers on the way back. A fill never overwrites a newer
 //     write: a fill is dropped when the key's stripe generation moved since
 //     the read began, and a fill never waits for a stripe (it is dropped).
+//   - A record a read returns is the caller's (a copy of the RAM tier's,
+//     unless Config.ShareRecords). AppendEpisodeJSON reads the same way but
+//     hands out only an encoding, copied into the caller's buffer; on a RAM
+//     hit it is the encoding the RAM tier keeps beside the record.
 //   - Lists, searches and counts always read the durable store.
 //   - When the durable store is unavailable (errors with code
 //     EUNAVAILABLE; after BreakerFailures of them in a row the circuit

@@ -2,8 +2,10 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/engramhq/engram"
+	"github.com/engramhq/engram/ramcache"
 )
 
 // getThrough reads one record: each cache tier in turn, then the durable
@@ -130,6 +132,43 @@ func (m *Memory) GetEpisode(ctx context.Context, ns engram.Namespace, id engram.
 		func() (*engram.Episode, error) { return m.durable.GetEpisode(ctx, ns, id) },
 		func(b *engram.CacheBatch, ep *engram.Episode) { b.PutEpisode(ns, ep) },
 		(*engram.Episode).Clone)
+}
+
+// AppendEpisodeJSON appends the JSON encoding of the episode (what
+// encoding/json's Marshal makes of the record GetEpisode returns) to dst.
+// It reads like GetEpisode, tier by tier, filling the tiers that missed and
+// reporting the read (engram.ReadInfo) the same way. A RAM hit copies the
+// encoding the RAM tier keeps beside the record (made on the first such
+// read), so a hot record is encoded once instead of on every read; other
+// reads encode the record they got. Only dst is handed to the caller.
+func (m *Memory) AppendEpisodeJSON(ctx context.Context, ns engram.Namespace, id engram.EpisodeID, dst []byte) ([]byte, error) {
+	var out []byte
+	fromRAM := false
+	ep, err := getThrough(ctx, m, engram.EpisodeCacheKey(ns, id),
+		func(c engram.Cache) (*engram.Episode, bool, error) {
+			if rc, ok := c.(*ramcache.Cache); ok && rc == m.ram {
+				b, ok, err := rc.AppendEpisodeJSON(ctx, ns, id, dst)
+				if ok {
+					out, fromRAM = b, true
+				}
+				return nil, ok, err
+			}
+			return c.GetEpisode(ctx, ns, id)
+		},
+		func() (*engram.Episode, error) { return m.durable.GetEpisode(ctx, ns, id) },
+		func(b *engram.CacheBatch, ep *engram.Episode) { b.PutEpisode(ns, ep) },
+		func(ep *engram.Episode) *engram.Episode { return ep }) // encoded here, never handed out
+	if err != nil {
+		return dst, err
+	}
+	if fromRAM {
+		return out, nil
+	}
+	js, err := json.Marshal(ep)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, js...), nil
 }
 
 func (m *Memory) GetPattern(ctx context.Context, ns engram.Namespace, id engram.PatternID) (*engram.Pattern, error) {

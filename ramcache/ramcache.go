@@ -15,10 +15,15 @@
 //     it keeps the records most likely to be read again within MaxBytes.
 //   - Nothing survives Close or a crash; Apply is atomic with respect to
 //     other Applies, and its watermark lives in memory only.
+//   - AppendEpisodeJSON copies an episode's JSON encoding into the caller's
+//     buffer: the encoding is made on the first such read of a record and
+//     kept beside it (and weighed with it) until the record is replaced, so
+//     a server answering reads of hot records encodes each once.
 package ramcache
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -47,10 +52,14 @@ type Options struct {
 
 // item is one record as the tier holds it.
 type item struct {
-	ep      *engram.Episode
-	pat     *engram.Pattern
-	heu     *engram.Heuristic
-	emb     *engram.Embedding
+	ep  *engram.Episode
+	pat *engram.Pattern
+	heu *engram.Heuristic
+	emb *engram.Embedding
+	// js is the episode's JSON encoding (encoding/json's Marshal of ep),
+	// kept from its first AppendEpisodeJSON until the record is replaced.
+	// It is never changed once set: keeping it replaces the item.
+	js      []byte
 	expires int64 // Unix nanoseconds; 0: never
 	size    uint32
 }
@@ -165,6 +174,43 @@ func (c *Cache) GetEpisode(ctx context.Context, ns engram.Namespace, id engram.E
 		return nil, false, err
 	}
 	return it.ep, true, nil
+}
+
+// AppendEpisodeJSON appends the JSON encoding of the episode the tier holds
+// (what encoding/json's Marshal makes of it) to dst, and reports whether the
+// tier holds the episode. The first call for a record encodes it and keeps
+// the encoding beside it, counted in the tier's size, until the record is
+// replaced or removed; later calls copy the kept bytes. dst is the only
+// memory the caller gets: the kept encoding is never handed out.
+func (c *Cache) AppendEpisodeJSON(ctx context.Context, ns engram.Namespace, id engram.EpisodeID, dst []byte) ([]byte, bool, error) {
+	key := engram.EpisodeCacheKey(ns, id)
+	it, err := c.get(ctx, key)
+	if it == nil || it.ep == nil {
+		return dst, false, err
+	}
+	js := it.js
+	if js == nil {
+		if js, err = json.Marshal(it.ep); err != nil {
+			return dst, false, err
+		}
+		c.keepJSON(key, it, js)
+	}
+	return append(dst, js...), true, nil
+}
+
+// keepJSON replaces it, if it is still the key's item, by a copy holding
+// js and weighing it too. A write that replaced it since wins: its record
+// may differ, so the encoding is dropped.
+func (c *Cache) keepJSON(key engram.CacheKey, it *item, js []byte) {
+	c.oc.ComputeIfPresent(key, func(old *item) (*item, otter.ComputeOp) {
+		if old != it {
+			return old, otter.CancelOp
+		}
+		n := *it
+		n.js = js
+		n.size = clampSize(int(it.size) + sliceHeader + len(js))
+		return &n, otter.WriteOp
+	})
 }
 
 // GetPattern returns the pattern the tier holds. It is shared: do not modify it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/engramhq/engram"
 )
@@ -21,6 +22,10 @@ type call struct {
 	ri    engram.ReadInfo
 	// status, when set, overrides the route's success status.
 	status int
+	// What admit holds for the request until release: a slot in flight,
+	// and the bytes of body memory.
+	slot     bool
+	bodyHeld int64
 }
 
 // stale reports whether a read of this call was answered from a stale cache.
@@ -111,7 +116,41 @@ func (s *Server) getEpisode(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.epJSON != nil {
+		buf := getJSONBuf()
+		b, err := s.epJSON.AppendEpisodeJSON(c.ctx, c.ns, id, (*buf)[:0])
+		if err != nil {
+			putJSONBuf(buf)
+			return nil, err
+		}
+		*buf = append(b, '\n') // as json.Encoder ends a value
+		return encodedJSON{buf}, nil
+	}
 	return s.store.GetEpisode(c.ctx, c.ns, id)
+}
+
+// episodeJSONReader is a store that hands out an episode already encoded
+// (memory.Memory: its RAM tier keeps the encoding of a hot record), byte
+// for byte what writeJSON makes of GetEpisode's record without the final
+// newline. The server then neither copies nor encodes the record.
+type episodeJSONReader interface {
+	AppendEpisodeJSON(ctx context.Context, ns engram.Namespace, id engram.EpisodeID, dst []byte) ([]byte, error)
+}
+
+// encodedJSON is an answer already encoded as writeJSON would encode it; buf
+// comes from jsonBufs and goes back once written.
+type encodedJSON struct{ buf *[]byte }
+
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getJSONBuf() *[]byte { return jsonBufs.Get().(*[]byte) }
+
+// putJSONBuf returns buf to the pool, unless it grew large (a huge episode
+// would otherwise stay pinned by the pool).
+func putJSONBuf(buf *[]byte) {
+	if cap(*buf) <= 64<<10 {
+		jsonBufs.Put(buf)
+	}
 }
 
 func (s *Server) updateEpisode(c *call) (any, error) {

@@ -15,8 +15,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/engramhq/engram"
@@ -172,7 +174,8 @@ type Server struct {
 	bodyMem    *semaphore.Weighted // bytes of request bodies in memory
 	handler    http.Handler
 	mcpHandler http.Handler
-	doc        []byte // the OpenAPI document, built once
+	doc        []byte            // the OpenAPI document, built once
+	epJSON     episodeJSONReader // store, when it can hand out encoded episodes
 }
 
 // New returns a server for store. It serves nothing until Serve, or until
@@ -194,6 +197,7 @@ func New(store engram.Store, opts Options) (*Server, error) {
 		inflight: make(chan struct{}, opts.MaxInFlight),
 		bodyMem:  semaphore.NewWeighted(opts.MaxBodyMemory),
 	}
+	s.epJSON, _ = store.(episodeJSONReader)
 	s.metrics = newMetrics(s, s.routes)
 	doc, err := s.buildOpenAPI()
 	if err != nil {
@@ -391,6 +395,11 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // namespace, reserve memory for the body, run the handler, write the answer,
 // then log and count the request.
 func (s *Server) wrap(rt *route) http.Handler {
+	// The route's latency series exists from the start (newMetrics); its
+	// counter of 200s is made on the first one. Both are then kept here
+	// instead of looked up by label on every request.
+	latency := s.metrics.latency.WithLabelValues(rt.Name)
+	var ok200 atomic.Pointer[prometheus.Counter]
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
@@ -400,13 +409,12 @@ func (s *Server) wrap(rt *route) http.Handler {
 			s.metrics.inflight.Inc()
 			defer s.metrics.inflight.Dec()
 		}
-		release, err := s.admit(c)
-		if release != nil {
-			defer release()
-		}
+		err := s.admit(c)
+		defer s.release(c)
 		if err == nil {
-			c.r = r.WithContext(c.ctx)
 			if rt.raw != nil {
+				// The other handlers read c.ctx; a raw one has only the request.
+				c.r = r.WithContext(c.ctx)
 				rt.raw(s).ServeHTTP(rec, c.r)
 			} else {
 				var v any
@@ -427,8 +435,18 @@ func (s *Server) wrap(rt *route) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(rt.Name, strconv.Itoa(status)).Inc()
-		s.metrics.latency.WithLabelValues(rt.Name).Observe(elapsed.Seconds())
+		if status == http.StatusOK {
+			cp := ok200.Load()
+			if cp == nil {
+				c := s.metrics.requests.WithLabelValues(rt.Name, "200")
+				cp = &c
+				ok200.Store(cp)
+			}
+			(*cp).Inc()
+		} else {
+			s.metrics.requests.WithLabelValues(rt.Name, strconv.Itoa(status)).Inc()
+		}
+		latency.Observe(elapsed.Seconds())
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelWarn
@@ -447,44 +465,39 @@ func (s *Server) wrap(rt *route) http.Handler {
 	})
 }
 
-// admit runs the checks before a handler. The release func, when not nil,
-// must be called once the request is done.
-func (s *Server) admit(c *call) (release func(), err error) {
+// admit runs the checks before a handler. What it takes (a slot in
+// flight, body memory) is held in c until release gives it back; release
+// must be called once the request is done, whatever admit returned.
+func (s *Server) admit(c *call) (err error) {
 	rt, r := c.route, c.r
 	if rt.Scope == scopePublic {
-		return nil, nil
+		return nil
 	}
 	if c.p, err = s.opts.Tokens.authenticate(r.Header); err != nil {
-		return nil, err
-	}
-	var undo []func()
-	release = func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
+		return err
 	}
 	if !rt.Ops {
 		if !s.limiter.allow(clientKey(c.p, r)) {
 			c.w.Header().Set("Retry-After", "1")
-			return release, httpError(CodeRateLimited, "rate limit of %g requests per second exceeded; retry later", s.opts.RateLimit)
+			return httpError(CodeRateLimited, "rate limit of %g requests per second exceeded; retry later", s.opts.RateLimit)
 		}
 		select {
 		case s.inflight <- struct{}{}:
-			undo = append(undo, func() { <-s.inflight })
+			c.slot = true
 		default:
 			c.w.Header().Set("Retry-After", "1")
-			return release, httpError(CodeOverloaded, "too many requests in flight")
+			return httpError(CodeOverloaded, "too many requests in flight")
 		}
 	}
 	q := r.URL.Query()
 	if rt.raw == nil {
 		if err := checkQuery(q, rt.Query); err != nil {
-			return release, err
+			return err
 		}
 	}
 	if keys := r.Header.Values(headerIdempotencyKey); len(keys) > 0 && rt.raw == nil && isWrite(rt.Method) {
 		if len(keys) > 1 {
-			return release, engram.Invalid(headerIdempotencyKey, "is given %d times; give it once", len(keys))
+			return engram.Invalid(headerIdempotencyKey, "is given %d times; give it once", len(keys))
 		}
 		if err := engram.ValidateIdempotencyKey(keys[0]); err != nil {
 			var e *engram.Error
@@ -493,39 +506,51 @@ func (s *Server) admit(c *call) (release func(), err error) {
 				cp.Field = headerIdempotencyKey
 				err = &cp
 			}
-			return release, err
+			return err
 		}
 		c.ctx = engram.WithIdempotencyKey(c.ctx, keys[0])
 	}
 	switch rt.Scope {
 	case scopeNamespace:
 		if c.ns, err = namespaceOf(q, r.Header); err != nil {
-			return release, err
+			return err
 		}
 		if !c.p.allows(c.ns) {
-			return release, httpError(CodeForbidden, "this token may not use namespace %q", c.ns)
+			return httpError(CodeForbidden, "this token may not use namespace %q", c.ns)
 		}
 	case scopeAll:
 		if !c.p.all {
-			return release, httpError(CodeForbidden, "this endpoint spans every namespace; it needs a token granted *")
+			return httpError(CodeForbidden, "this endpoint spans every namespace; it needs a token granted *")
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody && (rt.Body != nil || rt.raw != nil) {
 		n := s.opts.MaxBodyBytes
 		if r.ContentLength > n {
-			return release, &engram.Error{Code: engram.ETOOLARGE, Message: fmt.Sprintf("the request body is %d bytes; the limit is %s", r.ContentLength, engram.FormatBytes(int(n)))}
+			return &engram.Error{Code: engram.ETOOLARGE, Message: fmt.Sprintf("the request body is %d bytes; the limit is %s", r.ContentLength, engram.FormatBytes(int(n)))}
 		}
 		if r.ContentLength >= 0 {
 			n = r.ContentLength
 		}
 		if n > 0 {
 			if err := s.bodyMem.Acquire(r.Context(), n); err != nil {
-				return release, engram.Unavailable("request body memory", err)
+				return engram.Unavailable("request body memory", err)
 			}
-			undo = append(undo, func() { s.bodyMem.Release(n) })
+			c.bodyHeld = n
 		}
 	}
-	return release, nil
+	return nil
+}
+
+// release gives back what admit took for c, the body memory first.
+func (s *Server) release(c *call) {
+	if c.bodyHeld > 0 {
+		s.bodyMem.Release(c.bodyHeld)
+		c.bodyHeld = 0
+	}
+	if c.slot {
+		<-s.inflight
+		c.slot = false
+	}
 }
 
 func isWrite(method string) bool {
@@ -562,7 +587,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 func (s *Server) respond(c *call, v any) {
 	tier, stale := c.ri.Get()
 	if tier != "" {
-		c.w.Header().Set(headerTier, string(tier))
+		c.w.Header()[headerTier] = tierValue(tier)
 	}
 	if stale {
 		c.w.Header().Set(headerStale, "true")
@@ -571,6 +596,15 @@ func (s *Server) respond(c *call, v any) {
 	if c.status != 0 {
 		status = c.status
 	}
+	if e, ok := v.(encodedJSON); ok {
+		h := c.w.Header()
+		h["Content-Type"] = jsonContentType
+		h["X-Content-Type-Options"] = noSniff
+		c.w.WriteHeader(status)
+		c.w.Write(*e.buf)
+		putJSONBuf(e.buf)
+		return
+	}
 	if raw, ok := v.([]byte); ok {
 		c.w.Header().Set("Content-Type", "application/json")
 		c.w.WriteHeader(status)
@@ -578,6 +612,29 @@ func (s *Server) respond(c *call, v any) {
 		return
 	}
 	writeJSON(c.w, status, v)
+}
+
+// Header values every answer of a kind carries, shared instead of made per
+// request (net/http only reads a response's header values; nothing here
+// changes one in place).
+var (
+	jsonContentType = []string{"application/json"}
+	noSniff         = []string{"nosniff"}
+	tierValues      = map[engram.Tier][]string{}
+)
+
+func init() {
+	for _, t := range []engram.Tier{engram.TierRAM, engram.TierCache, engram.TierDurable} {
+		tierValues[t] = []string{string(t)}
+	}
+}
+
+// tierValue is the X-Engram-Tier header value of tier.
+func tierValue(tier engram.Tier) []string {
+	if v, ok := tierValues[tier]; ok {
+		return v
+	}
+	return []string{string(tier)}
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
