@@ -170,14 +170,72 @@ func (s *store) scanExact(q *query, k int, f *filter) []Hit {
 		for _, id := range f.ids {
 			visit(id)
 		}
-	} else {
-		n := s.next.Load()
-		for id := uint32(0); id < n; id++ {
-			visit(id)
+		return s.hits(best)
+	}
+	// Every node: score each chunk's vectors in one kernel call (one
+	// stream through memory, no call per vector), then keep those nearer
+	// than the k-th best so far; only those pay for the state and filter
+	// checks and the heap.
+	bp := distPool.Get().(*[]float32)
+	defer distPool.Put(bp)
+	n := s.next.Load()
+	for ci := uint32(0); ci*chunkSize < n; ci++ {
+		c := s.chunks[ci].Load()
+		base := ci * chunkSize
+		cnt := min(int(n-base), chunkSize)
+		out := (*bp)[:cnt]
+		vecs := c.vecs[:cnt*s.dim]
+		s.verifyChunk(base, cnt)
+		if s.metric == L2 {
+			vecmath.L2SqF32Batch(q.vec, vecs, out)
+		} else {
+			vecmath.DotF32Batch(q.vec, vecs, out)
+		}
+		for i, x := range out {
+			d := x // L2
+			switch s.metric {
+			case Cosine:
+				d = 1 - x
+			case Dot:
+				d = -x
+			}
+			if len(best) >= k && d >= best[0].d {
+				continue
+			}
+			if atomic.LoadUint32(&c.state[i]) != stateLive {
+				continue
+			}
+			id := base + uint32(i)
+			if f != nil && !f.allows(s, id) {
+				continue
+			}
+			if !s.vecOK(id) {
+				continue // the store is now damaged; Search reports it
+			}
+			best.offer(cand{d, id}, k)
 		}
 	}
 	return s.hits(best)
 }
+
+// verifyChunk checks the snapshot sums of the live nodes base..base+cnt-1
+// not checked yet, so that a damaged vector is found even when its distance
+// never makes it a candidate (a no-op past the snapshot's nodes, and one
+// word test per 64 nodes once they are checked). base is a chunk start.
+func (s *store) verifyChunk(base uint32, cnt int) {
+	end := min(base+uint32(cnt), s.fileNodes)
+	for id := base; id < end; id++ {
+		if id&63 == 0 && id+64 <= end && atomic.LoadUint64(&s.checked[id>>6]) == ^uint64(0) {
+			id += 63
+			continue
+		}
+		if s.isLive(id) {
+			s.vecOK(id)
+		}
+	}
+}
+
+var distPool = sync.Pool{New: func() any { b := make([]float32, chunkSize); return &b }}
 
 // searchFlat answers q by an int8 scan and float32 rerank (or an exact
 // scan when o.Exact).

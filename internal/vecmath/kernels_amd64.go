@@ -83,3 +83,27 @@ func sumF32(a []float32) float32 {
 
 //go:noescape
 func prefetch3(p unsafe.Pointer)
+
+//go:noescape
+func dotF32BatchAVX2(q, vecs *float32, d int, out *float32, n int)
+
+//go:noescape
+func l2SqF32BatchAVX2(q, vecs *float32, d int, out *float32, n int)
+
+// The batch kernels fall back below 8 dimensions, where the single-vector
+// kernels do, so that DotF32Batch and DotF32 agree to the bit.
+func dotF32Batch(q, vecs, out []float32) {
+	if !useAVX2 || len(q) < 8 || len(out) == 0 {
+		dotF32BatchGeneric(q, vecs, out)
+		return
+	}
+	dotF32BatchAVX2(&q[0], &vecs[0], len(q), &out[0], len(out))
+}
+
+func l2SqF32Batch(q, vecs, out []float32) {
+	if !useAVX2 || len(q) < 8 || len(out) == 0 {
+		l2SqF32BatchGeneric(q, vecs, out)
+		return
+	}
+	l2SqF32BatchAVX2(&q[0], &vecs[0], len(q), &out[0], len(out))
+}

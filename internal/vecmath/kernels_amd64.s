@@ -360,3 +360,177 @@ TEXT ·prefetch3(SB), NOSPLIT, $0-8
 	PREFETCHT0 64(AX)
 	PREFETCHT0 128(AX)
 	RET
+
+// The float32 batch kernels score n consecutive d-element vectors against
+// one query with no call from Go per vector. They issue no software
+// prefetch: on Zen 3 the hardware prefetcher keeps up with this one
+// sequential stream, and PREFETCHT0 at 512-4096 bytes ahead measured 5-15%
+// slower, for the sum and the dot product alike.
+
+// func dotF32BatchAVX2(q, vecs *float32, d int, out *float32, n int)
+TEXT ·dotF32BatchAVX2(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), R10
+	MOVQ vecs+8(FP), DI
+	MOVQ d+16(FP), R11
+	MOVQ out+24(FP), R12
+	MOVQ n+32(FP), R13
+
+fdbloop:
+	TESTQ R13, R13
+	JE    fdbdone
+	MOVQ  R10, SI
+	MOVQ  R11, CX
+	CALL  dotF32Core<>(SB)
+	MOVSS X0, (R12)
+	ADDQ  $4, R12
+	DECQ  R13
+	JMP   fdbloop
+
+fdbdone:
+	VZEROUPPER
+	RET
+
+// func l2SqF32BatchAVX2(q, vecs *float32, d int, out *float32, n int)
+TEXT ·l2SqF32BatchAVX2(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), R10
+	MOVQ vecs+8(FP), DI
+	MOVQ d+16(FP), R11
+	MOVQ out+24(FP), R12
+	MOVQ n+32(FP), R13
+
+flbloop:
+	TESTQ R13, R13
+	JE    flbdone
+	MOVQ  R10, SI
+	MOVQ  R11, CX
+	CALL  l2SqF32Core<>(SB)
+	MOVSS X0, (R12)
+	ADDQ  $4, R12
+	DECQ  R13
+	JMP   flbloop
+
+flbdone:
+	VZEROUPPER
+	RET
+
+// dotF32Core: SI = a, DI = b (advanced past the vector on return), CX = n.
+// Returns the dot product in X0. Clobbers
+// Y0-Y7; the caller issues VZEROUPPER before it returns.
+TEXT dotF32Core<>(SB), NOSPLIT, $0-0
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+fdc32:
+	CMPQ        CX, $32
+	JL          fdc8
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         fdc32
+
+fdc8:
+	CMPQ        CX, $8
+	JL          fdcreduce
+	VMOVUPS     (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         fdc8
+
+fdcreduce:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+
+fdctail:
+	TESTQ       CX, CX
+	JE          fdcdone
+	VMOVSS      (SI), X1
+	VFMADD231SS (DI), X1, X0
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	DECQ        CX
+	JMP         fdctail
+
+fdcdone:
+	RET
+
+// l2SqF32Core: as dotF32Core, for the squared L2 distance.
+TEXT l2SqF32Core<>(SB), NOSPLIT, $0-0
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+flc32:
+	CMPQ        CX, $32
+	JL          flc8
+	VMOVUPS     (SI), Y4
+	VMOVUPS     32(SI), Y5
+	VMOVUPS     64(SI), Y6
+	VMOVUPS     96(SI), Y7
+	VSUBPS      (DI), Y4, Y4
+	VSUBPS      32(DI), Y5, Y5
+	VSUBPS      64(DI), Y6, Y6
+	VSUBPS      96(DI), Y7, Y7
+	VFMADD231PS Y4, Y4, Y0
+	VFMADD231PS Y5, Y5, Y1
+	VFMADD231PS Y6, Y6, Y2
+	VFMADD231PS Y7, Y7, Y3
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $32, CX
+	JMP         flc32
+
+flc8:
+	CMPQ        CX, $8
+	JL          flcreduce
+	VMOVUPS     (SI), Y4
+	VSUBPS      (DI), Y4, Y4
+	VFMADD231PS Y4, Y4, Y0
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	SUBQ        $8, CX
+	JMP         flc8
+
+flcreduce:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VMOVHLPS     X0, X0, X1
+	VADDPS       X1, X0, X0
+	VMOVSHDUP    X0, X1
+	VADDSS       X1, X0, X0
+
+flctail:
+	TESTQ       CX, CX
+	JE          flcdone
+	VMOVSS      (SI), X1
+	VSUBSS      (DI), X1, X1
+	VFMADD231SS X1, X1, X0
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	DECQ        CX
+	JMP         flctail
+
+flcdone:
+	RET

@@ -52,6 +52,30 @@ func DotI8Batch(q, codes []int8, out []int32) {
 	dotI8Batch(q, codes, out)
 }
 
+// DotF32Batch computes out[i] = DotF32(q, vecs[i*len(q):(i+1)*len(q)]) for
+// every i < len(out), with the same result to the bit. vecs must hold
+// len(out)*len(q) values. The vectors are read as one stream with no call
+// per vector, which is what an exact scan over contiguous storage needs.
+func DotF32Batch(q, vecs, out []float32) {
+	vecs = vecs[:len(out)*len(q)]
+	if len(q) == 0 {
+		clear(out)
+		return
+	}
+	dotF32Batch(q, vecs, out)
+}
+
+// L2SqF32Batch is DotF32Batch for the squared Euclidean distance: out[i] =
+// L2SqF32(q, vecs[i*len(q):(i+1)*len(q)]), to the bit.
+func L2SqF32Batch(q, vecs, out []float32) {
+	vecs = vecs[:len(out)*len(q)]
+	if len(q) == 0 {
+		clear(out)
+		return
+	}
+	l2SqF32Batch(q, vecs, out)
+}
+
 // DotI8Gather computes out[i] = DotI8(q, codes at ptrs[i]) for every
 // i < len(out): each ptrs[i] points at len(q) int8 values (kept alive by the
 // caller). The next vector's cache lines are prefetched while one is
