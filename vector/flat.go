@@ -111,14 +111,14 @@ func (s *store) scanApprox(q *query, r int, f *filter, st *SearchStats) maxHeap 
 		vecmath.DotI8Batch(q.code, c.codes[:cnt*s.dim], out)
 		base := ci * chunkSize
 		for i, dot := range out {
-			if atomic.LoadUint32(&c.state[i]) != stateLive {
-				continue
-			}
 			d := -float32(dot) * q.scale * c.scales[i]
 			if c.norms != nil {
 				d = q.norm + c.norms[i] + 2*d
 			}
 			if len(h) >= r && d >= h[0].d {
+				continue
+			}
+			if atomic.LoadUint32(&c.state[i]) != stateLive {
 				continue
 			}
 			id := base + uint32(i)

@@ -66,12 +66,32 @@ func dotI8(a, b []int8) int32 {
 	return dotI8AVX2(&a[0], &b[0], len(a))
 }
 
+//go:noescape
+func dotI8x4AVX2(q, codes *int8, d int, out *int32, groups int, pf int)
+
+// i8Prefetch is how far ahead (bytes) of the group of four it reads the
+// four-at-a-time int8 kernel prefetches. Reading four rows at once hides
+// the stream from the hardware prefetcher: without it the kernel read
+// 8.4-9.5 GB/s from memory, with it 10.5-11.8 (1024-16384 measured alike).
+const i8Prefetch = 1024
+
+// dotI8Batch runs the four-at-a-time kernel over the groups of four when
+// the dimension is a multiple of 32, and the one-at-a-time kernel over the
+// rest.
 func dotI8Batch(q, codes []int8, out []int32) {
 	if !useAVX2 || len(q) < 32 || len(out) == 0 {
 		dotI8BatchGeneric(q, codes, out)
 		return
 	}
-	dotI8BatchAVX2(&q[0], &codes[0], len(q), &out[0], len(out))
+	d, done := len(q), 0
+	if d%32 == 0 && len(out) >= 4 {
+		g := len(out) / 4
+		dotI8x4AVX2(&q[0], &codes[0], d, &out[0], g, i8Prefetch)
+		done = 4 * g
+	}
+	if done < len(out) {
+		dotI8BatchAVX2(&q[0], &codes[done*d], d, &out[done], len(out)-done)
+	}
 }
 
 func sumF32(a []float32) float32 {

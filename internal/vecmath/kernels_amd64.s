@@ -534,3 +534,89 @@ flctail:
 
 flcdone:
 	RET
+
+// func dotI8x4AVX2(q, codes *int8, d int, out *int32, groups int, pf int)
+// Four consecutive vectors per pass: each 32 bytes of q is loaded and made
+// absolute once for all four, the four sums stay in their own accumulators,
+// and one horizontal-add tree reduces the four together and stores them
+// with one write; the stream is prefetched pf bytes ahead, 128 bytes per
+// step (what a step consumes). d must be a positive multiple of 32; out
+// gets 4*groups values.
+TEXT ·dotI8x4AVX2(SB), NOSPLIT, $0-48
+	MOVQ     q+0(FP), R10
+	MOVQ     codes+8(FP), DI
+	MOVQ     d+16(FP), R11
+	MOVQ     out+24(FP), R12
+	MOVQ     groups+32(FP), R13
+	MOVQ     pf+40(FP), DX
+	VPCMPEQW Y15, Y15, Y15
+	VPSRLW   $15, Y15, Y15
+	LEAQ     (DI)(R11*1), R8
+	LEAQ     (R8)(R11*1), R9
+	LEAQ     (R9)(R11*1), R14
+	LEAQ     (R11)(R11*2), BX
+
+x4group:
+	TESTQ R13, R13
+	JE    x4done
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	MOVQ  R10, SI
+	MOVQ  R11, CX
+	LEAQ  (DI)(DX*1), AX
+
+x4inner:
+	PREFETCHT0 (AX)
+	PREFETCHT0 64(AX)
+	ADDQ       $128, AX
+	VMOVDQU    (SI), Y4
+	VPABSB     Y4, Y5
+	VMOVDQU    (DI), Y6
+	VMOVDQU    (R8), Y7
+	VMOVDQU    (R9), Y8
+	VMOVDQU    (R14), Y9
+	VPSIGNB    Y4, Y6, Y6
+	VPSIGNB    Y4, Y7, Y7
+	VPSIGNB    Y4, Y8, Y8
+	VPSIGNB    Y4, Y9, Y9
+	VPMADDUBSW Y6, Y5, Y6
+	VPMADDUBSW Y7, Y5, Y7
+	VPMADDUBSW Y8, Y5, Y8
+	VPMADDUBSW Y9, Y5, Y9
+	VPMADDWD   Y15, Y6, Y6
+	VPMADDWD   Y15, Y7, Y7
+	VPMADDWD   Y15, Y8, Y8
+	VPMADDWD   Y15, Y9, Y9
+	VPADDD     Y6, Y0, Y0
+	VPADDD     Y7, Y1, Y1
+	VPADDD     Y8, Y2, Y2
+	VPADDD     Y9, Y3, Y3
+	ADDQ       $32, SI
+	ADDQ       $32, DI
+	ADDQ       $32, R8
+	ADDQ       $32, R9
+	ADDQ       $32, R14
+	SUBQ       $32, CX
+	JNE        x4inner
+
+	// Per 128-bit lane: [a01 a23 b01 b23], [c01 c23 d01 d23], then
+	// [a b c d]; the two lanes are added.
+	VPHADDD      Y1, Y0, Y0
+	VPHADDD      Y3, Y2, Y2
+	VPHADDD      Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X1, X0, X0
+	VMOVDQU      X0, (R12)
+	ADDQ         $16, R12
+	ADDQ         BX, DI
+	ADDQ         BX, R8
+	ADDQ         BX, R9
+	ADDQ         BX, R14
+	DECQ         R13
+	JMP          x4group
+
+x4done:
+	VZEROUPPER
+	RET

@@ -121,12 +121,41 @@ func TestDotI8IsExact(t *testing.T) {
 	}
 }
 
+// TestDotI8BatchExtremes puts every product at +-127*127, where an int16
+// pair sum would saturate, through the four-at-a-time kernel and the
+// one-at-a-time rest (n = 9: two groups of four and one more).
+func TestDotI8BatchExtremes(t *testing.T) {
+	for _, d := range []int{32, 384} {
+		q, codes := make([]int8, d), make([]int8, 9*d)
+		for i := range q {
+			q[i] = -127
+		}
+		for i := range codes {
+			codes[i] = -127
+			if (i/d)%2 == 1 || i%7 == 0 {
+				codes[i] = 127
+			}
+		}
+		out := make([]int32, 9)
+		DotI8Batch(q, codes, out)
+		for i := range out {
+			var want int32
+			for j := 0; j < d; j++ {
+				want += int32(q[j]) * int32(codes[i*d+j])
+			}
+			if out[i] != want {
+				t.Fatalf("DotI8Batch extremes d=%d out[%d] = %d, want %d", d, i, out[i], want)
+			}
+		}
+	}
+}
+
 func TestDotI8BatchMatchesDotI8(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, d := range []int{0, 1, 31, 32, 33, 64, 100, 384, 385} {
-		for _, n := range []int{0, 1, 2, 7, 33} {
-			q := randI8(r, d)
-			codes := randI8(r, d*n)
+	for _, d := range []int{0, 1, 31, 32, 33, 64, 96, 100, 384, 385} {
+		for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 33} {
+			q := randI8(r, d+1)[1:]     // unaligned
+			codes := randI8(r, d*n+3)[3:] // unaligned
 			out := make([]int32, n)
 			for i := range out {
 				out[i] = 12345 // must be overwritten
