@@ -154,7 +154,7 @@ func TestDotI8BatchMatchesDotI8(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, d := range []int{0, 1, 31, 32, 33, 64, 96, 100, 384, 385} {
 		for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 33} {
-			q := randI8(r, d+1)[1:]     // unaligned
+			q := randI8(r, d+1)[1:]       // unaligned
 			codes := randI8(r, d*n+3)[3:] // unaligned
 			out := make([]int32, n)
 			for i := range out {
