@@ -1,8 +1,10 @@
 package vector
 
 import (
+	"errors"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/engramhq/engram"
@@ -67,5 +69,82 @@ func TestExactScanAcrossChunks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSearchBatchAnswersLikeSearch checks SearchBatch against Search, query
+// by query, hits and distances to the bit: over several chunks with
+// tombstones, for every metric, unfiltered, with a predicate, with a Keys
+// filter and exact; and that bad input names the vector and changes nothing.
+func TestSearchBatchAnswersLikeSearch(t *testing.T) {
+	const n, dim = 2*chunkSize + 300, 64
+	d, qs := clustered(t, 22, n, 9, dim)
+	for _, m := range []Metric{Cosine, Dot, L2} {
+		t.Run(m.String(), func(t *testing.T) {
+			f := mustFlat(t, Options{Dim: dim, Metric: m})
+			for i := range d.Keys {
+				if err := f.Add(d.Keys[i], d.Vectors[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, k := range d.Keys {
+				if i%7 == 3 {
+					f.Delete(k)
+				}
+			}
+			allowed := map[engram.UUID]bool{}
+			for i, k := range d.Keys {
+				if i%3 != 0 {
+					allowed[k] = true
+				}
+			}
+			opts := map[string]func() *SearchOptions{
+				"default":   func() *SearchOptions { return nil },
+				"rerank 16": func() *SearchOptions { return &SearchOptions{Rerank: 16} },
+				"predicate": func() *SearchOptions { return &SearchOptions{Allow: func(k engram.UUID) bool { return allowed[k] }} },
+				"keys":      func() *SearchOptions { return &SearchOptions{Keys: d.Keys[:500]} },
+				"exact":     func() *SearchOptions { return &SearchOptions{Exact: true} },
+			}
+			for name, o := range opts {
+				got, err := f.SearchBatch(qs, 10, o())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(qs) {
+					t.Fatalf("%s: %d answers for %d queries", name, len(got), len(qs))
+				}
+				for j, q := range qs {
+					want, err := f.Search(q, 10, o())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(want) != 10 || !slices.EqualFunc(got[j], want, func(a, b Hit) bool {
+						return a.Key == b.Key && math.Float32bits(a.Distance) == math.Float32bits(b.Distance)
+					}) {
+						t.Fatalf("%s: query %d: SearchBatch\n%v\nSearch\n%v", name, j, got[j], want)
+					}
+				}
+			}
+			var st SearchStats
+			if _, err := f.SearchBatch(qs, 10, &SearchOptions{Stats: &st}); err != nil || st.Plan != PlanFlat || st.Distances != n {
+				t.Fatalf("stats %+v, err %v; want plan %s and %d distances", st, err, PlanFlat, n)
+			}
+		})
+	}
+	f := mustFlat(t, Options{Dim: dim})
+	bad := [][]float32{qs[0], make([]float32, dim-1)}
+	if _, err := f.SearchBatch(bad, 10, nil); !errors.Is(err, engram.ErrInvalid) || !strings.Contains(err.Error(), "vectors[1]") {
+		t.Fatalf("short vector: err = %v, want EINVALID naming vectors[1]", err)
+	}
+	nan := slices.Clone(qs[1])
+	nan[5] = float32(math.NaN())
+	if _, err := f.SearchBatch([][]float32{qs[0], qs[1], nan}, 10, nil); !errors.Is(err, engram.ErrInvalid) || !strings.Contains(err.Error(), "vectors[2][5]") {
+		t.Fatalf("NaN component: err = %v, want EINVALID naming vectors[2][5]", err)
+	}
+	if _, err := f.SearchBatch(qs, 0, nil); !errors.Is(err, engram.ErrInvalid) || !strings.Contains(err.Error(), "k") {
+		t.Fatalf("k=0: err = %v, want EINVALID naming k", err)
+	}
+	if got, err := f.SearchBatch(nil, 10, nil); err != nil || len(got) != 0 {
+		t.Fatalf("no queries: %v, %v; want none and no error", got, err)
 	}
 }
