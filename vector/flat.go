@@ -447,3 +447,19 @@ func (x *Flat) SumVectors() (sum float32, bytes int) {
 	}
 	return sum, n * s.dim * 4
 }
+
+// SumCodes adds up every stored int8 code's byte with the SIMD kernel and
+// returns the sum and the bytes read: the memory-bandwidth ceiling for the
+// int8 scan, which reads the same bytes.
+func (x *Flat) SumCodes() (sum uint64, bytes int) {
+	s := x.s
+	n := int(s.next.Load())
+	for ci := 0; ci*chunkSize < n; ci++ {
+		cnt := min(n-ci*chunkSize, chunkSize)
+		codes := s.chunks[ci].Load().codes[:cnt*s.dim]
+		if len(codes) > 0 {
+			sum += vecmath.SumU8(unsafe.Slice((*uint8)(unsafe.Pointer(&codes[0])), len(codes)))
+		}
+	}
+	return sum, n * s.dim
+}

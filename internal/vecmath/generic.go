@@ -97,3 +97,11 @@ func l2SqF32BatchGeneric(q, vecs, out []float32) {
 		out[i] = l2SqF32Generic(q, vecs[i*d:(i+1)*d])
 	}
 }
+
+func sumU8Generic(a []uint8) uint64 {
+	var s uint64
+	for _, x := range a {
+		s += uint64(x)
+	}
+	return s
+}

@@ -127,3 +127,13 @@ func l2SqF32Batch(q, vecs, out []float32) {
 	}
 	l2SqF32BatchAVX2(&q[0], &vecs[0], len(q), &out[0], len(out))
 }
+
+//go:noescape
+func sumU8AVX2(a *uint8, n int) uint64
+
+func sumU8(a []uint8) uint64 {
+	if !useAVX2 || len(a) < 32 {
+		return sumU8Generic(a)
+	}
+	return sumU8AVX2(&a[0], len(a))
+}

@@ -620,3 +620,63 @@ x4inner:
 x4done:
 	VZEROUPPER
 	RET
+
+// func sumU8AVX2(a *uint8, n int) uint64
+// VPSADBW against zero adds each 8 bytes into a 64-bit lane: one light op
+// per 32 bytes, so the loop runs at the memory's read rate.
+TEXT ·sumU8AVX2(SB), NOSPLIT, $0-24
+	MOVQ  a+0(FP), SI
+	MOVQ  n+8(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	VPXOR Y14, Y14, Y14
+
+u8x128:
+	CMPQ    CX, $128
+	JL      u8x32
+	VPSADBW (SI), Y14, Y4
+	VPSADBW 32(SI), Y14, Y5
+	VPSADBW 64(SI), Y14, Y6
+	VPSADBW 96(SI), Y14, Y7
+	VPADDQ  Y4, Y0, Y0
+	VPADDQ  Y5, Y1, Y1
+	VPADDQ  Y6, Y2, Y2
+	VPADDQ  Y7, Y3, Y3
+	ADDQ    $128, SI
+	SUBQ    $128, CX
+	JMP     u8x128
+
+u8x32:
+	CMPQ    CX, $32
+	JL      u8reduce
+	VPSADBW (SI), Y14, Y4
+	VPADDQ  Y4, Y0, Y0
+	ADDQ    $32, SI
+	SUBQ    $32, CX
+	JMP     u8x32
+
+u8reduce:
+	VPADDQ       Y1, Y0, Y0
+	VPADDQ       Y3, Y2, Y2
+	VPADDQ       Y2, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDQ       X1, X0, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPADDQ       X1, X0, X0
+	VMOVQ        X0, AX
+
+u8tail:
+	TESTQ   CX, CX
+	JE      u8done
+	MOVBQZX (SI), R8
+	ADDQ    R8, AX
+	INCQ    SI
+	DECQ    CX
+	JMP     u8tail
+
+u8done:
+	VZEROUPPER
+	MOVQ AX, ret+16(FP)
+	RET

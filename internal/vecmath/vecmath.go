@@ -1,6 +1,6 @@
 // Package vecmath holds the inner loops of vector search: float32 dot
-// products and squared L2 distances, int8 dot products, and a plain float32
-// sum (the memory-bandwidth yardstick). On amd64 with AVX2 and FMA they run
+// products and squared L2 distances, int8 dot products, and plain float32
+// and byte sums (the memory-bandwidth yardsticks). On amd64 with AVX2 and FMA they run
 // hand-written assembly; everywhere else, and under the purego build tag,
 // they run the portable Go in generic.go. The choice is made once, when the
 // package is loaded, from golang.org/x/sys/cpu.
@@ -96,3 +96,7 @@ func Prefetch(p unsafe.Pointer) { prefetch3(p) }
 // SumF32 returns the sum of a. It reads memory as fast as the machine can,
 // so its throughput is the ceiling for any scan over the same bytes.
 func SumF32(a []float32) float32 { return sumF32(a) }
+
+// SumU8 returns the sum of a's bytes. Like SumF32 it reads as fast as the
+// machine can, the ceiling for a scan over the same bytes of int8 codes.
+func SumU8(a []uint8) uint64 { return sumU8(a) }

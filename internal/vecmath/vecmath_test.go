@@ -331,3 +331,21 @@ func TestF32BatchShortVecsPanics(t *testing.T) {
 	}()
 	DotF32Batch(make([]float32, 8), make([]float32, 15), make([]float32, 2))
 }
+
+func TestSumU8MatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range lengths() {
+		a := make([]uint8, n+1)[1:]
+		var want uint64
+		for i := range a {
+			a[i] = uint8(r.UintN(256))
+			if i%5 == 0 {
+				a[i] = 255 // the largest bytes, in every lane
+			}
+			want += uint64(a[i])
+		}
+		if got := SumU8(a); got != want {
+			t.Fatalf("SumU8 n=%d: got %d, want %d (kernel %s)", n, got, want, Kernel())
+		}
+	}
+}
