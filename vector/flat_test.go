@@ -148,3 +148,35 @@ func TestSearchBatchAnswersLikeSearch(t *testing.T) {
 		t.Fatalf("no queries: %v, %v; want none and no error", got, err)
 	}
 }
+
+// TestSumsReadEveryStoredValue checks the benchmark's bandwidth yardsticks
+// against sums taken here over the chunks: every vector and code, the last
+// chunk partial, and the byte counts.
+func TestSumsReadEveryStoredValue(t *testing.T) {
+	const n, dim = chunkSize + 77, 40
+	d, _ := clustered(t, 23, n, 1, dim)
+	f := mustFlat(t, Options{Dim: dim})
+	for i := range d.Keys {
+		if err := f.Add(d.Keys[i], d.Vectors[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wantCodes uint64
+	var wantVecs float64
+	for id := uint32(0); id < n; id++ {
+		c := f.s.chunk(id)
+		i := int(id&chunkMask) * dim
+		for _, x := range c.codes[i : i+dim] {
+			wantCodes += uint64(uint8(x))
+		}
+		for _, x := range c.vecs[i : i+dim] {
+			wantVecs += float64(x)
+		}
+	}
+	if got, b := f.SumCodes(); got != wantCodes || b != n*dim {
+		t.Fatalf("SumCodes = %d over %d bytes, want %d over %d", got, b, wantCodes, n*dim)
+	}
+	if got, b := f.SumVectors(); math.Abs(float64(got)-wantVecs) > 1e-3*float64(n) || b != n*dim*4 {
+		t.Fatalf("SumVectors = %v over %d bytes, want %v over %d", got, b, wantVecs, n*dim*4)
+	}
+}
