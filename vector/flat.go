@@ -105,33 +105,41 @@ func (s *store) scanApprox(q *query, r int, f *filter, st *SearchStats) maxHeap 
 	defer batchPool.Put(bp)
 	n := s.next.Load()
 	for ci := uint32(0); ci*chunkSize < n; ci++ {
-		c := s.chunks[ci].Load()
-		cnt := min(int(n-ci*chunkSize), chunkSize)
-		out := (*bp)[:cnt]
-		vecmath.DotI8Batch(q.code, c.codes[:cnt*s.dim], out)
-		base := ci * chunkSize
-		for i, dot := range out {
-			if atomic.LoadUint32(&c.state[i]) != stateLive {
-				continue
-			}
-			d := -float32(dot) * q.scale * c.scales[i]
-			if c.norms != nil {
-				d = q.norm + c.norms[i] + 2*d
-			}
-			if len(h) >= r && d >= h[0].d {
-				continue
-			}
-			id := base + uint32(i)
-			if f != nil && !f.allows(s, id) {
-				continue
-			}
-			h.offer(cand{d, id}, r)
-		}
+		cnt := s.scanChunk(q, ci, n, *bp, &h, r, f)
 		if st != nil {
 			st.Distances += cnt
 		}
 	}
 	return h
+}
+
+// scanChunk offers chunk ci's allowed live nodes below n to h (which keeps
+// the r nearest) by int8 distance, scoring into buf, and returns how many
+// nodes it scored.
+func (s *store) scanChunk(q *query, ci, n uint32, buf []int32, h *maxHeap, r int, f *filter) int {
+	c := s.chunks[ci].Load()
+	base := ci * chunkSize
+	cnt := min(int(n-base), chunkSize)
+	out := buf[:cnt]
+	vecmath.DotI8Batch(q.code, c.codes[:cnt*s.dim], out)
+	for i, dot := range out {
+		d := -float32(dot) * q.scale * c.scales[i]
+		if c.norms != nil {
+			d = q.norm + c.norms[i] + 2*d
+		}
+		if len(*h) >= r && d >= (*h)[0].d {
+			continue
+		}
+		if atomic.LoadUint32(&c.state[i]) != stateLive {
+			continue
+		}
+		id := base + uint32(i)
+		if f != nil && !f.allows(s, id) {
+			continue
+		}
+		h.offer(cand{d, id}, r)
+	}
+	return cnt
 }
 
 // rerank recomputes the distances of cands in float32 and returns the k
@@ -170,14 +178,72 @@ func (s *store) scanExact(q *query, k int, f *filter) []Hit {
 		for _, id := range f.ids {
 			visit(id)
 		}
-	} else {
-		n := s.next.Load()
-		for id := uint32(0); id < n; id++ {
-			visit(id)
+		return s.hits(best)
+	}
+	// Every node: score each chunk's vectors in one kernel call (one
+	// stream through memory, no call per vector), then keep those nearer
+	// than the k-th best so far; only those pay for the state and filter
+	// checks and the heap.
+	bp := distPool.Get().(*[]float32)
+	defer distPool.Put(bp)
+	n := s.next.Load()
+	for ci := uint32(0); ci*chunkSize < n; ci++ {
+		c := s.chunks[ci].Load()
+		base := ci * chunkSize
+		cnt := min(int(n-base), chunkSize)
+		out := (*bp)[:cnt]
+		vecs := c.vecs[:cnt*s.dim]
+		s.verifyChunk(base, cnt)
+		if s.metric == L2 {
+			vecmath.L2SqF32Batch(q.vec, vecs, out)
+		} else {
+			vecmath.DotF32Batch(q.vec, vecs, out)
+		}
+		for i, x := range out {
+			d := x // L2
+			switch s.metric {
+			case Cosine:
+				d = 1 - x
+			case Dot:
+				d = -x
+			}
+			if len(best) >= k && d >= best[0].d {
+				continue
+			}
+			if atomic.LoadUint32(&c.state[i]) != stateLive {
+				continue
+			}
+			id := base + uint32(i)
+			if f != nil && !f.allows(s, id) {
+				continue
+			}
+			if !s.vecOK(id) {
+				continue // the store is now damaged; Search reports it
+			}
+			best.offer(cand{d, id}, k)
 		}
 	}
 	return s.hits(best)
 }
+
+// verifyChunk checks the snapshot sums of the live nodes base..base+cnt-1
+// not checked yet, so that a damaged vector is found even when its distance
+// never makes it a candidate (a no-op past the snapshot's nodes, and one
+// word test per 64 nodes once they are checked). base is a chunk start.
+func (s *store) verifyChunk(base uint32, cnt int) {
+	end := min(base+uint32(cnt), s.fileNodes)
+	for id := base; id < end; id++ {
+		if id&63 == 0 && id+64 <= end && atomic.LoadUint64(&s.checked[id>>6]) == ^uint64(0) {
+			id += 63
+			continue
+		}
+		if s.isLive(id) {
+			s.vecOK(id)
+		}
+	}
+}
+
+var distPool = sync.Pool{New: func() any { b := make([]float32, chunkSize); return &b }}
 
 // searchFlat answers q by an int8 scan and float32 rerank (or an exact
 // scan when o.Exact).
@@ -297,6 +363,78 @@ func (x *Flat) Search(v []float32, k int, o *SearchOptions) ([]Hit, error) {
 	return hits, nil
 }
 
+// SearchBatch answers several queries at once, each as Search would with
+// the same k and options (the same hits, in the same order, with the same
+// distances). Without a Keys filter and without Exact it makes one pass
+// over the int8 codes for all of them: each storage chunk of codes (384 KB
+// at 384 dimensions) is scored against every query while it is in cache,
+// so the memory is read once per batch instead of once per query. o.Stats,
+// if set, describes the last query. Errors are Search's, with a bad vector
+// named "vectors[j]" (and its component "vectors[j][i]").
+func (x *Flat) SearchBatch(vs [][]float32, k int, o *SearchOptions) ([][]Hit, error) {
+	o = o.orDefault()
+	if err := checkK(k); err != nil {
+		return nil, err
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	s := x.s
+	qs := make([]*query, len(vs))
+	for j, v := range vs {
+		p, err := s.prepare(v, "vectors["+itoa(j)+"]")
+		if err != nil {
+			return nil, err
+		}
+		qs[j] = &query{p}
+	}
+	f := s.resolveFilter(o)
+	if f != nil {
+		f.buildBits(s.next.Load())
+	}
+	out := make([][]Hit, len(qs))
+	if o.Exact || (f != nil && f.ids != nil) {
+		for j, q := range qs {
+			if o.Stats != nil {
+				*o.Stats = SearchStats{}
+			}
+			out[j] = s.searchFlat(q, k, o, f)
+		}
+	} else {
+		r := o.Rerank
+		if r == 0 {
+			r = DefaultRerank
+		}
+		r = max(r, k)
+		if o.Stats != nil {
+			*o.Stats = SearchStats{}
+		}
+		s.setPlan(o.Stats, PlanFlat, f)
+		hs := make([]maxHeap, len(qs))
+		for j := range hs {
+			hs[j] = make(maxHeap, 0, r+1)
+		}
+		bp := batchPool.Get().(*[]int32)
+		n := s.next.Load()
+		for ci := uint32(0); ci*chunkSize < n; ci++ {
+			for j, q := range qs {
+				cnt := s.scanChunk(q, ci, n, *bp, &hs[j], r, f)
+				if o.Stats != nil && j == len(qs)-1 {
+					o.Stats.Distances += cnt
+				}
+			}
+		}
+		batchPool.Put(bp)
+		for j, q := range qs {
+			out[j] = s.rerank(q, hs[j], k)
+		}
+	}
+	if err := s.damaged(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SumVectors adds up every stored float32 component with the SIMD kernel
 // and returns the sum and the bytes read: a benchmark's memory-bandwidth
 // ceiling for an exact scan, which reads the same bytes.
@@ -308,4 +446,20 @@ func (x *Flat) SumVectors() (sum float32, bytes int) {
 		sum += vecmath.SumF32(s.chunks[ci].Load().vecs[:cnt*s.dim])
 	}
 	return sum, n * s.dim * 4
+}
+
+// SumCodes adds up every stored int8 code's byte with the SIMD kernel and
+// returns the sum and the bytes read: the memory-bandwidth ceiling for the
+// int8 scan, which reads the same bytes.
+func (x *Flat) SumCodes() (sum uint64, bytes int) {
+	s := x.s
+	n := int(s.next.Load())
+	for ci := 0; ci*chunkSize < n; ci++ {
+		cnt := min(n-ci*chunkSize, chunkSize)
+		codes := s.chunks[ci].Load().codes[:cnt*s.dim]
+		if len(codes) > 0 {
+			sum += vecmath.SumU8(unsafe.Slice((*uint8)(unsafe.Pointer(&codes[0])), len(codes)))
+		}
+	}
+	return sum, n * s.dim
 }

@@ -6,7 +6,8 @@
 //
 //   - Flat scans int8 codes of every vector (one per-vector scale) and
 //     reranks the best Rerank candidates in float32. No build, exact in
-//     practice at a small rerank window, and trivially filtered.
+//     practice at a small rerank window, and trivially filtered;
+//     SearchBatch answers several queries with one pass over the codes.
 //   - HNSW adds a hierarchical navigable small-world graph (M=16,
 //     efConstruction=200 by default) traversed on the int8 codes, with the
 //     nearest k+10 of the ef-wide beam reranked in float32. A planner answers each query

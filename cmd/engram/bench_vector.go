@@ -33,11 +33,13 @@ func (a *app) benchVectorCmd() *cobra.Command {
 		Long: `Draw --n clustered vectors (a 32-d latent space mapped to --dim dimensions,
 plus noise, unit length) and --queries queries, take the ground truth by an
 exact float32 scan, and measure on one thread: recall@k and queries/s (wall
-and CPU time) of the exact scan, the int8 flat scan with float32 rerank, and
-the HNSW graph at each --ef; the graph's build time on each --build-threads;
+and CPU time) of the exact scan, the int8 flat scan with float32 rerank (one
+query at a time, and in batches of 16 through SearchBatch, a separate row),
+and the HNSW graph at each --ef; the graph's build time on each --build-threads;
 live inserts/s into the built index; open-to-first-query of its snapshot;
-the index's memory beyond the float32 vectors; a SIMD sum over the vectors'
-bytes (the memory-bandwidth ceiling); filtered search at 10% and 1%.
+the index's memory beyond the float32 vectors; SIMD sums over the vectors'
+and the int8 codes' bytes, timed between the exact and the int8 (rerank 16)
+scans' queries (the memory-bandwidth ceilings of the two scans); filtered search at 10% and 1%.
 
 With --hnswlib DIR (made by scripts/bench-vector-hnswlib-setup.sh), the same
 data goes through hnswlib-node's stock build and the -march=native build in
@@ -124,6 +126,9 @@ type vectorBenchResult struct {
 	Rows         []benchRow                `json:"rows"`
 	SumGBs       float64                   `json:"simd_sum_gb_per_s"`
 	ExactGBs     float64                   `json:"exact_scan_gb_per_s"`
+	CodesSumGBs  float64                   `json:"simd_sum_int8_codes_gb_per_s"`
+	VectorMB     float64                   `json:"vectors_mb"`
+	CodesMB      float64                   `json:"int8_codes_mb"`
 	BuildSeconds map[string]float64        `json:"build_seconds"`
 	BuildCPU     map[string]float64        `json:"build_cpu_seconds"`
 	InsertsPerS  float64                   `json:"live_inserts_per_s"`
@@ -168,6 +173,53 @@ func timeQueries(qs [][]float32, fn func(q []float32) []engram.UUID) ([][]engram
 	}
 	wall, cpu := time.Since(t0), threadCPU()-c0
 	return out, float64(len(qs)) / wall.Seconds(), float64(len(qs)) / max(cpu.Seconds(), 1e-9)
+}
+
+// timeBatches is timeQueries for a batch API: fn answers up to size
+// queries per call; the figures are queries (not calls) per second.
+func timeBatches(qs [][]float32, size int, fn func(b [][]float32) [][]engram.UUID) ([][]engram.UUID, float64, float64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fn(qs[:min(len(qs), size)]) // warm caches and pools
+	out := make([][]engram.UUID, 0, len(qs))
+	c0, t0 := threadCPU(), time.Now()
+	for i := 0; i < len(qs); i += size {
+		out = append(out, fn(qs[i:min(i+size, len(qs))])...)
+	}
+	wall, cpu := time.Since(t0), threadCPU()-c0
+	return out, float64(len(qs)) / wall.Seconds(), float64(len(qs)) / max(cpu.Seconds(), 1e-9)
+}
+
+// timeQueriesAndSum is timeQueries with sum (a SIMD sum over the bytes the
+// queries scan) timed after every 4th query: the scan's read-rate ceiling,
+// measured in the same minutes, on the same thread, over the same bytes in
+// the same order and from the same cache state (a shared machine's
+// bandwidth moves from minute to minute). It returns the answers, wall and
+// thread-CPU queries/s, and the sum's thread-CPU bytes/s.
+func timeQueriesAndSum(qs [][]float32, fn func(q []float32) []engram.UUID, sum func() int) ([][]engram.UUID, float64, float64, float64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, q := range qs[:min(len(qs), 20)] {
+		fn(q)
+	}
+	sum()
+	out := make([][]engram.UUID, len(qs))
+	var scan, summed, sumWall time.Duration
+	var sumBytes int
+	t0 := time.Now()
+	for i, q := range qs {
+		c0 := threadCPU()
+		out[i] = fn(q)
+		scan += threadCPU() - c0
+		if i%4 == 3 || i == len(qs)-1 {
+			w0, c0 := time.Now(), threadCPU()
+			sumBytes += sum()
+			summed += threadCPU() - c0
+			sumWall += time.Since(w0)
+		}
+	}
+	wall := time.Since(t0) - sumWall
+	return out, float64(len(qs)) / wall.Seconds(), float64(len(qs)) / max(scan.Seconds(), 1e-9), float64(sumBytes) / max(summed.Seconds(), 1e-9)
 }
 
 func keysOf(h []vector.Hit) []engram.UUID {
@@ -240,31 +292,46 @@ func benchVector(c vectorBenchConfig) (*vectorBenchResult, error) {
 		}
 	}
 	k := c.k
-	logf("exact scan (ground truth)")
-	truth, w, cpu := timeQueries(qs, func(q []float32) []engram.UUID {
+	logf("exact scan (ground truth), with the SIMD sum over the same bytes timed between queries")
+	_, vecBytes := flat.SumVectors()
+	_, codeBytes := flat.SumCodes()
+	res.VectorMB, res.CodesMB = float64(vecBytes)/1e6, float64(codeBytes)/1e6
+	truth, w, cpu, sumRate := timeQueriesAndSum(qs, func(q []float32) []engram.UUID {
 		h, _ := flat.Search(q, k, &vector.SearchOptions{Exact: true})
 		return keysOf(h)
-	})
+	}, func() int { _, b := flat.SumVectors(); return b })
 	res.Rows = append(res.Rows, benchRow{Name: "exact f32 scan", Recall: 1, QPSWall: w, QPSCPU: cpu})
-	_, scanBytes := flat.SumVectors()
-	res.ExactGBs = cpu * float64(scanBytes) / 1e9
-	{
-		runtime.LockOSThread()
-		reps := max(1, 20*100000/c.n)
-		flat.SumVectors()
-		c0 := threadCPU()
-		for range reps {
-			flat.SumVectors()
-		}
-		res.SumGBs = float64(reps*scanBytes) / 1e9 / max((threadCPU()-c0).Seconds(), 1e-9)
-		runtime.UnlockOSThread()
-	}
+	res.ExactGBs = cpu * float64(vecBytes) / 1e9
+	res.SumGBs = sumRate / 1e9
 	for _, r := range []int{16, 32, 64} {
-		got, w, cpu := timeQueries(qs, func(q []float32) []engram.UUID {
+		search := func(q []float32) []engram.UUID {
 			h, _ := flat.Search(q, k, &vector.SearchOptions{Rerank: r})
 			return keysOf(h)
-		})
+		}
+		var got [][]engram.UUID
+		var w, cpu float64
+		if r == 16 {
+			var rate float64
+			got, w, cpu, rate = timeQueriesAndSum(qs, search, func() int { _, b := flat.SumCodes(); return b })
+			res.CodesSumGBs = rate / 1e9
+		} else {
+			got, w, cpu = timeQueries(qs, search)
+		}
 		res.Rows = append(res.Rows, benchRow{Name: fmt.Sprintf("int8 flat, rerank %d", r), Recall: vectortest.Recall(got, truth, k), QPSWall: w, QPSCPU: cpu})
+	}
+	// Batched: a separate figure, never the single-query one. QPS counts
+	// queries answered, so it is comparable per query, not per call.
+	{
+		const batch, r = 16, 16
+		got, w, cpu := timeBatches(qs, batch, func(b [][]float32) [][]engram.UUID {
+			hs, _ := flat.SearchBatch(b, k, &vector.SearchOptions{Rerank: r})
+			out := make([][]engram.UUID, len(hs))
+			for i, h := range hs {
+				out[i] = keysOf(h)
+			}
+			return out
+		})
+		res.Rows = append(res.Rows, benchRow{Name: fmt.Sprintf("int8 flat, rerank %d, batches of %d", r, batch), Recall: vectortest.Recall(got, truth, k), QPSWall: w, QPSCPU: cpu})
 	}
 
 	var graph *vector.HNSW
@@ -488,9 +555,9 @@ func hnswlibScript() (string, error) {
 func (r *vectorBenchResult) writeText(w io.Writer) {
 	fmt.Fprintf(w, "%d x %d clustered, %d queries, recall@%d, one thread, kernel %s\n", r.N, r.Dim, r.Queries, r.K, r.Kernel)
 	fmt.Fprintf(w, "load average %s at start, %s at end\n\n", r.LoadStart, r.LoadEnd)
-	fmt.Fprintf(w, "%-28s %8s %10s %10s  %s\n", "method", "recall", "QPS wall", "QPS CPU", "plan")
+	fmt.Fprintf(w, "%-36s %8s %10s %10s  %s\n", "method", "recall", "QPS wall", "QPS CPU", "plan")
 	for _, x := range r.Rows {
-		fmt.Fprintf(w, "%-28s %8.4f %10.0f %10.0f  %s\n", x.Name, x.Recall, x.QPSWall, x.QPSCPU, x.Plan)
+		fmt.Fprintf(w, "%-36s %8.4f %10.0f %10.0f  %s\n", x.Name, x.Recall, x.QPSWall, x.QPSCPU, x.Plan)
 	}
 	for _, build := range []string{"native", "stock"} {
 		h := r.Hnswlib[build]
@@ -498,7 +565,7 @@ func (r *vectorBenchResult) writeText(w io.Writer) {
 			continue
 		}
 		for _, s := range h.Search {
-			fmt.Fprintf(w, "%-28s %8.4f %10.0f %10.0f\n", fmt.Sprintf("hnswlib-node %s ef=%d", build, s.Ef), s.Recall, s.QPSWall, s.QPSCPU)
+			fmt.Fprintf(w, "%-36s %8.4f %10.0f %10.0f\n", fmt.Sprintf("hnswlib-node %s ef=%d", build, s.Ef), s.Recall, s.QPSWall, s.QPSCPU)
 		}
 	}
 	fmt.Fprintln(w)
@@ -519,6 +586,18 @@ func (r *vectorBenchResult) writeText(w io.Writer) {
 	fmt.Fprintf(w, "open of the %.0f MB snapshot to first query: %.1f ms (median of 5, warm page cache)\n", r.SnapshotMB, r.OpenMS)
 	fmt.Fprintf(w, "memory beyond the float32 vectors: %.1f MB\n", r.ExtraMB)
 	fmt.Fprintf(w, "SIMD sum over the vectors: %.1f GB/s; exact scan reads %.1f GB/s (%.0f%% of it)\n", r.SumGBs, r.ExactGBs, 100*r.ExactGBs/math.Max(r.SumGBs, 1e-9))
+	for _, x := range r.Rows {
+		if x.Name == "exact f32 scan" && x.QPSCPU > 0 && r.CodesMB > 0 {
+			ceil := r.CodesSumGBs * 1e3 / r.CodesMB
+			fmt.Fprintf(w, "SIMD sum over the int8 codes (%.1f MB): %.1f GB/s, so a one-query int8 scan is capped at %.0f QPS = %.2fx the exact scan\n",
+				r.CodesMB, r.CodesSumGBs, ceil, ceil/x.QPSCPU)
+			for _, y := range r.Rows {
+				if strings.HasPrefix(y.Name, "int8 flat") {
+					fmt.Fprintf(w, "%s / exact scan, CPU QPS: %.2fx\n", y.Name, y.QPSCPU/x.QPSCPU)
+				}
+			}
+		}
+	}
 	for _, s := range r.Ratios {
 		fmt.Fprintln(w, s)
 	}

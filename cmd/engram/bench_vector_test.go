@@ -23,6 +23,14 @@ func TestBenchVectorSmall(t *testing.T) {
 	if r := byName["exact f32 scan"]; r.Recall != 1 {
 		t.Fatalf("exact scan recall = %v, want 1", r.Recall)
 	}
+	// The batched row answers the same queries as the one-query row
+	// (SearchBatch gives Search's hits), so the recalls are equal.
+	if b, one := byName["int8 flat, rerank 16, batches of 16"], byName["int8 flat, rerank 16"]; b.Recall != one.Recall || b.Recall < 0.9 {
+		t.Fatalf("batched recall %v, one-query recall %v; want equal and >= 0.9", b.Recall, one.Recall)
+	}
+	if res.SumGBs <= 0 || res.CodesSumGBs <= 0 || res.VectorMB != 400*24*4/1e6 || res.CodesMB != 400*24/1e6 {
+		t.Fatalf("sums %v / %v GB/s over %v / %v MB", res.SumGBs, res.CodesSumGBs, res.VectorMB, res.CodesMB)
+	}
 	if r := byName["hnsw ef=64"]; r.Recall < 0.9 {
 		t.Fatalf("hnsw ef=64 recall on 400 vectors = %v, want >= 0.9", r.Recall)
 	}

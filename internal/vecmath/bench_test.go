@@ -71,3 +71,13 @@ func BenchmarkSumF32_1M(b *testing.B) {
 		sinkF += SumF32(x)
 	}
 }
+
+func BenchmarkDotF32Batch_384x1024(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	q, vecs := randF32(r, 384), randF32(r, 384*1024)
+	out := make([]float32, 1024)
+	b.SetBytes(384 * 1024 * 4)
+	for b.Loop() {
+		DotF32Batch(q, vecs, out)
+	}
+}

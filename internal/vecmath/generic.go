@@ -83,3 +83,25 @@ func dotI8GatherGeneric(q []int8, ptrs []unsafe.Pointer, out []int32) {
 		out[i] = dotI8Generic(q, unsafe.Slice((*int8)(ptrs[i]), len(q)))
 	}
 }
+
+func dotF32BatchGeneric(q, vecs, out []float32) {
+	d := len(q)
+	for i := range out {
+		out[i] = dotF32Generic(q, vecs[i*d:(i+1)*d])
+	}
+}
+
+func l2SqF32BatchGeneric(q, vecs, out []float32) {
+	d := len(q)
+	for i := range out {
+		out[i] = l2SqF32Generic(q, vecs[i*d:(i+1)*d])
+	}
+}
+
+func sumU8Generic(a []uint8) uint64 {
+	var s uint64
+	for _, x := range a {
+		s += uint64(x)
+	}
+	return s
+}

@@ -1,6 +1,6 @@
 // Package vecmath holds the inner loops of vector search: float32 dot
-// products and squared L2 distances, int8 dot products, and a plain float32
-// sum (the memory-bandwidth yardstick). On amd64 with AVX2 and FMA they run
+// products and squared L2 distances, int8 dot products, and plain float32
+// and byte sums (the memory-bandwidth yardsticks). On amd64 with AVX2 and FMA they run
 // hand-written assembly; everywhere else, and under the purego build tag,
 // they run the portable Go in generic.go. The choice is made once, when the
 // package is loaded, from golang.org/x/sys/cpu.
@@ -52,6 +52,30 @@ func DotI8Batch(q, codes []int8, out []int32) {
 	dotI8Batch(q, codes, out)
 }
 
+// DotF32Batch computes out[i] = DotF32(q, vecs[i*len(q):(i+1)*len(q)]) for
+// every i < len(out), with the same result to the bit. vecs must hold
+// len(out)*len(q) values. The vectors are read as one stream with no call
+// per vector, which is what an exact scan over contiguous storage needs.
+func DotF32Batch(q, vecs, out []float32) {
+	vecs = vecs[:len(out)*len(q)]
+	if len(q) == 0 {
+		clear(out)
+		return
+	}
+	dotF32Batch(q, vecs, out)
+}
+
+// L2SqF32Batch is DotF32Batch for the squared Euclidean distance: out[i] =
+// L2SqF32(q, vecs[i*len(q):(i+1)*len(q)]), to the bit.
+func L2SqF32Batch(q, vecs, out []float32) {
+	vecs = vecs[:len(out)*len(q)]
+	if len(q) == 0 {
+		clear(out)
+		return
+	}
+	l2SqF32Batch(q, vecs, out)
+}
+
 // DotI8Gather computes out[i] = DotI8(q, codes at ptrs[i]) for every
 // i < len(out): each ptrs[i] points at len(q) int8 values (kept alive by the
 // caller). The next vector's cache lines are prefetched while one is
@@ -72,3 +96,7 @@ func Prefetch(p unsafe.Pointer) { prefetch3(p) }
 // SumF32 returns the sum of a. It reads memory as fast as the machine can,
 // so its throughput is the ceiling for any scan over the same bytes.
 func SumF32(a []float32) float32 { return sumF32(a) }
+
+// SumU8 returns the sum of a's bytes. Like SumF32 it reads as fast as the
+// machine can, the ceiling for a scan over the same bytes of int8 codes.
+func SumU8(a []uint8) uint64 { return sumU8(a) }

@@ -121,12 +121,41 @@ func TestDotI8IsExact(t *testing.T) {
 	}
 }
 
+// TestDotI8BatchExtremes puts every product at +-127*127, where an int16
+// pair sum would saturate, through the four-at-a-time kernel and the
+// one-at-a-time rest (n = 9: two groups of four and one more).
+func TestDotI8BatchExtremes(t *testing.T) {
+	for _, d := range []int{32, 384} {
+		q, codes := make([]int8, d), make([]int8, 9*d)
+		for i := range q {
+			q[i] = -127
+		}
+		for i := range codes {
+			codes[i] = -127
+			if (i/d)%2 == 1 || i%7 == 0 {
+				codes[i] = 127
+			}
+		}
+		out := make([]int32, 9)
+		DotI8Batch(q, codes, out)
+		for i := range out {
+			var want int32
+			for j := 0; j < d; j++ {
+				want += int32(q[j]) * int32(codes[i*d+j])
+			}
+			if out[i] != want {
+				t.Fatalf("DotI8Batch extremes d=%d out[%d] = %d, want %d", d, i, out[i], want)
+			}
+		}
+	}
+}
+
 func TestDotI8BatchMatchesDotI8(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, d := range []int{0, 1, 31, 32, 33, 64, 100, 384, 385} {
-		for _, n := range []int{0, 1, 2, 7, 33} {
-			q := randI8(r, d)
-			codes := randI8(r, d*n)
+	for _, d := range []int{0, 1, 31, 32, 33, 64, 96, 100, 384, 385} {
+		for _, n := range []int{0, 1, 2, 3, 4, 5, 7, 8, 33} {
+			q := randI8(r, d+1)[1:]       // unaligned
+			codes := randI8(r, d*n+3)[3:] // unaligned
 			out := make([]int32, n)
 			for i := range out {
 				out[i] = 12345 // must be overwritten
@@ -205,8 +234,8 @@ func TestAssemblyClearsUpperState(t *testing.T) {
 		switch {
 		case fields[0] == "VZEROUPPER":
 			ymmLive = false
-		case fields[0] == "CALL" && strings.Contains(line, "dotI8Core"):
-			ymmLive = true // the core leaves YMM state dirty by contract
+		case fields[0] == "CALL" && strings.Contains(line, "Core<>"):
+			ymmLive = true // the cores leave YMM state dirty by contract
 		case strings.Contains(line, "Y"):
 			for _, f := range fields[1:] {
 				if strings.HasPrefix(strings.TrimSuffix(f, ","), "Y") {
@@ -215,7 +244,7 @@ func TestAssemblyClearsUpperState(t *testing.T) {
 			}
 		case fields[0] == "RET":
 			rets++
-			if ymmLive && !strings.Contains(fn, "dotI8Core") {
+			if ymmLive && !strings.Contains(fn, "Core<>") {
 				t.Errorf("line %d: RET in %s without VZEROUPPER after the last YMM use", i+1, fn)
 			}
 		}
@@ -245,6 +274,78 @@ func TestDotI8GatherMatchesDotI8(t *testing.T) {
 					t.Fatalf("DotI8Gather d=%d n=%d out[%d] = %d, want %d", d, n, i, out[i], want)
 				}
 			}
+		}
+	}
+}
+
+// TestF32BatchMatchesSingle checks the batch kernels against DotF32 and
+// L2SqF32 (themselves checked against float64 references above) to the bit,
+// over dimensions with every tail shape, unaligned starts, and NaN and
+// infinite components, which must come out as the single-vector kernels
+// give them.
+func TestF32BatchMatchesSingle(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	dims := []int{0, 1, 2, 7, 8, 9, 15, 16, 31, 32, 33, 39, 40, 63, 64, 65, 100, 383, 384, 385}
+	for _, d := range dims {
+		for _, n := range []int{0, 1, 2, 3, 17} {
+			for off := 0; off < 2; off++ {
+				q := randF32(r, d+off)[off:]
+				vecs := randF32(r, d*n+1)[1:] // unaligned
+				if n > 2 && d > 0 {
+					vecs[d+r.IntN(d)] = float32(math.NaN())
+					vecs[2*d+r.IntN(d)] = float32(math.Inf(1))
+				}
+				out := make([]float32, n)
+				for i := range out {
+					out[i] = 12345 // must be overwritten
+				}
+				DotF32Batch(q, vecs, out)
+				for i := range out {
+					want := DotF32(q, vecs[i*d:(i+1)*d])
+					if math.Float32bits(out[i]) != math.Float32bits(want) && !(isNaN32(out[i]) && isNaN32(want)) {
+						t.Fatalf("DotF32Batch d=%d n=%d off=%d out[%d] = %v, DotF32 = %v (kernel %s)", d, n, off, i, out[i], want, Kernel())
+					}
+				}
+				L2SqF32Batch(q, vecs, out)
+				for i := range out {
+					want := L2SqF32(q, vecs[i*d:(i+1)*d])
+					if math.Float32bits(out[i]) != math.Float32bits(want) && !(isNaN32(out[i]) && isNaN32(want)) {
+						t.Fatalf("L2SqF32Batch d=%d n=%d off=%d out[%d] = %v, L2SqF32 = %v (kernel %s)", d, n, off, i, out[i], want, Kernel())
+					}
+				}
+				if n > 2 && d > 0 && !isNaN32(out[1]) {
+					t.Fatalf("L2SqF32Batch d=%d: a NaN component gave %v, want NaN", d, out[1])
+				}
+			}
+		}
+	}
+}
+
+func isNaN32(x float32) bool { return x != x }
+
+func TestF32BatchShortVecsPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("DotF32Batch with vecs shorter than len(out)*len(q) did not panic")
+		}
+	}()
+	DotF32Batch(make([]float32, 8), make([]float32, 15), make([]float32, 2))
+}
+
+func TestSumU8MatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range lengths() {
+		a := make([]uint8, n+1)[1:]
+		var want uint64
+		for i := range a {
+			a[i] = uint8(r.UintN(256))
+			if i%5 == 0 {
+				a[i] = 255 // the largest bytes, in every lane
+			}
+			want += uint64(a[i])
+		}
+		if got := SumU8(a); got != want {
+			t.Fatalf("SumU8 n=%d: got %d, want %d (kernel %s)", n, got, want, Kernel())
 		}
 	}
 }
