@@ -78,6 +78,17 @@ func BenchmarkDocDecode(b *testing.B) {
 // (duplicate names, UTF-8): measured no faster, so decodeDoc stays strict.
 func BenchmarkDocDecode6(b *testing.B) {
 	doc, _ := json.Marshal(storetest.RandomEpisode(rand.New(rand.NewPCG(1, 1)), 6))
+	// "decodeDoc" is what reads do: the episode decoder of episodedoc.go.
+	b.Run("decodeDoc", func(b *testing.B) {
+		b.SetBytes(int64(len(doc)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			var ep engram.Episode
+			if err := decodeDoc("episode", doc, &ep); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, mode := range []struct {
 		name string
 		opts []jsonv2.Options

@@ -119,38 +119,67 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 			return err
 		}
 		defer rows.Close()
+		// One document per episode, steps included: the page's reads are
+		// its rows. Decoding them (verify the digest, decode the document)
+		// is spread over the CPUs and overlaps the scan: a worker decodes
+		// row i as soon as the scan has read it.
 		type raw struct{ id, doc, digest []byte }
-		var raws []raw
+		raws := make([]raw, 0, min(limit, 1024)+1)
+		eps := make([]*engram.Episode, 0, min(limit, 1024))
+		decode := func(r *raw) (*engram.Episode, error) {
+			u, err := uuidFrom(r.id)
+			if err != nil {
+				return nil, err
+			}
+			ep := new(engram.Episode)
+			if err := s.decodeVerified("episode", u.String(), r.doc, r.digest, ep); err != nil {
+				return nil, err
+			}
+			return ep, nil
+		}
+		// The workers see the buffers whole (never the variables the scan
+		// appends through): raws and eps never grow past their capacity
+		// while the workers run (limit+1 rows at most; see newDecodePipe),
+		// so a worker reads row i and writes episode i in place.
+		rawBuf, epBuf := raws[:cap(raws)], eps[:cap(eps)]
+		pipe := newDecodePipe(limit, func(i int) error {
+			ep, err := decode(&rawBuf[i])
+			epBuf[i] = ep
+			return err
+		})
 		for rows.Next() {
 			var r raw
 			if err := rows.Scan(&r.id, &r.doc, &r.digest); err != nil {
+				pipe.stop()
 				return err
 			}
 			raws = append(raws, r)
+			if len(raws) <= limit {
+				eps = append(eps, nil)
+				if pipe != nil {
+					pipe.send(len(raws) - 1)
+				}
+			}
 		}
 		if err := rows.Err(); err != nil {
+			pipe.stop()
 			return err
 		}
 		rows.Close()
 		more := len(raws) > limit
-		raws = raws[:min(len(raws), limit)]
-		// One document per episode, steps included: the page's reads are
-		// its rows, and decoding them is spread over the CPUs.
-		page.Episodes = make([]*engram.Episode, len(raws))
-		if err := decodeEach(len(raws), func(i int) error {
-			ep := new(engram.Episode)
-			u, err := uuidFrom(raws[i].id)
-			if err != nil {
+		if pipe != nil {
+			if err := pipe.stop(); err != nil {
 				return err
 			}
-			if err := s.decodeVerified("episode", u.String(), raws[i].doc, raws[i].digest, ep); err != nil {
-				return err
+		} else {
+			for i := range eps {
+				var err error
+				if eps[i], err = decode(&raws[i]); err != nil {
+					return err
+				}
 			}
-			page.Episodes[i] = ep
-			return nil
-		}); err != nil {
-			return err
 		}
+		page.Episodes = eps
 		if more {
 			last := page.Episodes[limit-1]
 			page.NextCursor = encodeCursor("episodes", nanos(last.StartTime), last.ID.UUID)
@@ -163,33 +192,53 @@ func (s *Store) ListEpisodes(ctx context.Context, ns engram.Namespace, f engram.
 	return page, err
 }
 
-// decodeEach runs fn(0..n-1), spread over the CPUs when n is large enough
-// for that to pay: decoding documents is most of the cost of a big page.
-func decodeEach(n int, fn func(i int) error) error {
-	const perWorker = 64
-	workers := min(runtime.GOMAXPROCS(0), n/perWorker)
-	if workers < 2 {
-		for i := 0; i < n; i++ {
-			if err := fn(i); err != nil {
-				return err
-			}
-		}
+// decodePipe runs fn(i) for each i sent, on up to GOMAXPROCS workers,
+// while the sender goes on reading rows.
+type decodePipe struct {
+	todo chan int
+	g    errgroup.Group
+}
+
+// newDecodePipe starts the workers of a page of up to limit rows, or
+// returns nil when the page is too small for them to pay (or the pipe
+// would need more room than the page's buffers hold without growing:
+// pages of more than 1,024 rows decode after the scan).
+func newDecodePipe(limit int, fn func(i int) error) *decodePipe {
+	const minRows = 128
+	workers := runtime.GOMAXPROCS(0)
+	if workers < 2 || limit < minRows || limit > 1024 {
 		return nil
 	}
-	var g errgroup.Group
-	var next atomic.Int64
+	p := &decodePipe{todo: make(chan int, limit)}
+	var failed atomic.Bool
 	for w := 0; w < workers; w++ {
-		g.Go(func() error {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return nil
+		p.g.Go(func() error {
+			var first error
+			for i := range p.todo {
+				if failed.Load() {
+					continue // drain: the page has failed
 				}
 				if err := fn(i); err != nil {
-					return err
+					failed.Store(true)
+					first = err
 				}
 			}
+			return first
 		})
 	}
-	return g.Wait()
+	return p
+}
+
+// send queues row i; the channel holds a whole page, so it never blocks
+// the scan for long.
+func (p *decodePipe) send(i int) { p.todo <- i }
+
+// stop waits for the workers and returns the first decode error. Safe on
+// a nil pipe.
+func (p *decodePipe) stop() error {
+	if p == nil {
+		return nil
+	}
+	close(p.todo)
+	return p.g.Wait()
 }

@@ -366,6 +366,8 @@ type sqlitePeer struct {
 	SelectSeconds float64        `json:"select_seconds"`
 	SelectRows    int            `json:"select_rows"`
 	Rows          map[string]int `json:"rows"`
+	DocBytes      int            `json:"doc_bytes"`    // of every episode document
+	SearchBytes   int            `json:"search_bytes"` // of every full-text row's text
 }
 
 func (p *sqlitePeer) singleRate() float64 { return float64(p.Single) / p.SingleSeconds }
@@ -404,8 +406,15 @@ func runSQLitePeer(ctx context.Context, python, dir string, eps []*engram.Episod
 	if err := json.Unmarshal(out, &p); err != nil {
 		return nil, fmt.Errorf("bench compare: the C SQLite run printed %q: %v", out, err)
 	}
-	if p.Episodes != len(eps) || p.Rows["episodes"] != len(eps) || p.SingleSeconds <= 0 || p.BatchSeconds <= 0 {
-		return nil, fmt.Errorf("bench compare: the C SQLite run wrote %v rows for %d episodes", p.Rows, len(eps))
+	steps := 0
+	for _, ep := range eps {
+		steps += len(ep.Steps)
+	}
+	// The same rows as engram writes: one per episode and per step, and a
+	// search row for each.
+	if p.Episodes != len(eps) || p.Rows["episodes"] != len(eps) || p.Rows["steps"] != steps ||
+		p.Rows["search_fts"] != len(eps)+steps || p.SingleSeconds <= 0 || p.BatchSeconds <= 0 {
+		return nil, fmt.Errorf("bench compare: the C SQLite run wrote %v rows for %d episodes of %d steps", p.Rows, len(eps), steps)
 	}
 	return &p, nil
 }
