@@ -38,8 +38,8 @@ type dialect struct {
 	// one namespace's search table, best first (score, then rowid), top-k
 	// first: an inner query ranks the matches and keeps the best window
 	// rows; only those are read for their kind, ref and snippet. Its
-	// arguments are the MATCH expression, inner's kinds, the window, the
-	// MATCH expression again, outer's kinds and the limit (without
+	// arguments are the MATCH expression, inner's kinds, the window,
+	// outer's kinds, the limit and the MATCH expression again (without
 	// ftsKindLookup: the MATCH expression, inner's kinds and the limit). A
 	// kind filter is "" or " AND kind IN (?, ...)"; inner's filters before
 	// ranking, outer's drops rows of the window.
@@ -106,16 +106,23 @@ var sqliteDialect = &dialect{
 	classify: sqliteClassify,
 	ftsSearch: func(table, innerKinds, outerKinds string) string {
 		// The score is the inner query's bm25: the outer MATCH is there for
-		// snippet() alone, which reads one row's positions and text.
-		// CROSS JOIN keeps top the outer loop, so FTS5 gets the MATCH and
-		// rowid = top.id together and reads one row per top row (a plain
-		// JOIN let the planner scan every match of f instead).
+		// snippet() alone, which reads one row's positions and text. CROSS
+		// JOIN keeps top the outer loop, so FTS5 gets the MATCH and rowid =
+		// top.id together and reads one row per hit (a plain JOIN let the
+		// planner scan every match of f instead). outerKinds reads kind
+		// (FTS5 stores column 1, kind, as c1 of the table's _content
+		// shadow table, id = rowid) with a plain rowid lookup, so a row of
+		// the window costs no FTS5 cursor of its own.
 		return `SELECT f.kind, f.ref_id, f.step_number, -top.r AS score, snippet(f.` + table + `, 0, '[', ']', '...', 16)
-		   FROM (SELECT rowid AS id, bm25(` + table + `) AS r FROM ` + table + `
-		          WHERE ` + table + ` MATCH ?` + innerKinds + ` ORDER BY r, rowid LIMIT ?) AS top
+		   FROM (SELECT w.id, w.r
+		           FROM (SELECT rowid AS id, bm25(` + table + `) AS r FROM ` + table + `
+		                  WHERE ` + table + ` MATCH ?` + innerKinds + ` ORDER BY r, rowid LIMIT ?) AS w
+		           CROSS JOIN ` + table + `_content AS c ON c.id = w.id
+		          WHERE 1 = 1` + strings.ReplaceAll(outerKinds, "kind", "c.c1") + `
+		          ORDER BY w.r, w.id LIMIT ?) AS top
 		   CROSS JOIN ` + table + ` AS f ON f.rowid = top.id
-		  WHERE f.` + table + ` MATCH ?` + strings.ReplaceAll(outerKinds, "kind", "f.kind") + `
-		  ORDER BY top.r, top.id LIMIT ?`
+		  WHERE f.` + table + ` MATCH ?
+		  ORDER BY top.r, top.id`
 	},
 	ftsKindLookup: true,
 	ftsCreate: func(table string) string {

@@ -236,7 +236,7 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 		return s.searchRows(ctx, s.d.ftsSearch(table, kindFilter, ""), args)
 	}
 	if kindFilter == "" {
-		return s.searchRows(ctx, s.d.ftsSearch(table, "", ""), []any{match, limit, match, limit})
+		return s.searchRows(ctx, s.d.ftsSearch(table, "", ""), []any{match, limit, limit, match})
 	}
 	// Rank a window of matches of every kind (reading no row's kind), then
 	// keep the window's rows of the kinds asked for. The window is a prefix
@@ -244,12 +244,12 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 	// kinds they are the first limit of them; when fewer are, rank again
 	// with the filter first.
 	window := limit * searchWindow
-	args := append(append([]any{match, window, match}, kinds...), limit)
+	args := append(append([]any{match, window}, kinds...), limit, match)
 	hits, err := s.searchRows(ctx, s.d.ftsSearch(table, "", kindFilter), args)
 	if err != nil || len(hits) == limit {
 		return hits, err
 	}
-	args = append(append(append([]any{match}, kinds...), limit, match), limit)
+	args = append(append([]any{match}, kinds...), limit, limit, match)
 	return s.searchRows(ctx, s.d.ftsSearch(table, kindFilter, ""), args)
 }
 

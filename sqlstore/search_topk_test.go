@@ -119,7 +119,7 @@ func TestSearchTopKMatchesReference(t *testing.T) {
 			for _, text := range texts {
 				for _, any := range []bool{false, true} {
 					for _, kinds := range kindSets {
-						for _, limit := range []int{1, 3, 7, 200} {
+						for _, limit := range []int{1, 3, 7, 60} {
 							q := engram.SearchQuery{Text: text, Any: any, Kinds: kinds, Limit: limit}
 							want, err := referenceSearch(ctx, s, "default", q)
 							if err != nil {
