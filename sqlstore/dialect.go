@@ -35,9 +35,20 @@ type dialect struct {
 	// says what happened (constraint, busy, read-only, I/O, corrupt).
 	classify func(err error, path string) error
 	// ftsSearch returns (kind, ref_id, step_number, score, snippet) rows of
-	// one namespace's search table, best first, for a MATCH expression, the
-	// kind filter's arguments and a limit.
-	ftsSearch func(table, kindFilter string) string
+	// one namespace's search table, best first (score, then rowid), top-k
+	// first: an inner query ranks the matches and keeps the best window
+	// rows; only those are read for their kind, ref and snippet. Its
+	// arguments are the MATCH expression, inner's kinds, the window,
+	// outer's kinds, the limit and the MATCH expression again (without
+	// ftsKindLookup: the MATCH expression, inner's kinds and the limit). A
+	// kind filter is "" or " AND kind IN (?, ...)"; inner's filters before
+	// ranking, outer's drops rows of the window.
+	ftsSearch func(table, innerKinds, outerKinds string) string
+	// ftsKindLookup says reading a search row's kind costs a lookup per row
+	// (SQLite: an UNINDEXED FTS5 column is read from the content table), so
+	// Search first ranks a window of matches of every kind and filters it,
+	// and filters before ranking only when the window holds too few.
+	ftsKindLookup bool
 	// ftsCreate creates a namespace's search table if it does not exist.
 	ftsCreate func(table string) string
 	ftsQuery  func(words []string, any bool) string
@@ -93,11 +104,27 @@ var sqliteDialect = &dialect{
 	dsn:      sqliteDSN,
 	rebind:   func(q string) string { return q },
 	classify: sqliteClassify,
-	ftsSearch: func(table, kindFilter string) string {
-		return `SELECT kind, ref_id, step_number, -bm25(` + table + `) AS score, snippet(` + table + `, 0, '[', ']', '...', 16)
-		   FROM ` + table + ` WHERE ` + table + ` MATCH ?` + kindFilter + `
-		  ORDER BY bm25(` + table + `), rowid LIMIT ?`
+	ftsSearch: func(table, innerKinds, outerKinds string) string {
+		// The score is the inner query's bm25: the outer MATCH is there for
+		// snippet() alone, which reads one row's positions and text. CROSS
+		// JOIN keeps top the outer loop, so FTS5 gets the MATCH and rowid =
+		// top.id together and reads one row per hit (a plain JOIN let the
+		// planner scan every match of f instead). outerKinds reads kind
+		// (FTS5 stores column 1, kind, as c1 of the table's _content
+		// shadow table, id = rowid) with a plain rowid lookup, so a row of
+		// the window costs no FTS5 cursor of its own.
+		return `SELECT f.kind, f.ref_id, f.step_number, -top.r AS score, snippet(f.` + table + `, 0, '[', ']', '...', 16)
+		   FROM (SELECT w.id, w.r
+		           FROM (SELECT rowid AS id, bm25(` + table + `) AS r FROM ` + table + `
+		                  WHERE ` + table + ` MATCH ?` + innerKinds + ` ORDER BY r, rowid LIMIT ?) AS w
+		           CROSS JOIN ` + table + `_content AS c ON c.id = w.id
+		          WHERE 1 = 1` + strings.ReplaceAll(outerKinds, "kind", "c.c1") + `
+		          ORDER BY w.r, w.id LIMIT ?) AS top
+		   CROSS JOIN ` + table + ` AS f ON f.rowid = top.id
+		  WHERE f.` + table + ` MATCH ?
+		  ORDER BY top.r, top.id`
 	},
+	ftsKindLookup: true,
 	ftsCreate: func(table string) string {
 		return `CREATE VIRTUAL TABLE IF NOT EXISTS ` + table + ` USING fts5 (body, kind UNINDEXED, ref_id UNINDEXED, step_number UNINDEXED,
 			tokenize = 'porter unicode61 remove_diacritics 2')`

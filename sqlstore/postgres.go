@@ -185,12 +185,18 @@ var postgresDialect = &dialect{
 	},
 	rebind:   pgRebind,
 	classify: pgClassify,
-	ftsSearch: func(table, kindFilter string) string {
-		return `SELECT f.kind, f.ref_id, f.step_number, ts_rank(f.tsv, tq.q) AS score,
-			ts_headline('` + pgTSConfig + `', f.body, tq.q, 'StartSel=[, StopSel=], MaxWords=16, MinWords=4, MaxFragments=1, FragmentDelimiter=...')
-		   FROM (SELECT to_tsquery('` + pgTSConfig + `', ?) AS q) AS tq, ` + table + ` AS f
-		  WHERE f.tsv @@ tq.q` + kindFilter + `
-		  ORDER BY score DESC, f.rowid LIMIT ?`
+	ftsSearch: func(table, innerKinds, _ string) string {
+		// kind is a plain column here, so the filter goes before ranking
+		// (ftsKindLookup is false: arguments are the query, inner's kinds
+		// and the limit). ts_headline, which reparses the body, runs on the
+		// top rows only.
+		return `SELECT top.kind, top.ref_id, top.step_number, top.score,
+			ts_headline('` + pgTSConfig + `', top.body, top.q, 'StartSel=[, StopSel=], MaxWords=16, MinWords=4, MaxFragments=1, FragmentDelimiter=...')
+		   FROM (SELECT f.kind, f.ref_id, f.step_number, f.body, f.rowid, tq.q, ts_rank(f.tsv, tq.q) AS score
+		           FROM (SELECT to_tsquery('` + pgTSConfig + `', ?) AS q) AS tq, ` + table + ` AS f
+		          WHERE f.tsv @@ tq.q` + innerKinds + `
+		          ORDER BY score DESC, f.rowid LIMIT ?) AS top
+		  ORDER BY top.score DESC, top.rowid`
 	},
 	ftsCreate: func(table string) string {
 		return `CREATE TABLE IF NOT EXISTS ` + table + ` (

@@ -208,8 +208,9 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 	if len(words) == 0 {
 		return nil, engram.Invalid("query", "has no words to search for")
 	}
+	match := s.d.ftsQuery(words, q.Any)
 	kindFilter := ""
-	args := []any{s.d.ftsQuery(words, q.Any)}
+	var kinds []any
 	if len(q.Kinds) > 0 {
 		marks := make([]string, len(q.Kinds))
 		for i, k := range q.Kinds {
@@ -219,24 +220,52 @@ func (s *Store) Search(ctx context.Context, ns engram.Namespace, q engram.Search
 				return nil, engram.Invalid("kinds", "%q is not one of episode, step, pattern", k)
 			}
 			marks[i] = "?"
-			args = append(args, string(k))
+			kinds = append(kinds, string(k))
 		}
 		kindFilter = ` AND kind IN (` + strings.Join(marks, ", ") + `)`
 	}
-	args = append(args, limit)
 	table, err := s.searchTable(ctx, ns)
 	if err != nil {
 		return nil, s.wrap("search", err)
 	}
-	hits := []engram.SearchHit{}
 	if table == "" {
-		return hits, nil
+		return []engram.SearchHit{}, nil
 	}
-	rows, err := s.r.QueryContext(ctx, s.d.rebind(s.d.ftsSearch(table, kindFilter)), args...)
+	if !s.d.ftsKindLookup {
+		args := append(append([]any{match}, kinds...), limit)
+		return s.searchRows(ctx, s.d.ftsSearch(table, kindFilter, ""), args)
+	}
+	if kindFilter == "" {
+		return s.searchRows(ctx, s.d.ftsSearch(table, "", ""), []any{match, limit, limit, match})
+	}
+	// Rank a window of matches of every kind (reading no row's kind), then
+	// keep the window's rows of the kinds asked for. The window is a prefix
+	// of the matches in rank order, so when limit of its rows are of those
+	// kinds they are the first limit of them; when fewer are, rank again
+	// with the filter first.
+	window := limit * searchWindow
+	args := append(append([]any{match, window}, kinds...), limit, match)
+	hits, err := s.searchRows(ctx, s.d.ftsSearch(table, "", kindFilter), args)
+	if err != nil || len(hits) == limit {
+		return hits, err
+	}
+	args = append(append([]any{match}, kinds...), limit, limit, match)
+	return s.searchRows(ctx, s.d.ftsSearch(table, kindFilter, ""), args)
+}
+
+// searchWindow is how many matches of every kind Search ranks per hit asked
+// for before it filters by kind (SQLite); more makes a filter that drops
+// many rows rank twice less often, and costs a kind lookup per row.
+const searchWindow = 4
+
+// searchRows runs a search statement and reads its hits.
+func (s *Store) searchRows(ctx context.Context, query string, args []any) ([]engram.SearchHit, error) {
+	rows, err := s.r.QueryContext(ctx, s.d.rebind(query), args...)
 	if err != nil {
 		return nil, s.wrap("search", err)
 	}
 	defer rows.Close()
+	hits := []engram.SearchHit{}
 	for rows.Next() {
 		var h engram.SearchHit
 		var ref []byte
