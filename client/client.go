@@ -291,28 +291,40 @@ func (c *Client) CreateEpisode(ctx context.Context, ns engram.Namespace, ep *eng
 }
 
 func (c *Client) CreateEpisodes(ctx context.Context, ns engram.Namespace, eps []*engram.Episode) error {
+	return postBatch(ctx, c, ns, "/v1/episodes:batch", "episodes", eps, false)
+}
+
+// postBatch sends items as {field: [...]} to path and fills each item in
+// with the server's answer for it. Every item must be present and
+// encodable; a lone item's encoding error is returned as is when single.
+func postBatch[T any](ctx context.Context, c *Client, ns engram.Namespace, path, field string, items []*T, single bool) error {
 	if err := ns.Validate(); err != nil {
 		return err
 	}
-	for i, ep := range eps {
-		if ep == nil {
-			return engram.Invalid(fmt.Sprintf("episodes[%d]", i), "is required")
+	for i, it := range items {
+		if it == nil {
+			return engram.Invalid(fmt.Sprintf("%s[%d]", field, i), "is required")
 		}
-		if err := checkEncodable(ep, ""); err != nil {
-			return engram.Within("episodes", i, err)
+		if err := checkEncodable(it, ""); err != nil {
+			if single && len(items) == 1 {
+				return err
+			}
+			return engram.Within(field, i, err)
 		}
 	}
-	var got struct {
-		Episodes []*engram.Episode `json:"episodes"`
-	}
-	if err := c.do(ctx, req{method: "POST", path: "/v1/episodes:batch", ns: ns, body: map[string]any{"episodes": eps}, out: &got}); err != nil {
+	var got map[string][]*T
+	if err := c.do(ctx, req{method: "POST", path: path, ns: ns, body: map[string]any{field: items}, out: &got}); err != nil {
 		return err
 	}
-	if len(got.Episodes) != len(eps) {
-		return &engram.Error{Code: engram.EINTERNAL, Message: fmt.Sprintf("the server answered %d episodes for a batch of %d", len(got.Episodes), len(eps))}
+	answered := got[field]
+	if len(answered) != len(items) {
+		return &engram.Error{Code: engram.EINTERNAL, Message: fmt.Sprintf("the server answered %d %s for a batch of %d", len(answered), field, len(items))}
 	}
-	for i, ep := range got.Episodes {
-		*eps[i] = *ep
+	for i, it := range answered {
+		if it == nil {
+			return &engram.Error{Code: engram.EINTERNAL, Message: fmt.Sprintf("the server answered null for %s[%d]", field, i)}
+		}
+		*items[i] = *it
 	}
 	return nil
 }
@@ -620,33 +632,7 @@ func (c *Client) ListHeuristics(ctx context.Context, ns engram.Namespace, f engr
 }
 
 func (c *Client) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) error {
-	if err := ns.Validate(); err != nil {
-		return err
-	}
-	for i, e := range embs {
-		if e == nil {
-			return engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is required")
-		}
-		if err := checkEncodable(e, ""); err != nil {
-			if len(embs) == 1 {
-				return err
-			}
-			return engram.Within("embeddings", i, err)
-		}
-	}
-	var got struct {
-		Embeddings []*engram.Embedding `json:"embeddings"`
-	}
-	if err := c.do(ctx, req{method: "POST", path: "/v1/embeddings:batch", ns: ns, body: map[string]any{"embeddings": embs}, out: &got}); err != nil {
-		return err
-	}
-	if len(got.Embeddings) != len(embs) {
-		return &engram.Error{Code: engram.EINTERNAL, Message: fmt.Sprintf("the server answered %d embeddings for a batch of %d", len(got.Embeddings), len(embs))}
-	}
-	for i, e := range got.Embeddings {
-		*embs[i] = *e
-	}
-	return nil
+	return postBatch(ctx, c, ns, "/v1/embeddings:batch", "embeddings", embs, true)
 }
 
 func embeddingPath(k engram.EmbeddingKey) string {

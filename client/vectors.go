@@ -21,30 +21,7 @@ var _ engram.VectorStore = (*Client)(nil)
 // than that of the item type and model in the namespace (POST
 // /v1/vectors:put). The embeddings are filled in as stored.
 func (c *Client) PutEmbeddingsSameDim(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) error {
-	if err := ns.Validate(); err != nil {
-		return err
-	}
-	for i, e := range embs {
-		if e == nil {
-			return engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is required")
-		}
-		if err := checkEncodable(e, ""); err != nil {
-			return engram.Within("embeddings", i, err)
-		}
-	}
-	var got struct {
-		Embeddings []*engram.Embedding `json:"embeddings"`
-	}
-	if err := c.do(ctx, req{method: "POST", path: "/v1/vectors:put", ns: ns, body: map[string]any{"embeddings": embs}, out: &got}); err != nil {
-		return err
-	}
-	if len(got.Embeddings) != len(embs) {
-		return &engram.Error{Code: engram.EINTERNAL, Message: fmt.Sprintf("the server answered %d embeddings for a batch of %d", len(got.Embeddings), len(embs))}
-	}
-	for i, e := range got.Embeddings {
-		*embs[i] = *e
-	}
-	return nil
+	return postBatch(ctx, c, ns, "/v1/vectors:put", "embeddings", embs, false)
 }
 
 func keyStrings(keys []engram.EmbeddingKey) []string {
