@@ -25,40 +25,12 @@ var _ engram.VectorStore = (*Memory)(nil)
 // embeddings[i].vector) a vector whose dimension differs from the others
 // of its item type and model, in the batch or stored in the namespace. It
 // is the namespace contract's batch put (POST /v1/vectors/put).
-func (m *Memory) PutEmbeddingsSameDim(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) (err error) {
+func (m *Memory) PutEmbeddingsSameDim(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) error {
 	dv, err := m.vectors()
 	if err != nil {
 		return err
 	}
-	var keys []engram.CacheKey
-	for _, e := range embs {
-		if e != nil {
-			k := e.Key()
-			if k.Model == "" {
-				k.Model = engram.DefaultModel
-			}
-			keys = append(keys, engram.EmbeddingCacheKey(ns, k))
-		}
-	}
-	defer func() {
-		if err == nil {
-			m.idx.noteEmbeddingsPut(ns, embs)
-		}
-	}()
-	return m.write(ctx, keys,
-		func() error { return dv.PutEmbeddingsSameDim(ctx, ns, embs) },
-		func(b *engram.CacheBatch) {
-			for _, e := range embs {
-				if e == nil || e.ItemID.IsZero() {
-					continue
-				}
-				if m.cfg.Sync.SkipEmbeddings {
-					b.Delete(engram.EmbeddingCacheKey(ns, e.Key()))
-				} else {
-					b.PutEmbedding(ns, e)
-				}
-			}
-		})
+	return m.putEmbeddings(ctx, ns, embs, dv.PutEmbeddingsSameDim)
 }
 
 // GetEmbeddings reads the durable store; expired embeddings are nil.

@@ -355,7 +355,13 @@ func (m *Memory) DeleteHeuristic(ctx context.Context, ns engram.Namespace, id en
 		func(b *engram.CacheBatch) { b.Delete(key) })
 }
 
-func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) (err error) {
+func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) error {
+	return m.putEmbeddings(ctx, ns, embs, m.durable.PutEmbeddings)
+}
+
+// putEmbeddings writes embs through put (a durable batch put) and the
+// cache tiers, and tells the indexes of the puts once put succeeded.
+func (m *Memory) putEmbeddings(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding, put func(context.Context, engram.Namespace, []*engram.Embedding) error) (err error) {
 	var keys []engram.CacheKey
 	for _, e := range embs {
 		if e != nil {
@@ -372,7 +378,7 @@ func (m *Memory) PutEmbeddings(ctx context.Context, ns engram.Namespace, embs []
 		}
 	}()
 	return m.write(ctx, keys,
-		func() error { return m.durable.PutEmbeddings(ctx, ns, embs) },
+		func() error { return put(ctx, ns, embs) },
 		func(b *engram.CacheBatch) {
 			for _, e := range embs {
 				if e == nil || e.ItemID.IsZero() {

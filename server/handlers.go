@@ -348,6 +348,12 @@ func (s *Server) putEmbedding(c *call) (any, error) {
 }
 
 func (s *Server) putEmbeddings(c *call) (any, error) {
+	return s.putEmbeddingBatch(c, s.store.PutEmbeddings)
+}
+
+// putEmbeddingBatch decodes and checks a batch put's body (an
+// EmbeddingList), stores it with put and answers the stored embeddings.
+func (s *Server) putEmbeddingBatch(c *call, put func(context.Context, engram.Namespace, []*engram.Embedding) error) (any, error) {
 	var b EmbeddingList
 	if err := s.decode(c, &b); err != nil {
 		return nil, err
@@ -366,7 +372,7 @@ func (s *Server) putEmbeddings(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	if err := s.store.PutEmbeddings(c.ctx, c.ns, b.Embeddings); err != nil {
+	if err := put(c.ctx, c.ns, b.Embeddings); err != nil {
 		return nil, err
 	}
 	if b.Embeddings == nil {

@@ -120,35 +120,13 @@ func (s *Server) vectorNamespace(c *call) (any, error) {
 }
 
 func (s *Server) putVectors(c *call) (any, error) {
-	var b EmbeddingList
-	if err := s.decode(c, &b); err != nil {
-		return nil, err
-	}
-	if b.NextCursor != "" || b.Stale {
-		return nil, engram.Invalid("next_cursor", "is not a field of a batch put")
-	}
-	if err := s.checkBatch(len(b.Embeddings), "embeddings"); err != nil {
-		return nil, err
-	}
-	for i, e := range b.Embeddings {
-		if e == nil {
-			return nil, engram.Invalid(fmt.Sprintf("embeddings[%d]", i), "is null; want an embedding object")
+	return s.putEmbeddingBatch(c, func(ctx context.Context, ns engram.Namespace, embs []*engram.Embedding) error {
+		p, ok := s.store.(sameDimPutter)
+		if !ok {
+			return httpError(CodeNotImplemented, "this store has no vector namespace operations (serve a data directory)")
 		}
-		if err := s.checkVector(len(e.Vector), fmt.Sprintf("embeddings[%d].vector", i)); err != nil {
-			return nil, err
-		}
-	}
-	p, ok := s.store.(sameDimPutter)
-	if !ok {
-		return nil, httpError(CodeNotImplemented, "this store has no vector namespace operations (serve a data directory)")
-	}
-	if err := p.PutEmbeddingsSameDim(c.ctx, c.ns, b.Embeddings); err != nil {
-		return nil, err
-	}
-	if b.Embeddings == nil {
-		b.Embeddings = []*engram.Embedding{}
-	}
-	return &b, nil
+		return p.PutEmbeddingsSameDim(ctx, ns, embs)
+	})
 }
 
 // vectorKeys decodes and parses a VectorKeys body.
